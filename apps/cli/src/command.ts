@@ -1,0 +1,53 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+/** One `fidlab <name>` subcommand. `run` returns the process exit code. */
+export interface Command {
+  name: string;
+  /** One line for `fidlab --help`. */
+  summary: string;
+  /** Full usage text for `fidlab <name> --help`. */
+  usage: string;
+  run(argv: string[], io: Io): Promise<number>;
+}
+
+/** Where a command writes: injectable so tests capture output without spawning processes. */
+export interface Io {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+export const processIo: Io = {
+  out: (line) => process.stdout.write(line + '\n'),
+  err: (line) => process.stderr.write(line + '\n'),
+};
+
+/** Thrown for bad command-line usage; main prints it with the command's usage hint, exit 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** node:util parseArgs with errors turned into UsageError (one line, names the bad option). */
+export function parse<T extends ParseArgsConfig>(argv: string[], config: T) {
+  try {
+    return parseArgs({ ...config, args: argv, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message.split('\n')[0]);
+  }
+}
+
+/** Parses a numeric option, naming it when it is not a number in range. */
+export function numberOption(
+  value: string | undefined,
+  name: string,
+  fallback: number,
+  { integer = false, min = -Infinity }: { integer?: boolean; min?: number } = {},
+): number {
+  if (value === undefined) return fallback;
+  const x = Number(value);
+  if (value.trim() === '' || !Number.isFinite(x) || (integer && !Number.isInteger(x)) || x < min) {
+    throw new UsageError(
+      `--${name} must be ${integer ? 'an integer' : 'a number'} >= ${min}, got '${value}'`,
+    );
+  }
+  return x;
+}
