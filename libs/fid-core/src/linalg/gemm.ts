@@ -148,3 +148,110 @@ export function gemmTN(A: Matrix, B: Matrix): Matrix {
   check(A.rows === B.rows, `gemmTN: inner dimensions differ (${A.rows} vs ${B.rows})`);
   return gemmNT(transpose(A), transpose(B));
 }
+
+/**
+ * C = A^T A for A [k, n] (e.g. centered features [n_samples, d] -> scatter matrix [d, d]).
+ * Only blocks on or above the diagonal are computed (half the work of a GEMM), then mirrored.
+ */
+export function syrkTN(A: Matrix): Matrix {
+  const At = transpose(A); // [n, k]: rows are A's columns, contiguous
+  const n = At.rows;
+  const k = At.cols;
+  const a = At.data;
+  const c = new Float64Array(n * n);
+  for (let i = 0; i < n; i += 4) {
+    const ih = Math.min(4, n - i);
+    for (let j = i; j < n; j += 4) {
+      const jh = Math.min(4, n - j);
+      if (ih === 4 && jh === 4) {
+        block4x4(a, i * k, j * k, k, c, i * n + j, n);
+      } else {
+        for (let r = 0; r < ih; r++) {
+          for (let s = 0; s < jh; s++)
+            c[(i + r) * n + j + s] = dot(a, (i + r) * k, a, (j + s) * k, k);
+        }
+      }
+    }
+  }
+  for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) c[i * n + j] = c[j * n + i];
+  return { rows: n, cols: n, data: c };
+}
+
+/** c[o..] (4 x 4 block, row stride ldc) = rows x[a0..a0+4k) . rows y[b0..b0+4k)^T, all rows length k. */
+function block4x4(
+  x: Float64Array,
+  a0: number,
+  b0: number,
+  k: number,
+  c: Float64Array,
+  o: number,
+  ldc: number,
+): void {
+  const a1 = a0 + k,
+    a2 = a1 + k,
+    a3 = a2 + k;
+  const b1 = b0 + k,
+    b2 = b1 + k,
+    b3 = b2 + k;
+  let c00 = 0,
+    c01 = 0,
+    c02 = 0,
+    c03 = 0;
+  let c10 = 0,
+    c11 = 0,
+    c12 = 0,
+    c13 = 0;
+  let c20 = 0,
+    c21 = 0,
+    c22 = 0,
+    c23 = 0;
+  let c30 = 0,
+    c31 = 0,
+    c32 = 0,
+    c33 = 0;
+  for (let p = 0; p < k; p++) {
+    const x0 = x[a0 + p],
+      x1 = x[a1 + p],
+      x2 = x[a2 + p],
+      x3 = x[a3 + p];
+    const y0 = x[b0 + p],
+      y1 = x[b1 + p],
+      y2 = x[b2 + p],
+      y3 = x[b3 + p];
+    c00 += x0 * y0;
+    c01 += x0 * y1;
+    c02 += x0 * y2;
+    c03 += x0 * y3;
+    c10 += x1 * y0;
+    c11 += x1 * y1;
+    c12 += x1 * y2;
+    c13 += x1 * y3;
+    c20 += x2 * y0;
+    c21 += x2 * y1;
+    c22 += x2 * y2;
+    c23 += x2 * y3;
+    c30 += x3 * y0;
+    c31 += x3 * y1;
+    c32 += x3 * y2;
+    c33 += x3 * y3;
+  }
+  c[o] = c00;
+  c[o + 1] = c01;
+  c[o + 2] = c02;
+  c[o + 3] = c03;
+  o += ldc;
+  c[o] = c10;
+  c[o + 1] = c11;
+  c[o + 2] = c12;
+  c[o + 3] = c13;
+  o += ldc;
+  c[o] = c20;
+  c[o + 1] = c21;
+  c[o + 2] = c22;
+  c[o + 3] = c23;
+  o += ldc;
+  c[o] = c30;
+  c[o + 1] = c31;
+  c[o + 2] = c32;
+  c[o + 3] = c33;
+}

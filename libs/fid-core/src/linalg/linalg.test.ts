@@ -1,0 +1,178 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { fromRows } from '../matrix.js';
+import { assertAllClose, assertClose, randomMatrix } from '../testing.js';
+import { gemmNN, gemmNT, gemmTN, syrkTN, transpose } from './gemm.js';
+import { nuclearNorm } from './nuclearNorm.js';
+import { pivotedCholesky } from './pivotedCholesky.js';
+import { singularValues } from './singularValues.js';
+import { symmetricEigenvalues } from './symmetricEigenvalues.js';
+import { tridiagonalEigenvalues } from './tridiagonalEigenvalues.js';
+
+function naiveNT(a: { rows: number; cols: number; data: Float64Array }, b: typeof a): Float64Array {
+  const c = new Float64Array(a.rows * b.rows);
+  for (let i = 0; i < a.rows; i++)
+    for (let j = 0; j < b.rows; j++) {
+      let s = 0;
+      for (let p = 0; p < a.cols; p++) s += a.data[i * a.cols + p] * b.data[j * b.cols + p];
+      c[i * b.rows + j] = s;
+    }
+  return c;
+}
+
+test('gemm variants match a naive triple loop on odd shapes', () => {
+  for (const [m, k, n] of [
+    [1, 1, 1],
+    [5, 3, 7],
+    [9, 17, 4],
+    [13, 8, 13],
+  ]) {
+    const A = randomMatrix(m, k, m * 100 + k);
+    const B = randomMatrix(n, k, n * 7 + 1);
+    assertAllClose(gemmNT(A, B).data, naiveNT(A, B), 1e-14, `gemmNT ${m}x${k}x${n}`);
+    assertAllClose(gemmNN(A, transpose(B)).data, naiveNT(A, B), 1e-14, 'gemmNN');
+    assertAllClose(gemmTN(transpose(A), transpose(B)).data, naiveNT(A, B), 1e-14, 'gemmTN');
+    const S = syrkTN(A); // A^T A   // [k, k]
+    const At = transpose(A);
+    assertAllClose(S.data, naiveNT(At, At), 1e-14, 'syrkTN');
+  }
+});
+
+test('gemm: hand-computed 2x2 product and shape errors', () => {
+  const A = fromRows([
+    [1, 2],
+    [3, 4],
+  ]);
+  const B = fromRows([
+    [5, 6],
+    [7, 8],
+  ]);
+  assert.deepEqual(Array.from(gemmNN(A, B).data), [19, 22, 43, 50]);
+  assert.throws(() => gemmNT(A, fromRows([[1, 2, 3]])), /inner dimensions differ \(2 vs 3\)/);
+});
+
+test('tridiagonal eigenvalues: known closed forms', () => {
+  // The n x n matrix with 2 on the diagonal and -1 off it has eigenvalues 2 - 2 cos(k pi / (n + 1)).
+  const n = 50;
+  const ev = Array.from(
+    tridiagonalEigenvalues(new Float64Array(n).fill(2), new Float64Array(n - 1).fill(-1)),
+  ).sort((a, b) => a - b);
+  const expected = Array.from(
+    { length: n },
+    (_, k) => 2 - 2 * Math.cos(((k + 1) * Math.PI) / (n + 1)),
+  ).sort((a, b) => a - b);
+  assertAllClose(ev, expected, 1e-13, 'eigenvalues');
+  // Already diagonal.
+  assert.deepEqual(
+    Array.from(tridiagonalEigenvalues(Float64Array.of(3, 1, 2), Float64Array.of(0, 0))).sort(),
+    [1, 2, 3],
+  );
+});
+
+test('symmetric eigenvalues: hand example and invariants on a random matrix', () => {
+  // [[2, 1], [1, 2]] has eigenvalues 1 and 3.
+  assertAllClose(
+    symmetricEigenvalues(
+      fromRows([
+        [2, 1],
+        [1, 2],
+      ]),
+    ),
+    [1, 3],
+    1e-15,
+  );
+  // [[4,1,0],[1,4,1],[0,1,4]]: 4 - sqrt2, 4, 4 + sqrt2.
+  assertAllClose(
+    symmetricEigenvalues(
+      fromRows([
+        [4, 1, 0],
+        [1, 4, 1],
+        [0, 1, 4],
+      ]),
+    ),
+    [4 - Math.SQRT2, 4, 4 + Math.SQRT2],
+    1e-15,
+  );
+  const X = randomMatrix(40, 25, 3);
+  const A = syrkTN(X); // 25 x 25 SPD
+  const ev = symmetricEigenvalues(A);
+  let trace = 0;
+  let frob = 0;
+  for (let i = 0; i < 25; i++) trace += A.data[i * 25 + i];
+  for (const v of A.data) frob += v * v;
+  assertClose(
+    ev.reduce((s, v) => s + v, 0),
+    trace,
+    1e-12,
+    'sum of eigenvalues = trace',
+  );
+  assertClose(
+    ev.reduce((s, v) => s + v * v, 0),
+    frob,
+    1e-12,
+    'sum of squares = ||A||_F^2',
+  );
+  assert.ok(ev[0] > 0, 'SPD matrix has positive eigenvalues');
+});
+
+test('pivoted Cholesky reconstructs PSD matrices and reveals rank', () => {
+  const X = randomMatrix(5, 12, 11); // rank 5 Gram in 12 dimensions
+  const S = syrkTN(X); // [12, 12], rank 5
+  const { factor, rank } = pivotedCholesky(S);
+  assert.equal(rank, 5);
+  assertAllClose(gemmNT(factor, factor).data, S.data, 1e-13, 'F F^T');
+  const full = syrkTN(randomMatrix(30, 8, 12));
+  const f = pivotedCholesky(full);
+  assert.equal(f.rank, 8);
+  assertAllClose(gemmNT(f.factor, f.factor).data, full.data, 1e-13, 'F F^T (full rank)');
+});
+
+test('nuclear norm: diagonal and rotated examples', () => {
+  assertClose(
+    nuclearNorm(
+      fromRows([
+        [3, 0],
+        [0, -4],
+      ]),
+    ).value,
+    7,
+    1e-15,
+  );
+  // A rank-1 matrix u v^T has one singular value |u||v|.
+  assertClose(
+    nuclearNorm(
+      fromRows([
+        [1, 2, 2],
+        [2, 4, 4],
+      ]),
+    ).value,
+    Math.sqrt(5) * 3,
+    1e-12,
+  );
+  // Wide and tall give the same answer.
+  const M = randomMatrix(7, 4, 5);
+  assertClose(nuclearNorm(M).value, nuclearNorm(transpose(M)).value, 1e-12);
+});
+
+test('singular values: exact on rank-deficient matrices (no squaring)', () => {
+  // Rank 1: one singular value |u||v|, the others zero to ~eps * ||M||, not ~sqrt(eps).
+  const sv = Array.from(
+    singularValues(
+      fromRows([
+        [1, 2, 2],
+        [2, 4, 4],
+        [3, 6, 6],
+      ]),
+    ),
+  ).sort((a, b) => b - a);
+  assertClose(sv[0], Math.sqrt(14) * 3, 1e-14);
+  assert.ok(sv[1] < 1e-14 && sv[2] < 1e-14, `zero singular values: ${sv}`);
+  // Singular values of M equal sqrt(eig(M^T M)) on a well-conditioned random matrix.
+  const M = randomMatrix(9, 6, 21);
+  const fromEig = Array.from(symmetricEigenvalues(gemmTN(M, M)), Math.sqrt).sort((a, b) => a - b);
+  assertAllClose(
+    Array.from(singularValues(M)).sort((a, b) => a - b),
+    fromEig,
+    1e-12,
+  );
+});

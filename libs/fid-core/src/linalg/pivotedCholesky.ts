@@ -1,0 +1,74 @@
+import type { Matrix } from '../matrix.js';
+
+/**
+ * Cholesky factorisation with symmetric (diagonal) pivoting of a symmetric positive
+ * semi-definite matrix: S ~= F F^T with F [d, rank] (Higham, "Accuracy and Stability of Numerical
+ * Algorithms", 2nd ed., ch. 10.3). Pivoting on the largest remaining diagonal makes it rank
+ * revealing: it stops when every remaining diagonal is below `tol`, which is where a covariance
+ * estimated from n < d samples, or with constant features, runs out of rank.
+ *
+ * F's rows are in S's original order (the permutation is undone), so F F^T approximates S itself.
+ */
+export function pivotedCholesky(
+  S: Matrix,
+  tol?: number,
+): { factor: Matrix; rank: number; maxDiagonal: number } {
+  const d = S.rows;
+  const s = S.data;
+  const perm = new Int32Array(d);
+  for (let i = 0; i < d; i++) perm[i] = i;
+  // Remaining (Schur complement) diagonal, in pivoted order.
+  const diag = new Float64Array(d);
+  let maxDiagonal = 0;
+  for (let i = 0; i < d; i++) {
+    diag[i] = s[i * d + i];
+    maxDiagonal = Math.max(maxDiagonal, diag[i]);
+  }
+  // Higham's suggested stopping tolerance: d * eps * max diagonal.
+  const stop = tol ?? d * Number.EPSILON * maxDiagonal;
+  // L in pivoted order, row-major [d, d]; row i holds L[i, 0..j) for the columns done so far, so
+  // the inner products below are over contiguous row prefixes.
+  const L = new Float64Array(d * d);
+  let rank = 0;
+  for (let j = 0; j < d; j++) {
+    let q = j;
+    for (let i = j + 1; i < d; i++) if (diag[i] > diag[q]) q = i;
+    if (!(diag[q] > stop)) break;
+    if (q !== j) {
+      swap(perm, j, q);
+      swap(diag, j, q);
+      // Swap rows j and q of L (their first j entries).
+      for (let k = 0; k < j; k++) {
+        const t = L[j * d + k];
+        L[j * d + k] = L[q * d + k];
+        L[q * d + k] = t;
+      }
+    }
+    const ljj = Math.sqrt(diag[j]);
+    L[j * d + j] = ljj;
+    const pj = perm[j];
+    const rj = j * d;
+    for (let i = j + 1; i < d; i++) {
+      const ri = i * d;
+      let acc = s[perm[i] * d + pj];
+      let k = 0;
+      for (; k + 1 < j; k += 2) acc -= L[ri + k] * L[rj + k] + L[ri + k + 1] * L[rj + k + 1];
+      if (k < j) acc -= L[ri + k] * L[rj + k];
+      const lij = acc / ljj;
+      L[ri + j] = lij;
+      diag[i] -= lij * lij;
+    }
+    rank = j + 1;
+  }
+  const F = new Float64Array(d * rank);
+  for (let i = 0; i < d; i++) {
+    F.set(L.subarray(i * d, i * d + Math.min(rank, i + 1)), perm[i] * rank);
+  }
+  return { factor: { rows: d, cols: rank, data: F }, rank, maxDiagonal };
+}
+
+function swap(a: Float64Array | Int32Array, i: number, j: number): void {
+  const t = a[i];
+  a[i] = a[j];
+  a[j] = t;
+}
