@@ -1,1 +1,3 @@
 export * from './errors.js';
+export * from './npy.js';
+export * from './npz.js';
