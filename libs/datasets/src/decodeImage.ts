@@ -1,0 +1,135 @@
+import { readFile } from 'node:fs/promises';
+import sharp from 'sharp';
+import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { resizeFloat, type ResizeMode } from './resize.js';
+
+/** 8-bit RGB pixels, HWC. */
+export interface RgbImage {
+  data: Uint8Array; // [height, width, 3]
+  width: number;
+  height: number;
+  /** Channels in the file before conversion (1 gray, 2 gray+alpha, 3 RGB, 4 RGBA). */
+  channels: number;
+}
+
+/** Float RGB pixels in [0, 1], HWC. */
+export interface FloatImage {
+  data: Float32Array; // [height, width, 3]
+  width: number;
+  height: number;
+}
+
+/** sharp's default pixel limit (0x3FFF * 0x3FFF); larger images are refused, not decoded. */
+export const DEFAULT_MAX_PIXELS = 268402689;
+
+export interface DecodeOptions {
+  /** Refuse images with more pixels than this (sharp's `limitInputPixels`). */
+  maxPixels?: number;
+}
+
+/** Turns a sharp failure into a FidlabError that names the file and the reason. */
+function decodeError(path: string, e: unknown, maxPixels: number): FidlabError {
+  const msg = (e as Error).message ?? String(e);
+  if (/pixel limit/i.test(msg)) {
+    return new FidlabError(
+      ErrorCode.BAD_FILE_FORMAT,
+      `${path} is too large: it exceeds the pixel limit of ${maxPixels} pixels`,
+      { cause: e },
+    );
+  }
+  if (/unsupported image format/i.test(msg)) {
+    return new FidlabError(ErrorCode.BAD_FILE_FORMAT, `${path} is not a readable image`, {
+      cause: e,
+    });
+  }
+  if (/no such file|ENOENT|missing/i.test(msg)) {
+    return new FidlabError(ErrorCode.FILE_NOT_FOUND, `${path} does not exist`, { cause: e });
+  }
+  return new FidlabError(ErrorCode.BAD_FILE_FORMAT, `${path} is corrupt or truncated (${msg})`, {
+    cause: e,
+  });
+}
+
+/**
+ * Decodes an image file to 8-bit RGB, as PIL `convert('RGB')` does: gray is repeated into three
+ * channels, alpha is dropped (not composited). EXIF orientation is not applied (PIL does not).
+ */
+export async function decodeImage(path: string, options: DecodeOptions = {}): Promise<RgbImage> {
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  let file: Buffer;
+  try {
+    file = await readFile(path);
+  } catch (e) {
+    throw new FidlabError(
+      ErrorCode.FILE_NOT_FOUND,
+      `${path} cannot be read: ${(e as Error).message}`,
+      {
+        cause: e,
+      },
+    );
+  }
+  try {
+    // failOn 'error': truncated files fail instead of decoding as a partly grey image.
+    // The header is read without the limit, so the error can give the image's size.
+    const meta = await sharp(file, { limitInputPixels: false }).metadata();
+    const { width = 0, height = 0 } = meta;
+    if (width * height > maxPixels) {
+      throw new FidlabError(
+        ErrorCode.BAD_FILE_FORMAT,
+        `${path} is too large: ${width} x ${height} = ${width * height} pixels exceeds the ` +
+          `pixel limit of ${maxPixels}`,
+      );
+    }
+    const { data, info } = await sharp(file, { limitInputPixels: maxPixels, failOn: 'error' })
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    return {
+      data: new Uint8Array(data.buffer, data.byteOffset, data.length),
+      width: info.width,
+      height: info.height,
+      channels: meta.channels ?? info.channels,
+    };
+  } catch (e) {
+    if (e instanceof FidlabError) throw e;
+    throw decodeError(path, e, maxPixels);
+  }
+}
+
+/** Columns [x0, x0 + w) of an RGB image (the A or B half of a pix2pix AB image). */
+export function cropColumns(img: RgbImage, x0: number, w: number): RgbImage {
+  const out = new Uint8Array(img.height * w * 3);
+  for (let y = 0; y < img.height; y++) {
+    const s = (y * img.width + x0) * 3;
+    out.set(img.data.subarray(s, s + w * 3), y * w * 3);
+  }
+  return { data: out, width: w, height: img.height, channels: img.channels };
+}
+
+/** Resizes 8-bit RGB to `width` x `height` float RGB in [0, 1] with the named mode. */
+export async function resizeRgb(
+  img: RgbImage,
+  width: number,
+  height: number,
+  mode: ResizeMode,
+): Promise<FloatImage> {
+  if (mode === 'vips-bicubic' && (img.width !== width || img.height !== height)) {
+    const resized = await sharp(img.data, {
+      raw: { width: img.width, height: img.height, channels: 3 },
+    })
+      .resize(width, height, { kernel: 'cubic', fit: 'fill' })
+      .raw()
+      .toBuffer();
+    return { data: toUnitFloat(resized), width, height };
+  }
+  const data = resizeFloat(toUnitFloat(img.data), img.height, img.width, 3, height, width, mode);
+  return { data, width, height };
+}
+
+/** uint8 -> float32 in [0, 1] (ToTensor's division by 255). */
+export function toUnitFloat(src: Uint8Array): Float32Array {
+  const out = new Float32Array(src.length);
+  for (let i = 0; i < src.length; i++) out[i] = src[i] / 255;
+  return out;
+}
