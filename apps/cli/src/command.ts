@@ -27,9 +27,12 @@ export class UsageError extends Error {
 }
 
 /** node:util parseArgs with errors turned into UsageError (one line, names the bad option). */
-export function parse<T extends ParseArgsConfig>(argv: string[], config: T) {
+export function parse<T extends ParseArgsConfig>(
+  argv: string[],
+  config: T,
+): ReturnType<typeof parseArgs<T>> {
   try {
-    return parseArgs({ ...config, args: argv, strict: true });
+    return parseArgs<T>({ ...config, args: argv, strict: true } as T);
   } catch (e) {
     throw new UsageError((e as Error).message.split('\n')[0]);
   }

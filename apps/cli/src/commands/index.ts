@@ -1,4 +1,17 @@
 import type { Command } from '../command.js';
+import { correlateCommand } from './correlate.js';
+import { demoCommand } from './demo.js';
+import { fidCommand } from './fid.js';
+import { kidCommand } from './kid.js';
+import { rankKCommand } from './rankK.js';
+import { statsCommand } from './stats.js';
 
 /** Every `fidlab` subcommand, in the order `fidlab --help` lists them. */
-export const commands: Command[] = [];
+export const commands: Command[] = [
+  fidCommand,
+  kidCommand,
+  rankKCommand,
+  statsCommand,
+  correlateCommand,
+  demoCommand,
+];

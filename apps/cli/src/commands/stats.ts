@@ -1,0 +1,31 @@
+import { writeFileSync } from 'node:fs';
+import { encodeNpz, featureStats } from '@fidlab/fid-core';
+import { parse, UsageError, type Command } from '../command.js';
+import { readFeatureMatrix } from '../featureFiles.js';
+
+export const statsCommand: Command = {
+  name: 'stats',
+  summary: 'write pytorch-fid compatible statistics (mu, sigma) of a .npy feature file',
+  usage: `usage: fidlab stats FEATURES.npy --out S.npz
+
+Writes an .npz with 'mu' (D) and 'sigma' (D x D, np.cov with N - 1), float64, readable by
+numpy.load and usable wherever pytorch-fid takes a statistics file.`,
+  async run(argv, io) {
+    const { values, positionals } = parse(argv, {
+      allowPositionals: true,
+      options: { out: { type: 'string' } },
+    });
+    if (positionals.length !== 1)
+      throw new UsageError(`expected one FEATURES.npy, got ${positionals.length}`);
+    if (!values.out) throw new UsageError('--out S.npz is required');
+    const features = readFeatureMatrix(positionals[0]);
+    const s = featureStats(features, positionals[0]);
+    const d = s.mu.length;
+    writeFileSync(
+      values.out,
+      encodeNpz({ mu: { shape: [d], data: s.mu }, sigma: { shape: [d, d], data: s.sigma.data } }),
+    );
+    io.out(`wrote ${values.out} (mu: ${d}, sigma: ${d} x ${d}, from ${s.n} samples)`);
+    return 0;
+  },
+};
