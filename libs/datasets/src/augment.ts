@@ -1,4 +1,4 @@
-import { createRng } from './rng.js';
+import { createRng } from '@fidlab/fid-core';
 import type { FloatImage } from './decodeImage.js';
 
 /**

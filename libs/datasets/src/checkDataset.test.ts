@@ -59,7 +59,13 @@ test('every problem is listed with its path; size mismatches and non-images are 
     { channels: 3, count: 1 },
     { channels: 4, count: 1 },
   ]);
-  assert.match(formatCheckSummary(r).join('\n'), /ignored 1 non-image file/);
+  assert.equal(r.ignored.length, 1);
+  const lenient = await checkDataset(await discoverDataset(root), { skipBad: true });
+  assert.equal(lenient.problems.length, 1);
+  assert.match(
+    formatCheckSummary(lenient).join('\n'),
+    /skipped: .*rgba\.png: is corrupt or truncated/,
+  );
   assert.throws(
     () => assertDatasetOk(r),
     (e: unknown) => {

@@ -30,6 +30,8 @@ export interface CheckReport {
   notes: DatasetProblem[];
   /** Non-image files skipped. */
   ignored: string[];
+  /** Unreadable images accepted because of `skipBad`: the loader skips them too. */
+  skipped: DatasetProblem[];
   ok: boolean;
 }
 
@@ -37,6 +39,8 @@ export interface CheckOptions {
   maxPixels?: number;
   /** Files decoded at once; default 4. */
   concurrency?: number;
+  /** Report unreadable images as skipped instead of as problems (as the loader's skipBad). */
+  skipBad?: boolean;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -47,6 +51,7 @@ export async function checkDataset(
 ): Promise<CheckReport> {
   const problems: DatasetProblem[] = [...index.problems];
   const notes: DatasetProblem[] = [];
+  const skipped: DatasetProblem[] = [];
   const sizes = new Map<string, number>();
   const channels = new Map<number, number>();
   const files = index.items.flatMap((it) => (it.b ? [it.a, it.b] : [it.a]));
@@ -64,7 +69,8 @@ export async function checkDataset(
         channels.set(img.channels, (channels.get(img.channels) ?? 0) + 1);
       } catch (e) {
         if (!(e instanceof FidlabError)) throw e;
-        problems.push({
+        const skip = options.skipBad && e.code === ErrorCode.BAD_FILE_FORMAT;
+        (skip ? skipped : problems).push({
           path: f,
           reason: e.message.startsWith(f) ? e.message.slice(f.length).trim() : e.message,
         });
@@ -122,6 +128,7 @@ export async function checkDataset(
     problems,
     notes,
     ignored: index.ignored,
+    skipped,
     ok: problems.length === 0,
   };
 }
@@ -145,8 +152,7 @@ export function formatCheckSummary(r: CheckReport): string[] {
     `channels: ${r.channels.map((c) => `${c.channels} (${c.count})`).join(', ') || 'none'}`,
   ];
   if (r.identities > 0) lines.push(`identities in more than one split: ${r.sharedIdentities}`);
-  if (r.ignored.length > 0)
-    lines.push(`ignored ${r.ignored.length} non-image file(s), e.g. ${r.ignored[0]}`);
+  for (const n of r.skipped) lines.push(`skipped: ${n.path}: ${n.reason}`);
   for (const n of r.notes) lines.push(`note: ${n.path}: ${n.reason}`);
   return lines;
 }

@@ -1,5 +1,4 @@
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
-import { createRng } from './rng.js';
+import { createRng, ErrorCode, FidlabError } from '@fidlab/fid-core';
 import { augmentParams, cropFlipInto, mixSeed, type Pix2pixAugment } from './augment.js';
 import {
   cropColumns,

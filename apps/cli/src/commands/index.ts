@@ -1,5 +1,6 @@
 import type { Command } from '../command.js';
 import { correlateCommand } from './correlate.js';
+import { data } from './data.js';
 import { demoCommand } from './demo.js';
 import { fidCommand } from './fid.js';
 import { kidCommand } from './kid.js';
@@ -13,5 +14,6 @@ export const commands: Command[] = [
   rankKCommand,
   statsCommand,
   correlateCommand,
+  data,
   demoCommand,
 ];

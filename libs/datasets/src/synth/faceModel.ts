@@ -1,4 +1,4 @@
-import { createRng, type Rng } from '../rng.js';
+import { createRng, type Rng } from '@fidlab/fid-core';
 import { mixSeed } from '../augment.js';
 
 /**

@@ -1,4 +1,4 @@
-import { createRng, type Rng } from '../rng.js';
+import { createRng, type Rng } from '@fidlab/fid-core';
 import type { FaceGeometry, FaceVariation } from './faceModel.js';
 
 /** Numbers in SVG text: two decimals, so the text (and the raster) is the same on every run. */
