@@ -10,6 +10,18 @@ import { tridiagonalEigenvalues } from './tridiagonalEigenvalues.js';
  * off-diagonal (b11, b12, b22, b23, ..., bkk), which are exactly +-sigma_i (Golub & Van Loan
  * sec. 8.6.1). Unlike eig(M^T M), nothing is squared: every sigma has absolute error ~eps * ||M||,
  * which matters here because centered feature matrices are always rank deficient.
+ *
+ * Deviation (data movement only, same reflections): the textbook step k makes three sweeps over
+ * the trailing matrix (w = v^T A, the left rank-1 update, then the right reflection's A v and
+ * rank-1 update). Here each step is a single sweep, one row at a time while the row sits in L1:
+ *  - the left reflection's w = v_L^T A is not a separate pass. With v_L = A[k.., k] - alpha e1,
+ *    w = g - alpha A[k, :] where g = A[k.., k]^T A[k.., :] is the Gram row of column k, and g is
+ *    accumulated during the previous step's sweep from each row's final values (so is
+ *    ||A[k.., k]||^2 = g[k]);
+ *  - row k is updated first (it defines the right reflection), then every row i > k gets, in
+ *    turn: the left update, the right reflection's dot product (same loop), the right update, and
+ *    its contribution A[i, k+1] A[i, :] to the next step's g (same loop).
+ * Rounding differs from the three-pass form only by regrouping the sums (~eps * ||M||).
  */
 export function singularValues(M: Matrix): Float64Array {
   // Work on the tall orientation so the bidiagonal is k x k with k = min(m, n).
@@ -20,62 +32,7 @@ export function singularValues(M: Matrix): Float64Array {
   const m = A.rows;
   const n = A.cols;
   if (n === 0) return new Float64Array(0);
-  const a = A.data;
-  const d = new Float64Array(n); // diagonal of B
-  const e = new Float64Array(Math.max(0, n - 1)); // super-diagonal of B
-  const v = new Float64Array(Math.max(m, n));
-  const w = new Float64Array(n);
-
-  for (let k = 0; k < n; k++) {
-    // Left reflection: zero A[k+1.., k].
-    let norm2 = 0;
-    for (let i = k; i < m; i++) norm2 += a[i * n + k] ** 2;
-    const x0 = a[k * n + k];
-    if (norm2 === x0 * x0) {
-      d[k] = x0;
-    } else {
-      const alpha = x0 >= 0 ? -Math.sqrt(norm2) : Math.sqrt(norm2);
-      const beta = 1 / (norm2 - alpha * x0);
-      v[k] = x0 - alpha;
-      for (let i = k + 1; i < m; i++) v[i] = a[i * n + k];
-      // w = v^T A[k.., k+1..]; then A[k.., k+1..] -= beta v w^T   (column k becomes alpha e1).
-      w.fill(0, k + 1, n);
-      for (let i = k; i < m; i++) {
-        const vi = v[i];
-        const r = i * n;
-        for (let j = k + 1; j < n; j++) w[j] += vi * a[r + j];
-      }
-      for (let i = k; i < m; i++) {
-        const s = beta * v[i];
-        const r = i * n;
-        for (let j = k + 1; j < n; j++) a[r + j] -= s * w[j];
-      }
-      d[k] = alpha;
-    }
-    if (k >= n - 1) continue;
-    // Right reflection: zero A[k, k+2..].
-    const r0 = k * n;
-    norm2 = 0;
-    for (let j = k + 1; j < n; j++) norm2 += a[r0 + j] ** 2;
-    const y0 = a[r0 + k + 1];
-    if (norm2 === y0 * y0) {
-      e[k] = y0;
-      continue;
-    }
-    const alpha = y0 >= 0 ? -Math.sqrt(norm2) : Math.sqrt(norm2);
-    const beta = 1 / (norm2 - alpha * y0);
-    v[k + 1] = y0 - alpha;
-    for (let j = k + 2; j < n; j++) v[j] = a[r0 + j];
-    // A[k+1.., k+1..] -= beta (A v) v^T, one contiguous row at a time.
-    for (let i = k + 1; i < m; i++) {
-      const r = i * n;
-      let s = 0;
-      for (let j = k + 1; j < n; j++) s += a[r + j] * v[j];
-      s *= beta;
-      for (let j = k + 1; j < n; j++) a[r + j] -= s * v[j];
-    }
-    e[k] = alpha;
-  }
+  const { d, e } = bidiagonalize(A.data, m, n);
 
   // Golub-Kahan tridiagonal: zero diagonal, off-diagonal interleaving d and e.
   const off = new Float64Array(2 * n - 1);
@@ -88,4 +45,119 @@ export function singularValues(M: Matrix): Float64Array {
   const sigma = lambda.slice(n);
   for (let i = 0; i < n; i++) sigma[i] = Math.abs(sigma[i]);
   return sigma;
+}
+
+/**
+ * In-place bidiagonalisation of a [m, n] (row-major, m >= n): returns the diagonal d [n] and
+ * super-diagonal e [n - 1] of B = U^T A V. One sweep over the trailing rows per step (see above).
+ */
+function bidiagonalize(
+  a: Float64Array,
+  m: number,
+  n: number,
+): { d: Float64Array; e: Float64Array } {
+  const d = new Float64Array(n);
+  const e = new Float64Array(Math.max(0, n - 1));
+  const g = new Float64Array(n); // Gram row of the current column over the remaining rows
+  const w = new Float64Array(n); // v_L^T A[k.., :] for the current left reflection
+  const vr = new Float64Array(n); // right Householder vector (entries k+1..n)
+
+  // g for column 0: sum_i A[i, 0] A[i, :].
+  for (let i = 0; i < m; i++) {
+    const r = i * n;
+    const t = a[r];
+    if (t !== 0) for (let j = 0; j < n; j++) g[j] += t * a[r + j];
+  }
+
+  for (let k = 0; k < n; k++) {
+    const rk = k * n;
+    // Left reflection H_L = I - bl v v^T with v = A[k.., k] - alpha e1: zeroes A[k+1.., k].
+    const norm2 = g[k];
+    const x0 = a[rk + k];
+    let bl = 0; // 0: H_L is the identity (column already reduced)
+    if (norm2 === x0 * x0) {
+      d[k] = x0;
+    } else {
+      const alpha = x0 >= 0 ? -Math.sqrt(norm2) : Math.sqrt(norm2);
+      bl = 1 / (norm2 - alpha * x0);
+      // w = v^T A[k.., k+1..] = g - alpha A[k, :]
+      for (let j = k + 1; j < n; j++) w[j] = g[j] - alpha * a[rk + j];
+      // Row k: v_k = x0 - alpha.
+      const s = bl * (x0 - alpha);
+      for (let j = k + 1; j < n; j++) a[rk + j] -= s * w[j];
+      d[k] = alpha;
+    }
+    if (k >= n - 1) break;
+
+    // Right reflection H_R = I - br u u^T from the (updated) row k: zeroes A[k, k+2..].
+    let rn2 = 0;
+    for (let j = k + 1; j < n; j++) rn2 += a[rk + j] * a[rk + j];
+    const y0 = a[rk + k + 1];
+    let br = 0;
+    if (rn2 === y0 * y0) {
+      e[k] = y0;
+    } else {
+      const alpha = y0 >= 0 ? -Math.sqrt(rn2) : Math.sqrt(rn2);
+      br = 1 / (rn2 - alpha * y0);
+      vr[k + 1] = y0 - alpha;
+      for (let j = k + 2; j < n; j++) vr[j] = a[rk + j];
+      e[k] = alpha;
+    }
+
+    // One sweep over rows k+1..m: left update, right reflection, next step's Gram row.
+    const k1 = k + 1;
+    g.fill(0, k1, n);
+    for (let i = k1; i < m; i++) {
+      const r = i * n;
+      // Left update a[i, j] -= bl v_i w_j (v_i = A[i, k]), fused with u . a[i, :].
+      const sl = bl * a[r + k];
+      let s0 = 0;
+      let s1 = 0;
+      if (sl !== 0) {
+        let j = k1;
+        for (; j + 1 < n; j += 2) {
+          const p = a[r + j] - sl * w[j];
+          const q = a[r + j + 1] - sl * w[j + 1];
+          a[r + j] = p;
+          a[r + j + 1] = q;
+          s0 += p * vr[j];
+          s1 += q * vr[j + 1];
+        }
+        if (j < n) {
+          const p = a[r + j] - sl * w[j];
+          a[r + j] = p;
+          s0 += p * vr[j];
+        }
+      } else if (br !== 0) {
+        let j = k1;
+        for (; j + 1 < n; j += 2) {
+          s0 += a[r + j] * vr[j];
+          s1 += a[r + j + 1] * vr[j + 1];
+        }
+        if (j < n) s0 += a[r + j] * vr[j];
+      }
+      // Right update a[i, j] -= sr u_j, fused with g += a[i, k+1] a[i, :].
+      const sr = br * (s0 + s1);
+      const t = a[r + k1] - sr * vr[k1];
+      if (sr !== 0) {
+        let j = k1;
+        for (; j + 1 < n; j += 2) {
+          const p = a[r + j] - sr * vr[j];
+          const q = a[r + j + 1] - sr * vr[j + 1];
+          a[r + j] = p;
+          a[r + j + 1] = q;
+          g[j] += t * p;
+          g[j + 1] += t * q;
+        }
+        if (j < n) {
+          const p = a[r + j] - sr * vr[j];
+          a[r + j] = p;
+          g[j] += t * p;
+        }
+      } else if (t !== 0) {
+        for (let j = k1; j < n; j++) g[j] += t * a[r + j];
+      }
+    }
+  }
+  return { d, e };
 }

@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Matrix } from '../matrix.js';
+import { randomMatrix } from '../testing.js';
+import { singularValues } from './singularValues.js';
+import { tridiagonalEigenvalues } from './tridiagonalEigenvalues.js';
+
+/** Max |x - y| / scale over sorted copies. */
+function sortedDiff(x: ArrayLike<number>, y: ArrayLike<number>): number {
+  const a = Array.from(x).sort((p, q) => p - q);
+  const b = Array.from(y).sort((p, q) => p - q);
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+function maxAbs(x: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]));
+  return m;
+}
+
+/** The textbook three-pass Householder bidiagonalisation (the pre-fusion implementation). */
+function referenceBidiagonal(M: Matrix): { d: Float64Array; e: Float64Array } {
+  const m = M.rows;
+  const n = M.cols;
+  const a = Float64Array.from(M.data);
+  const d = new Float64Array(n);
+  const e = new Float64Array(Math.max(0, n - 1));
+  const v = new Float64Array(Math.max(m, n));
+  const w = new Float64Array(n);
+  for (let k = 0; k < n; k++) {
+    let norm2 = 0;
+    for (let i = k; i < m; i++) norm2 += a[i * n + k] ** 2;
+    const x0 = a[k * n + k];
+    if (norm2 === x0 * x0) d[k] = x0;
+    else {
+      const alpha = x0 >= 0 ? -Math.sqrt(norm2) : Math.sqrt(norm2);
+      const beta = 1 / (norm2 - alpha * x0);
+      v[k] = x0 - alpha;
+      for (let i = k + 1; i < m; i++) v[i] = a[i * n + k];
+      w.fill(0, k + 1, n);
+      for (let i = k; i < m; i++) for (let j = k + 1; j < n; j++) w[j] += v[i] * a[i * n + j];
+      for (let i = k; i < m; i++)
+        for (let j = k + 1; j < n; j++) a[i * n + j] -= beta * v[i] * w[j];
+      d[k] = alpha;
+    }
+    if (k >= n - 1) continue;
+    const r0 = k * n;
+    norm2 = 0;
+    for (let j = k + 1; j < n; j++) norm2 += a[r0 + j] ** 2;
+    const y0 = a[r0 + k + 1];
+    if (norm2 === y0 * y0) {
+      e[k] = y0;
+      continue;
+    }
+    const alpha = y0 >= 0 ? -Math.sqrt(norm2) : Math.sqrt(norm2);
+    const beta = 1 / (norm2 - alpha * y0);
+    v[k + 1] = y0 - alpha;
+    for (let j = k + 2; j < n; j++) v[j] = a[r0 + j];
+    for (let i = k + 1; i < m; i++) {
+      let s = 0;
+      for (let j = k + 1; j < n; j++) s += a[i * n + j] * v[j];
+      for (let j = k + 1; j < n; j++) a[i * n + j] -= beta * s * v[j];
+    }
+    e[k] = alpha;
+  }
+  return { d, e };
+}
+
+function referenceSingularValues(M: Matrix): Float64Array {
+  const { d, e } = referenceBidiagonal(M);
+  const n = d.length;
+  const off = new Float64Array(2 * n - 1);
+  for (let k = 0; k < n; k++) {
+    off[2 * k] = d[k];
+    if (k < n - 1) off[2 * k + 1] = e[k];
+  }
+  const lambda = tridiagonalEigenvalues(new Float64Array(2 * n), off).sort();
+  return lambda.slice(n).map(Math.abs);
+}
+
+test('fused bidiagonalisation matches the three-pass reference on odd shapes', () => {
+  for (const [m, n, seed] of [
+    [1, 1, 1],
+    [2, 1, 2],
+    [5, 5, 3],
+    [17, 9, 4],
+    [33, 32, 5],
+    [64, 63, 6],
+    [101, 37, 7],
+  ]) {
+    const M = randomMatrix(m, n, seed);
+    const got = singularValues(M);
+    const want = referenceSingularValues(M);
+    assert.ok(sortedDiff(got, want) <= 1e-12 * maxAbs(want), `${m}x${n}`);
+  }
+});
+
+test('fused bidiagonalisation: rank-deficient and structured inputs (skipped reflections)', () => {
+  // Low rank (product of thin factors), a zero column, an already-bidiagonal matrix, all zeros.
+  const L = randomMatrix(40, 3, 8);
+  const R = randomMatrix(3, 25, 9);
+  const low = new Float64Array(40 * 25);
+  for (let i = 0; i < 40; i++)
+    for (let j = 0; j < 25; j++)
+      for (let p = 0; p < 3; p++) low[i * 25 + j] += L.data[i * 3 + p] * R.data[p * 25 + j];
+  const zeroCol = randomMatrix(20, 11, 10);
+  for (let i = 0; i < 20; i++) zeroCol.data[i * 11 + 4] = 0;
+  const bidiag = new Float64Array(12 * 12);
+  for (let i = 0; i < 12; i++) {
+    bidiag[i * 12 + i] = i + 1;
+    if (i < 11) bidiag[i * 12 + i + 1] = 0.5;
+  }
+  const cases: Matrix[] = [
+    { rows: 40, cols: 25, data: low },
+    zeroCol,
+    { rows: 12, cols: 12, data: bidiag },
+    { rows: 6, cols: 4, data: new Float64Array(24) },
+  ];
+  for (const M of cases) {
+    const got = singularValues(M);
+    const want = referenceSingularValues(M);
+    assert.ok(
+      sortedDiff(got, want) <= 1e-12 * Math.max(maxAbs(want), 1e-300),
+      `${M.rows}x${M.cols}`,
+    );
+  }
+  // Exactly three nonzero singular values for the rank-3 product.
+  const sv = Array.from(singularValues(cases[0])).sort((p, q) => q - p);
+  assert.ok(sv[3] < 1e-13 * sv[0], `rank 3: ${sv.slice(0, 5)}`);
+});
+
+test('tridiagonal QL: extreme scales (hypot fallback) give scaled eigenvalues', () => {
+  const n = 20;
+  const base = tridiagonalEigenvalues(
+    new Float64Array(n).fill(2),
+    new Float64Array(n - 1).fill(-1),
+  );
+  for (const s of [1e-200, 1e-160, 1e160, 1e200]) {
+    const ev = tridiagonalEigenvalues(
+      new Float64Array(n).fill(2 * s),
+      new Float64Array(n - 1).fill(-s),
+    );
+    const want = Array.from(base, (x) => x * s);
+    assert.ok(sortedDiff(ev, want) <= 1e-13 * 4 * s, `scale ${s}`);
+  }
+});
