@@ -14,6 +14,13 @@ const env = {
 };
 const extra = process.argv.slice(2);
 
+// Build first (cached by Nx): the suites in test/ run the compiled `fidlab` binary.
+const build = spawnSync('npx', ['nx', 'run-many', '-t', 'build', '--outputStyle=static'], {
+  stdio: 'inherit',
+  env,
+});
+if (build.status !== 0) process.exit(build.status ?? 1);
+
 const nx = spawnSync('npx', ['nx', 'run-many', '-t', 'test', '--outputStyle=stream', ...extra], {
   stdio: 'inherit',
   env,
