@@ -50,7 +50,10 @@ test('interval brackets the estimate, is seeded, and shrinks with more samples',
   assertClose(small.bias, mean - small.fid.fid, 1e-12, 'bias');
   assertClose(small.ci95[0], small.percentile95[0] - small.bias, 1e-12, 'lower');
   assert.ok(small.bias > 0, 'resampling with replacement inflates FID');
-  assert.ok(small.ci95[0] < small.fid.fid && small.fid.fid < small.ci95[1], 'bias-corrected interval covers the estimate');
+  assert.ok(
+    small.ci95[0] < small.fid.fid && small.fid.fid < small.ci95[1],
+    'bias-corrected interval covers the estimate',
+  );
   const wide = small.ci95[1] - small.ci95[0];
   const big = bootstrapFid(randomMatrix(25, 30, 3), randomMatrix(25, 30, 4, 1, 0.5), {
     resamples: 50,
