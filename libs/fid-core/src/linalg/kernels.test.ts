@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Matrix } from '../matrix.js';
 import { randomMatrix } from '../testing.js';
+import { gemmNN, gemmNT, gemmTN, syrkTN, transpose } from './gemm.js';
 import { singularValues } from './singularValues.js';
+import { gemmThreads } from './threads.js';
 import { tridiagonalEigenvalues } from './tridiagonalEigenvalues.js';
 
 /** Max |x - y| / scale over sorted copies. */
@@ -146,4 +148,80 @@ test('tridiagonal QL: extreme scales (hypot fallback) give scaled eigenvalues', 
     const want = Array.from(base, (x) => x * s);
     assert.ok(sortedDiff(ev, want) <= 1e-13 * 4 * s, `scale ${s}`);
   }
+});
+
+function naiveNT(a: Matrix, b: Matrix): Float64Array {
+  const c = new Float64Array(a.rows * b.rows);
+  for (let i = 0; i < a.rows; i++)
+    for (let j = 0; j < b.rows; j++) {
+      let s = 0;
+      for (let p = 0; p < a.cols; p++) s += a.data[i * a.cols + p] * b.data[j * b.cols + p];
+      c[i * b.rows + j] = s;
+    }
+  return c;
+}
+
+/** Runs f with the given thread count and threshold, restoring the settings afterwards. */
+function withThreads<T>(threads: number, minMultiplyAdds: number, f: () => T): T {
+  const saved = { ...gemmThreads };
+  gemmThreads.threads = threads;
+  gemmThreads.minMultiplyAdds = minMultiplyAdds;
+  try {
+    return f();
+  } finally {
+    Object.assign(gemmThreads, saved);
+  }
+}
+
+test('k-blocked tiled gemm matches a naive product across tile and k-block edges', () => {
+  // k > 256 crosses k blocks; m, n > 64 cross tiles; odd sizes hit the 4 x 4 edges.
+  for (const [m, k, n] of [
+    [67, 300, 130],
+    [3, 513, 5],
+    [129, 257, 65],
+  ]) {
+    const A = randomMatrix(m, k, m + k);
+    const B = randomMatrix(n, k, n + 2 * k);
+    const want = naiveNT(A, B);
+    const tol = 1e-13 * Math.sqrt(k);
+    const got = withThreads(1, Infinity, () => gemmNT(A, B).data);
+    for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i] - want[i]) <= tol, `${i}`);
+  }
+});
+
+test('threaded products are bitwise equal to single-threaded ones', () => {
+  for (const [m, k, n] of [
+    [1, 1, 1],
+    [67, 300, 130],
+    [130, 33, 67],
+    [200, 520, 9],
+  ]) {
+    const A = randomMatrix(m, k, 3 * m + k);
+    const B = randomMatrix(n, k, 5 * n + k);
+    const Bt = transpose(B);
+    const At = transpose(A);
+    const run = (): Float64Array[] => [
+      gemmNT(A, B).data,
+      gemmNN(A, Bt).data,
+      gemmTN(At, Bt).data,
+      gemmTN(Bt, Bt).data,
+      syrkTN(A).data,
+      syrkTN(At).data,
+    ];
+    const single = withThreads(1, 0, run);
+    const multi = withThreads(2, 0, run);
+    for (let q = 0; q < single.length; q++) {
+      assert.deepEqual(multi[q], single[q], `${m}x${k}x${n} product ${q}`);
+    }
+  }
+  // syrkTN stays exactly symmetric and matches A^T A.
+  const X = randomMatrix(150, 70, 77);
+  const S = withThreads(2, 0, () => syrkTN(X));
+  const Xt = transpose(X);
+  const want = naiveNT(Xt, Xt);
+  for (let i = 0; i < 70; i++)
+    for (let j = 0; j < 70; j++) {
+      assert.equal(S.data[i * 70 + j], S.data[j * 70 + i]);
+      assert.ok(Math.abs(S.data[i * 70 + j] - want[i * 70 + j]) <= 1e-12);
+    }
 });
