@@ -6,6 +6,7 @@ import { gemmNN, gemmNT, gemmTN, syrkTN, transpose } from './gemm.js';
 import { singularValues } from './singularValues.js';
 import { gemmThreads } from './threads.js';
 import { tridiagonalEigenvalues } from './tridiagonalEigenvalues.js';
+import { tridiagonalize } from './tridiagonalize.js';
 
 /** Max |x - y| / scale over sorted copies. */
 function sortedDiff(x: ArrayLike<number>, y: ArrayLike<number>): number {
@@ -224,4 +225,72 @@ test('threaded products are bitwise equal to single-threaded ones', () => {
       assert.equal(S.data[i * 70 + j], S.data[j * 70 + i]);
       assert.ok(Math.abs(S.data[i * 70 + j] - want[i * 70 + j]) <= 1e-12);
     }
+});
+
+/** The textbook unblocked two-pass tridiagonalisation on full storage (the pre-fusion code). */
+function referenceTridiagonal(A: Matrix): { diag: Float64Array; off: Float64Array } {
+  const n = A.rows;
+  const a = new Float64Array(n * n);
+  for (let i = 0; i < n; i++)
+    for (let j = i; j < n; j++) a[i * n + j] = a[j * n + i] = A.data[i * n + j];
+  const diag = new Float64Array(n);
+  const off = new Float64Array(Math.max(0, n - 1));
+  const v = new Float64Array(n);
+  const p = new Float64Array(n);
+  for (let k = 0; k < n - 2; k++) {
+    let alpha2 = 0;
+    for (let j = k + 1; j < n; j++) alpha2 += a[k * n + j] ** 2;
+    const x0 = a[k * n + k + 1];
+    diag[k] = a[k * n + k];
+    if (alpha2 === x0 * x0) {
+      off[k] = x0;
+      continue;
+    }
+    const alpha = x0 >= 0 ? -Math.sqrt(alpha2) : Math.sqrt(alpha2);
+    off[k] = alpha;
+    const beta = 1 / (alpha2 - alpha * x0);
+    v[k + 1] = x0 - alpha;
+    for (let j = k + 2; j < n; j++) v[j] = a[k * n + j];
+    let pv = 0;
+    for (let i = k + 1; i < n; i++) {
+      let s = 0;
+      for (let j = k + 1; j < n; j++) s += a[i * n + j] * v[j];
+      p[i] = beta * s;
+      pv += p[i] * v[i];
+    }
+    for (let i = k + 1; i < n; i++) p[i] -= 0.5 * beta * pv * v[i];
+    for (let i = k + 1; i < n; i++)
+      for (let j = k + 1; j < n; j++) a[i * n + j] -= v[i] * p[j] + p[i] * v[j];
+  }
+  if (n >= 2) {
+    diag[n - 2] = a[(n - 2) * n + n - 2];
+    off[n - 2] = a[(n - 2) * n + n - 1];
+  }
+  if (n >= 1) diag[n - 1] = a[n * n - 1];
+  return { diag, off };
+}
+
+test('fused lower-storage tridiagonalisation matches the two-pass reference', () => {
+  const blockDiag = new Float64Array(9 * 9); // two blocks: some columns need no reflection
+  for (let i = 0; i < 9; i++)
+    for (let j = 0; j < 9; j++) if (i < 4 === j < 4) blockDiag[i * 9 + j] = 1 / (1 + i + j);
+  const cases: Matrix[] = [
+    { rows: 0, cols: 0, data: new Float64Array(0) },
+    { rows: 1, cols: 1, data: Float64Array.of(3) },
+    { rows: 2, cols: 2, data: Float64Array.of(1, 2, 2, 5) },
+    { rows: 9, cols: 9, data: blockDiag },
+    { rows: 6, cols: 6, data: new Float64Array(36) },
+    syrkTN(randomMatrix(40, 3, 31)),
+    syrkTN(randomMatrix(5, 33, 32)), // rank 5 in 33 dimensions
+    syrkTN(randomMatrix(80, 67, 33)),
+    randomMatrix(45, 45, 34), // not symmetric: only the upper triangle may be read
+  ];
+  for (const A of cases) {
+    const got = tridiagonalize(A);
+    const ref = referenceTridiagonal(A);
+    const e1 = tridiagonalEigenvalues(got.diag, got.off);
+    const e2 = tridiagonalEigenvalues(ref.diag, ref.off);
+    const scale = Math.max(maxAbs(e2), 1e-300);
+    assert.ok(sortedDiff(e1, e2) <= 1e-13 * scale, `n = ${A.rows}`);
+  }
 });

@@ -3,76 +3,158 @@ import type { Matrix } from '../matrix.js';
 /**
  * Householder reduction of a symmetric matrix to tridiagonal form, Q^T A Q = T (Golub & Van Loan
  * sec. 8.3.1), keeping only T: `diag` [n] and `off` [n - 1]. Orthogonal similarity preserves the
- * eigenvalues, and T's are found in O(n^2) by `tridiagonalEigenvalues`.
+ * eigenvalues, and T's are found in O(n^2) by `tridiagonalEigenvalues`. Only A's upper triangle
+ * is read.
  *
- * The working copy is kept full (both triangles) so that both the matrix-vector product and the
- * rank-2 update run along contiguous rows; only A's upper triangle is read.
+ * Step k (H = I - beta v v^T, v = x - alpha e1, x = A[k+1.., k]):
+ *   p = beta A22 v,  w = p - (beta / 2)(p . v) v,  A22 <- A22 - v w^T - w v^T.
+ * The reduction is memory bound (O(n^2) data per O(n^2) flops), so the data movement is arranged
+ * to touch the trailing matrix once per step instead of twice, and only its lower half:
+ *  - Storage is the lower triangle, row-major: row i's entries j <= i are contiguous. The
+ *    symmetric product A22 v is accumulated row by row from the lower half alone
+ *    (q_i += a_ij v_j and q_j += a_ij v_i for j < i).
+ *  - Deviation from the textbook two-pass step: the rank-2 update of step k and the product
+ *    A22 x of step k+1 share one sweep. Row i is updated, then immediately contributes to
+ *    q = A22' x, with x = the (updated) column k+1, which row i's own update has just produced.
+ *    v = x - alpha e1 is not known during the sweep (alpha needs all of x), so step k+1 uses
+ *    A22' v = q - alpha A22' e1, A22' e1 being the first column of the new trailing block. This
+ *    only regroups sums (errors stay ~eps ||A||).
+ * Deviation from LAPACK dsytrd: no blocking (panel + rank-2k update); with one half-matrix sweep
+ * per step the memory traffic is already a quarter of the unblocked two-pass full-storage form.
  */
 export function tridiagonalize(A: Matrix): { diag: Float64Array; off: Float64Array } {
   const n = A.rows;
+  const src = A.data;
   const a = new Float64Array(n * n);
-  // Symmetrise from the upper triangle so tiny asymmetries in the input cannot leak in.
-  for (let i = 0; i < n; i++) {
-    for (let j = i; j < n; j++) {
-      const x = A.data[i * n + j];
-      a[i * n + j] = x;
-      a[j * n + i] = x;
+  // Lower storage from the upper triangle (tiny asymmetries in the input cannot leak in):
+  // a[i, j] = A[j, i] for j <= i, copied in 32 x 32 tiles.
+  const B = 32;
+  for (let j0 = 0; j0 < n; j0 += B) {
+    for (let i0 = j0; i0 < n; i0 += B) {
+      const j1 = Math.min(j0 + B, n);
+      const i1 = Math.min(i0 + B, n);
+      for (let j = j0; j < j1; j++) {
+        const rj = j * n;
+        for (let i = Math.max(i0, j); i < i1; i++) a[i * n + j] = src[rj + i];
+      }
     }
   }
   const diag = new Float64Array(n);
   const off = new Float64Array(Math.max(0, n - 1));
+  if (n === 0) return { diag, off };
   const v = new Float64Array(n);
-  const p = new Float64Array(n);
+  const w = new Float64Array(n);
+  const x = new Float64Array(n); // column k+1 below the diagonal, after step k's update
+  const q = new Float64Array(n); // A22' x for the next step
+
+  // Step -1: no update, only q = A[1.., 1..] x with x = A[1.., 0].
+  sweep(a, n, -1, v, w, false, x, q);
 
   for (let k = 0; k < n - 2; k++) {
-    const row = k * n;
-    // v = Householder vector that zeroes a[k, k+2..n) (row k = column k by symmetry).
+    const k1 = k + 1;
+    // x = A[k+1.., k] (already in `x`, from the previous sweep), q = A22 x.
     let alpha2 = 0;
-    for (let j = k + 1; j < n; j++) alpha2 += a[row + j] * a[row + j];
-    const x0 = a[row + k + 1];
+    for (let i = k1; i < n; i++) alpha2 += x[i] * x[i];
+    const x0 = x[k1];
+    diag[k] = a[k * n + k];
+    let update = false;
     if (alpha2 === x0 * x0) {
       // Already tridiagonal in this column: nothing to annihilate.
-      diag[k] = a[row + k];
       off[k] = x0;
-      continue;
-    }
-    const alpha = x0 >= 0 ? -Math.sqrt(alpha2) : Math.sqrt(alpha2);
-    diag[k] = a[row + k];
-    off[k] = alpha;
-    // H = I - beta v v^T with v = x - alpha e1, beta = 2 / (v.v) = 1 / (alpha^2 - alpha x0).
-    const beta = 1 / (alpha2 - alpha * x0);
-    v[k + 1] = x0 - alpha;
-    for (let j = k + 2; j < n; j++) v[j] = a[row + j];
-
-    // p = beta * A22 v over the trailing block (rows/cols k+1..n).
-    let pv = 0;
-    for (let i = k + 1; i < n; i++) {
-      const ri = i * n;
-      let s0 = 0;
-      let s1 = 0;
-      let j = k + 1;
-      for (; j + 1 < n; j += 2) {
-        s0 += a[ri + j] * v[j];
-        s1 += a[ri + j + 1] * v[j + 1];
+    } else {
+      const alpha = x0 >= 0 ? -Math.sqrt(alpha2) : Math.sqrt(alpha2);
+      off[k] = alpha;
+      // beta = 2 / (v.v) = 1 / (alpha^2 - alpha x0); p = beta A22 (x - alpha e1).
+      const beta = 1 / (alpha2 - alpha * x0);
+      for (let i = k1; i < n; i++) v[i] = x[i];
+      v[k1] = x0 - alpha;
+      // A22 e1 = column k+1 of the trailing block: a[i, k+1] for i >= k+1 (lower storage).
+      let pv = 0;
+      for (let i = k1; i < n; i++) {
+        const p = beta * (q[i] - alpha * a[i * n + k1]);
+        w[i] = p;
+        pv += p * v[i];
       }
-      if (j < n) s0 += a[ri + j] * v[j];
-      p[i] = beta * (s0 + s1);
-      pv += p[i] * v[i];
+      const half = 0.5 * beta * pv;
+      for (let i = k1; i < n; i++) w[i] -= half * v[i];
+      update = true;
     }
-    // w = p - (beta/2)(p.v) v;  A22 <- A22 - v w^T - w v^T.
-    const half = 0.5 * beta * pv;
-    for (let i = k + 1; i < n; i++) p[i] -= half * v[i];
-    for (let i = k + 1; i < n; i++) {
-      const ri = i * n;
-      const vi = v[i];
-      const wi = p[i];
-      for (let j = k + 1; j < n; j++) a[ri + j] -= vi * p[j] + wi * v[j];
-    }
+    sweep(a, n, k, v, w, update, x, q);
   }
   if (n >= 2) {
     diag[n - 2] = a[(n - 2) * n + n - 2];
-    off[n - 2] = a[(n - 2) * n + n - 1];
+    off[n - 2] = a[(n - 1) * n + n - 2];
   }
-  if (n >= 1) diag[n - 1] = a[n * n - 1];
+  diag[n - 1] = a[n * n - 1];
   return { diag, off };
+}
+
+/**
+ * One pass over the lower half of the trailing block rows/cols k+1..n of `a`: when `update`,
+ * A22 -= v w^T + w v^T; then x = A[k+2.., k+1] and q = A[k+2.., k+2..] x for the next step.
+ */
+function sweep(
+  a: Float64Array,
+  n: number,
+  k: number,
+  v: Float64Array,
+  w: Float64Array,
+  update: boolean,
+  x: Float64Array,
+  q: Float64Array,
+): void {
+  const k1 = k + 1;
+  const k2 = k + 2;
+  q.fill(0, k2, n);
+  if (update) {
+    // Row k+1 of the block is just its diagonal entry.
+    a[k1 * n + k1] -= 2 * v[k1] * w[k1];
+  }
+  for (let i = k2; i < n; i++) {
+    const r = i * n;
+    const vi = v[i];
+    const wi = w[i];
+    if (update) {
+      a[r + k1] -= vi * w[k1] + wi * v[k1];
+    }
+    const xi = a[r + k1];
+    x[i] = xi;
+    let s0 = 0;
+    let s1 = 0;
+    let j = k2;
+    if (update) {
+      for (; j + 1 < i; j += 2) {
+        const p = a[r + j] - (vi * w[j] + wi * v[j]);
+        const t = a[r + j + 1] - (vi * w[j + 1] + wi * v[j + 1]);
+        a[r + j] = p;
+        a[r + j + 1] = t;
+        s0 += p * x[j];
+        s1 += t * x[j + 1];
+        q[j] += p * xi;
+        q[j + 1] += t * xi;
+      }
+      if (j < i) {
+        const p = a[r + j] - (vi * w[j] + wi * v[j]);
+        a[r + j] = p;
+        s0 += p * x[j];
+        q[j] += p * xi;
+      }
+      a[r + i] -= 2 * vi * wi;
+    } else {
+      for (; j + 1 < i; j += 2) {
+        const p = a[r + j];
+        const t = a[r + j + 1];
+        s0 += p * x[j];
+        s1 += t * x[j + 1];
+        q[j] += p * xi;
+        q[j + 1] += t * xi;
+      }
+      if (j < i) {
+        const p = a[r + j];
+        s0 += p * x[j];
+        q[j] += p * xi;
+      }
+    }
+    q[i] += s0 + s1 + a[r + i] * xi;
+  }
 }
