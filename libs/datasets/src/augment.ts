@@ -73,3 +73,40 @@ export function cropFlipInto(
     }
   }
 }
+
+/** Writes 8-bit pixels mapped from [0, 255] to [lo, hi] into `out` at `offset`. */
+export function unitInto(
+  src: Uint8Array,
+  lo: number,
+  hi: number,
+  out: Float32Array,
+  offset: number,
+): void {
+  const scale = (hi - lo) / 255;
+  for (let i = 0; i < src.length; i++) out[offset + i] = src[i] * scale + lo;
+}
+
+/** `cropFlipInto` for 8-bit images (values in [0, 255]). */
+export function cropFlipInto8(
+  img: { data: Uint8Array; width: number },
+  p: AugmentParams,
+  size: number,
+  lo: number,
+  hi: number,
+  out: Float32Array,
+  offset: number,
+): void {
+  const scale = (hi - lo) / 255;
+  const src = img.data;
+  for (let y = 0; y < size; y++) {
+    const rowIn = ((p.y + y) * img.width + p.x) * 3;
+    const rowOut = offset + y * size * 3;
+    for (let x = 0; x < size; x++) {
+      const s = rowIn + (p.flip ? size - 1 - x : x) * 3;
+      const o = rowOut + x * 3;
+      out[o] = src[s] * scale + lo;
+      out[o + 1] = src[s + 1] * scale + lo;
+      out[o + 2] = src[s + 2] * scale + lo;
+    }
+  }
+}

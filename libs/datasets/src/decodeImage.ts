@@ -28,12 +28,22 @@ export interface DecodeOptions {
 }
 
 /** Turns a sharp failure into a FidlabError that names the file and the reason. */
-function decodeError(path: string, e: unknown, maxPixels: number): FidlabError {
+async function decodeError(
+  path: string,
+  file: Buffer,
+  e: unknown,
+  maxPixels: number,
+): Promise<FidlabError> {
   const msg = (e as Error).message ?? String(e);
   if (/pixel limit/i.test(msg)) {
+    // The header is read again without the limit, so the message can give the image's size.
+    const { width = 0, height = 0 } = await sharp(file, { limitInputPixels: false })
+      .metadata()
+      .catch(() => ({ width: 0, height: 0 }));
     return new FidlabError(
       ErrorCode.BAD_FILE_FORMAT,
-      `${path} is too large: it exceeds the pixel limit of ${maxPixels} pixels`,
+      `${path} is too large: ${width} x ${height} = ${width * height} pixels exceeds the ` +
+        `pixel limit of ${maxPixels}`,
       { cause: e },
     );
   }
@@ -42,23 +52,14 @@ function decodeError(path: string, e: unknown, maxPixels: number): FidlabError {
       cause: e,
     });
   }
-  if (/no such file|ENOENT|missing/i.test(msg)) {
-    return new FidlabError(ErrorCode.FILE_NOT_FOUND, `${path} does not exist`, { cause: e });
-  }
   return new FidlabError(ErrorCode.BAD_FILE_FORMAT, `${path} is corrupt or truncated (${msg})`, {
     cause: e,
   });
 }
 
-/**
- * Decodes an image file to 8-bit RGB, as PIL `convert('RGB')` does: gray is repeated into three
- * channels, alpha is dropped (not composited). EXIF orientation is not applied (PIL does not).
- */
-export async function decodeImage(path: string, options: DecodeOptions = {}): Promise<RgbImage> {
-  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
-  let file: Buffer;
+async function readImageFile(path: string): Promise<Buffer> {
   try {
-    file = await readFile(path);
+    return await readFile(path);
   } catch (e) {
     throw new FidlabError(
       ErrorCode.FILE_NOT_FOUND,
@@ -68,19 +69,20 @@ export async function decodeImage(path: string, options: DecodeOptions = {}): Pr
       },
     );
   }
+}
+
+/**
+ * Decodes an image file to 8-bit RGB, as PIL `convert('RGB')` does: gray is repeated into three
+ * channels, alpha is dropped (not composited). EXIF orientation is not applied (PIL does not).
+ */
+export async function decodeImage(path: string, options: DecodeOptions = {}): Promise<RgbImage> {
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const file = await readImageFile(path);
   try {
     // failOn 'error': truncated files fail instead of decoding as a partly grey image.
-    // The header is read without the limit, so the error can give the image's size.
-    const meta = await sharp(file, { limitInputPixels: false }).metadata();
-    const { width = 0, height = 0 } = meta;
-    if (width * height > maxPixels) {
-      throw new FidlabError(
-        ErrorCode.BAD_FILE_FORMAT,
-        `${path} is too large: ${width} x ${height} = ${width * height} pixels exceeds the ` +
-          `pixel limit of ${maxPixels}`,
-      );
-    }
-    const { data, info } = await sharp(file, { limitInputPixels: maxPixels, failOn: 'error' })
+    const img = sharp(file, { limitInputPixels: maxPixels, failOn: 'error' });
+    const meta = await img.metadata();
+    const { data, info } = await img
       .removeAlpha()
       .toColourspace('srgb')
       .raw({ depth: 'uchar' })
@@ -92,8 +94,50 @@ export async function decodeImage(path: string, options: DecodeOptions = {}): Pr
       channels: meta.channels ?? info.channels,
     };
   } catch (e) {
-    if (e instanceof FidlabError) throw e;
-    throw decodeError(path, e, maxPixels);
+    throw await decodeError(path, file, e, maxPixels);
+  }
+}
+
+/** Where `resizeCropVips` reads pixels: an image file, or an already decoded image. */
+export type VipsSource = { path: string } | { image: RgbImage };
+
+/**
+ * The `vips-bicubic` path in one sharp pipeline: decode, RGB, resize to `target` x `target`
+ * (libvips cubic = Catmull-Rom, 8-bit), take the `size` crop at (x, y), mirror if `flip`.
+ * Returns 8-bit RGB [size, size, 3]. All the pixel work runs in sharp's thread pool.
+ */
+export async function resizeCropVips(
+  src: VipsSource,
+  target: number,
+  crop: { x: number; y: number; flip: boolean },
+  size: number,
+  options: DecodeOptions = {},
+): Promise<Uint8Array> {
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const file = 'path' in src ? await readImageFile(src.path) : null;
+  try {
+    let s: sharp.Sharp;
+    if ('image' in src) {
+      const { data, width, height } = src.image;
+      s = sharp(data, { raw: { width, height, channels: 3 } });
+    } else {
+      s = sharp(file!, { limitInputPixels: maxPixels, failOn: 'error' })
+        .removeAlpha()
+        .toColourspace('srgb');
+    }
+    s = s.resize(target, target, { kernel: 'cubic', fit: 'fill' });
+    // sharp mirrors (flop) before it extracts, whatever the call order: mirrored, the crop at x
+    // starts at target - size - x.
+    if (crop.flip) s = s.flop();
+    if (target !== size || crop.x !== 0 || crop.y !== 0) {
+      const left = crop.flip ? target - size - crop.x : crop.x;
+      s = s.extract({ left, top: crop.y, width: size, height: size });
+    }
+    const data = await s.raw({ depth: 'uchar' }).toBuffer();
+    return new Uint8Array(data.buffer, data.byteOffset, data.length);
+  } catch (e) {
+    if ('image' in src) throw e;
+    throw await decodeError(src.path, file!, e, maxPixels);
   }
 }
 

@@ -1,11 +1,20 @@
 import { createRng, ErrorCode, FidlabError } from '@fidlab/fid-core';
-import { augmentParams, cropFlipInto, mixSeed, type Pix2pixAugment } from './augment.js';
+import {
+  augmentParams,
+  cropFlipInto,
+  cropFlipInto8,
+  mixSeed,
+  unitInto,
+  type AugmentParams,
+  type Pix2pixAugment,
+} from './augment.js';
 import {
   cropColumns,
   decodeImage,
+  resizeCropVips,
   resizeRgb,
-  type FloatImage,
   type RgbImage,
+  type VipsSource,
 } from './decodeImage.js';
 import {
   itemsOfSplit,
@@ -18,7 +27,10 @@ import { DEFAULT_RESIZE, RESIZE_MODES, type ResizeMode } from './resize.js';
 /** Value range of the output tensors: pix2pix's tanh range, or ToTensor's. */
 export type PixelRange = '[-1,1]' | '[0,1]';
 
-/** Decoded 8-bit images kept between epochs, keyed by item id (memory grows with the dataset). */
+/**
+ * Decoded 8-bit images kept between epochs, keyed by item id (at native size) or by item id and
+ * size (vips-bicubic, already resized). Memory grows with the dataset.
+ */
 export type ImageCache = Map<string, RgbImage[]>;
 export const createImageCache = (): ImageCache => new Map();
 
@@ -203,11 +215,59 @@ export async function* loadBatches(
   const target = r.augment ? r.augment.loadSize : r.size;
   const pixels = r.size * r.size * 3;
 
-  const prepare = async (i: number): Promise<FloatImage[] | null> => {
+  /** Writes one image of a sample into a batch at `offset`. */
+  type Writer = (out: Float32Array, offset: number) => void;
+
+  /** The `vips-bicubic` path: decode + resize + crop + flip in sharp; here only the range map. */
+  const viaVips = async (item: DatasetItem, p: AugmentParams): Promise<Writer[]> => {
+    const opts = { maxPixels: options.maxPixels };
+    if (options.cache) {
+      // The cache keeps images already resized to `target`: later epochs only crop and flip.
+      const key = `${item.id}@vips-bicubic:${target}`;
+      let resized = options.cache.get(key);
+      if (!resized) {
+        const imgs = await readItem(item, index, { ...options, cache: undefined });
+        const full = { x: 0, y: 0, flip: false };
+        resized = await Promise.all(
+          imgs.map(async (image) => ({
+            data: await resizeCropVips({ image }, target, full, target, opts),
+            width: target,
+            height: target,
+            channels: image.channels,
+          })),
+        );
+        options.cache.set(key, resized);
+      }
+      return resized.map(
+        (img) => (out, offset) => cropFlipInto8(img, p, r.size, r.lo, r.hi, out, offset),
+      );
+    }
+    const sources: VipsSource[] =
+      index.layout === 'aligned'
+        ? (await readItem(item, index, options)).map((image) => ({ image }))
+        : (item.b === null ? [item.a] : [item.a, item.b]).map((path) => ({ path }));
+    const crops = await Promise.all(
+      sources.map((src) => resizeCropVips(src, target, p, r.size, opts)),
+    );
+    return crops.map((c) => (out, offset) => unitInto(c, r.lo, r.hi, out, offset));
+  };
+
+  /** The exact FID resize modes: float arithmetic in JS, then crop and flip. */
+  const viaFloat = async (item: DatasetItem, p: AugmentParams): Promise<Writer[]> => {
+    const imgs = await readItem(item, index, options);
+    const resized = await Promise.all(imgs.map((im) => resizeRgb(im, target, target, r.resize)));
+    return resized.map(
+      (img) => (out, offset) => cropFlipInto(img, p, r.size, r.lo, r.hi, out, offset),
+    );
+  };
+
+  const prepare = async (i: number): Promise<Writer[] | null> => {
     const item = items[i];
+    const p = r.augment
+      ? augmentParams(r.augment, r.size, r.seed, r.epoch, i)
+      : { x: 0, y: 0, flip: false };
     try {
-      const imgs = await readItem(item, index, options);
-      return await Promise.all(imgs.map((im) => resizeRgb(im, target, target, r.resize)));
+      return await (r.resize === 'vips-bicubic' ? viaVips : viaFloat)(item, p);
     } catch (e) {
       if (options.skipBad && e instanceof FidlabError && e.code === ErrorCode.BAD_FILE_FORMAT) {
         options.onSkip?.({ path: item.id, reason: e.message });
@@ -219,16 +279,13 @@ export async function* loadBatches(
 
   const build = async (chunk: number[]): Promise<Batch | null> => {
     const prepared = await Promise.all(chunk.map((i) => limit(() => prepare(i))));
-    const kept = chunk.flatMap((i, k) => (prepared[k] ? [{ i, imgs: prepared[k] }] : []));
+    const kept = chunk.flatMap((i, k) => (prepared[k] ? [{ i, writers: prepared[k] }] : []));
     if (kept.length === 0) return null;
     const a = new Float32Array(kept.length * pixels);
     const b = paired ? new Float32Array(kept.length * pixels) : null;
-    kept.forEach(({ i, imgs }, k) => {
-      const p = r.augment
-        ? augmentParams(r.augment, r.size, r.seed, r.epoch, i)
-        : { x: 0, y: 0, flip: false };
-      cropFlipInto(imgs[0], p, r.size, r.lo, r.hi, a, k * pixels);
-      if (b) cropFlipInto(imgs[1], p, r.size, r.lo, r.hi, b, k * pixels);
+    kept.forEach(({ writers }, k) => {
+      writers[0](a, k * pixels);
+      if (b) writers[1](b, k * pixels);
     });
     return { a, b, n: kept.length, size: r.size, items: kept.map(({ i }) => items[i]) };
   };
