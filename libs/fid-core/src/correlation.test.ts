@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { throwsCode } from './testing.js';
 import { correlate, kendallTauB, pearson, spearman } from './correlation.js';
-import { ErrorCode, FidlabError } from './errors.js';
+import { ErrorCode } from './errors.js';
 import { createRng } from './rng.js';
 
 interface CorrelationCase {
@@ -23,15 +24,6 @@ function assertClose(actual: number, expected: number, msg: string, rtol = RTOL)
     Math.abs(actual - expected) <= rtol * Math.abs(expected),
     `${msg}: expected ${expected}, got ${actual}`,
   );
-}
-
-function throwsCode(fn: () => unknown, code: string, pattern: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof FidlabError, `expected FidlabError, got ${String(e)}`);
-    assert.equal(e.code, code);
-    assert.match(e.message, pattern);
-    return true;
-  });
 }
 
 test('correlations of a 3-point series, worked by hand', () => {

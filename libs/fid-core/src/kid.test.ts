@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { ErrorCode, FidlabError } from './errors.js';
+import { throwsCode } from './testing.js';
+import { ErrorCode } from './errors.js';
 import { kid } from './kid.js';
 import { fromRows, type Matrix } from './matrix.js';
 import { createRng, sampleWithoutReplacement } from './rng.js';
@@ -27,15 +28,6 @@ function assertClose(actual: number, expected: number, rtol = RTOL, msg = ''): v
     Math.abs(actual - expected) <= tol,
     `${msg} expected ${expected}, got ${actual} (|diff| ${Math.abs(actual - expected)} > ${tol})`,
   );
-}
-
-function throwsCode(fn: () => unknown, code: string, pattern: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof FidlabError, `expected FidlabError, got ${String(e)}`);
-    assert.equal(e.code, code);
-    assert.match(e.message, pattern);
-    return true;
-  });
 }
 
 /** Unbiased MMD^2 by the definition, one kernel value at a time (no gemm). */

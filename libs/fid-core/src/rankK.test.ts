@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { ErrorCode, FidlabError } from './errors.js';
+import { throwsCode } from './testing.js';
+import { ErrorCode } from './errors.js';
 import { fromRows, selectRows } from './matrix.js';
 import { rankK } from './rankK.js';
 
@@ -31,15 +32,6 @@ function assertAllClose(actual: number[], expected: number[], rtol = 1e-10): voi
       `[${i}] ${a} vs ${expected[i]}`,
     ),
   );
-}
-
-function throwsCode(fn: () => unknown, code: string, pattern: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof FidlabError, `expected FidlabError, got ${String(e)}`);
-    assert.equal(e.code, code);
-    assert.match(e.message, pattern);
-    return true;
-  });
 }
 
 test('rank-k without labels, euclidean, worked by hand', () => {

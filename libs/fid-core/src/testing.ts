@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRng } from './rng.js';
+import { FidlabError } from './errors.js';
 import type { Matrix } from './matrix.js';
 import { fromRows } from './matrix.js';
 
@@ -56,3 +57,13 @@ export function assertAllClose(
 }
 
 export { fromRows };
+
+/** Asserts that fn throws a FidlabError with this code and a message matching pattern. */
+export function throwsCode(fn: () => unknown, code: string, pattern: RegExp): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof FidlabError, `expected FidlabError, got ${String(e)}`);
+    assert.equal(e.code, code);
+    assert.match(e.message, pattern);
+    return true;
+  });
+}
