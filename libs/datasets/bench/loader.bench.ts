@@ -137,7 +137,8 @@ PNG or JPEG quality 90. One epoch after a warm-up epoch; batches of 16 pairs, NH
 "train" = pix2pix augmentation: resize to 286 (vips-bicubic unless named), random 256 crop, random
 flip, shuffled. "eval" = no augmentation, resized to 299 with pytorch-bilinear (the FID input).
 Single worker = one image at a time, no prefetch. Peak RSS is the whole process (includes Node and
-libvips caches), sampled every 5 ms. CPU ms/pair is the process's user + system CPU time (all
+libvips caches), sampled every 5 ms; RSS does not shrink, so rows after a warm-cache row (whose
+cache holds every resized pair) carry its peak. CPU ms/pair is the process's user + system CPU time (all
 threads) per pair; "2-core bound" = 2000 / CPU ms per pair, the rate two otherwise idle cores
 would sustain. The machine was shared with other jobs: load average ${loadBefore} before the run,
 ${loadAfter} after, so wall-clock pairs/s understate an idle machine.
