@@ -10,20 +10,29 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   prettier,
   {
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly' } },
+    languageOptions: {
+      globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly' },
+    },
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
     },
   },
   {
     // Engines hold the science; ML backends, databases and buses are chosen by apps (STYLE.md).
-    files: ['libs/fid-core/**/*.ts'],
+    files: ['libs/fid-core/**/*.ts', 'libs/datasets/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
         {
           patterns: [
-            { group: ['@tensorflow/*', '@prisma/*', '@nats-io/*', 'nats'], message: 'fid-core is plain TypeScript on typed arrays: no ML backend, store or bus.' },
+            {
+              group: ['@tensorflow/*', '@prisma/*', '@nats-io/*', 'nats'],
+              message:
+                'engines (fid-core, datasets) never import an ML backend, the store or the bus: apps choose those (STYLE.md).',
+            },
           ],
         },
       ],
