@@ -1,8 +1,8 @@
 import { ErrorCode, FidlabError } from './errors.js';
-import { center, frechetDistance, type FrechetResult } from './frechetDistance.js';
+import { frechetDistance, type FrechetResult } from './frechetDistance.js';
 import { gemmNT } from './linalg/gemm.js';
 import { nuclearNorm } from './linalg/nuclearNorm.js';
-import { selectRows, type Matrix } from './matrix.js';
+import { center, selectRows, type Matrix } from './matrix.js';
 import { createRng, sampleWithReplacement } from './rng.js';
 
 export interface BootstrapResult {

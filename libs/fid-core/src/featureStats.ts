@@ -1,5 +1,5 @@
 import { ErrorCode, FidlabError } from './errors.js';
-import { assertFinite, type Matrix } from './matrix.js';
+import { assertFinite, center, type Matrix } from './matrix.js';
 import { syrkTN } from './linalg/gemm.js';
 
 /** Mean and covariance of a feature set: what pytorch-fid stores as `mu` / `sigma`. */
@@ -51,16 +51,9 @@ export class StatsAccumulator {
     }
     if (batch.rows === 0) return this;
     assertFinite(batch.data, source, batch.cols);
-    const d = this.dims;
-    const b = batch.rows;
-    const mean = new Float64Array(d);
-    for (let i = 0; i < b; i++) for (let j = 0; j < d; j++) mean[j] += batch.data[i * d + j];
-    for (let j = 0; j < d; j++) mean[j] /= b;
-    const centered = new Float64Array(b * d);
-    for (let i = 0; i < b; i++)
-      for (let j = 0; j < d; j++) centered[i * d + j] = batch.data[i * d + j] - mean[j];
-    const m2 = syrkTN({ rows: b, cols: d, data: centered }).data;
-    this.combine(b, mean, m2);
+    const { mean, centered } = center(batch);
+    const m2 = syrkTN(centered).data;
+    this.combine(batch.rows, mean, m2);
     return this;
   }
 

@@ -4,7 +4,7 @@ import { featureStats } from './featureStats.js';
 import { gemmNT, transpose } from './linalg/gemm.js';
 import { nuclearNorm, sumSqrtEigenvalues } from './linalg/nuclearNorm.js';
 import { pivotedCholesky } from './linalg/pivotedCholesky.js';
-import { assertFinite, type Matrix } from './matrix.js';
+import { assertFinite, center, type Matrix } from './matrix.js';
 
 /**
  * How tr sqrt(S1 S2) was computed:
@@ -157,17 +157,6 @@ function checkStats(s: FeatureStats, name: string): void {
   }
   assertFinite(s.mu, `${name} (mu)`);
   assertFinite(s.sigma.data, `${name} (sigma)`, d);
-}
-
-/** Column means [d] and the centered copy [n, d]. */
-export function center(m: Matrix): { mean: Float64Array; centered: Matrix } {
-  const { rows: n, cols: d, data } = m;
-  const mean = new Float64Array(d);
-  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j] += data[i * d + j];
-  for (let j = 0; j < d; j++) mean[j] /= n;
-  const c = new Float64Array(n * d);
-  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) c[i * d + j] = data[i * d + j] - mean[j];
-  return { mean, centered: { rows: n, cols: d, data: c } };
 }
 
 function squaredDistance(a: Float64Array, b: Float64Array): number {

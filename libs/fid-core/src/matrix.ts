@@ -60,3 +60,14 @@ export function assertFinite(values: ArrayLike<number>, what: string, cols = 0):
     }
   }
 }
+
+/** Column means [d] and the centered copy [n, d]. */
+export function center(m: Matrix): { mean: Float64Array; centered: Matrix } {
+  const { rows: n, cols: d, data } = m;
+  const mean = new Float64Array(d);
+  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j] += data[i * d + j];
+  for (let j = 0; j < d; j++) mean[j] /= n;
+  const c = new Float64Array(n * d);
+  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) c[i * d + j] = data[i * d + j] - mean[j];
+  return { mean, centered: { rows: n, cols: d, data: c } };
+}

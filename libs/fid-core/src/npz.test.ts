@@ -3,36 +3,9 @@
  * (tools/fixtures/make_npy_fixtures.py).
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { ErrorCode, FidlabError } from './errors.js';
-import { type NpyDtype } from './npy.js';
 import { encodeNpz, parseNpz } from './npz.js';
-
-interface Expected {
-  shape: number[];
-  dtype: NpyDtype;
-  data: number[];
-}
-
-function fixture(name: string): Uint8Array {
-  return new Uint8Array(readFileSync(new URL(`../test-fixtures/npy/${name}`, import.meta.url)));
-}
-const expected = JSON.parse(new TextDecoder().decode(fixture('expected.json'))) as Record<
-  string,
-  Expected
->;
-
-function throwsFormat(fn: () => unknown, message: string | RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof FidlabError, `expected FidlabError, got ${String(e)}`);
-    assert.equal(e.code, ErrorCode.BAD_FILE_FORMAT);
-    assert.ok(!e.message.includes('\n'), `message spans lines: ${e.message}`);
-    if (typeof message === 'string') assert.equal(e.message, message);
-    else assert.match(e.message, message);
-    return true;
-  });
-}
+import { expectedNpy as expected, npyFixture as fixture, throwsFormat } from './testing.js';
 
 function checkStats(stats: ReturnType<typeof parseNpz>, prefix: string): void {
   assert.deepEqual([...stats.keys()], ['mu', 'sigma']);

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRng } from './rng.js';
-import { FidlabError } from './errors.js';
+import { ErrorCode, FidlabError } from './errors.js';
+import type { NpyDtype } from './npy.js';
 import type { Matrix } from './matrix.js';
 import { fromRows } from './matrix.js';
 
@@ -64,6 +65,46 @@ export function throwsCode(fn: () => unknown, code: string, pattern: RegExp): vo
     assert.ok(e instanceof FidlabError, `expected FidlabError, got ${String(e)}`);
     assert.equal(e.code, code);
     assert.match(e.message, pattern);
+    return true;
+  });
+}
+
+/** C = A B^T by the textbook triple loop: the reference for the tuned kernels. */
+export function naiveNT(a: Matrix, b: Matrix): Float64Array {
+  const c = new Float64Array(a.rows * b.rows);
+  for (let i = 0; i < a.rows; i++)
+    for (let j = 0; j < b.rows; j++) {
+      let s = 0;
+      for (let p = 0; p < a.cols; p++) s += a.data[i * a.cols + p] * b.data[j * b.cols + p];
+      c[i * b.rows + j] = s;
+    }
+  return c;
+}
+
+/** Values each file in test-fixtures/npy must parse to (written by make_npy_fixtures.py). */
+export interface ExpectedNpy {
+  shape: number[];
+  dtype: NpyDtype;
+  data: number[];
+}
+
+/** Bytes of a numpy-written fixture in test-fixtures/npy. */
+export function npyFixture(name: string): Uint8Array {
+  return new Uint8Array(readFileSync(new URL(`../test-fixtures/npy/${name}`, import.meta.url)));
+}
+
+export const expectedNpy = JSON.parse(
+  new TextDecoder().decode(npyFixture('expected.json')),
+) as Record<string, ExpectedNpy>;
+
+/** Asserts that fn throws FidlabError BAD_FILE_FORMAT with exactly this one-line message. */
+export function throwsFormat(fn: () => unknown, message: string | RegExp): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof FidlabError, `expected FidlabError, got ${String(e)}`);
+    assert.equal(e.code, ErrorCode.BAD_FILE_FORMAT);
+    assert.ok(!e.message.includes('\n'), `message spans lines: ${e.message}`);
+    if (typeof message === 'string') assert.equal(e.message, message);
+    else assert.match(e.message, message);
     return true;
   });
 }

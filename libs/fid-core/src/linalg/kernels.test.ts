@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Matrix } from '../matrix.js';
-import { randomMatrix } from '../testing.js';
+import { naiveNT, randomMatrix } from '../testing.js';
 import { gemmNN, gemmNT, gemmTN, syrkTN, transpose } from './gemm.js';
 import { singularValues } from './singularValues.js';
 import { gemmThreads } from './threads.js';
@@ -150,17 +150,6 @@ test('tridiagonal QL: extreme scales (hypot fallback) give scaled eigenvalues', 
     assert.ok(sortedDiff(ev, want) <= 1e-13 * 4 * s, `scale ${s}`);
   }
 });
-
-function naiveNT(a: Matrix, b: Matrix): Float64Array {
-  const c = new Float64Array(a.rows * b.rows);
-  for (let i = 0; i < a.rows; i++)
-    for (let j = 0; j < b.rows; j++) {
-      let s = 0;
-      for (let p = 0; p < a.cols; p++) s += a.data[i * a.cols + p] * b.data[j * b.cols + p];
-      c[i * b.rows + j] = s;
-    }
-  return c;
-}
 
 /** Runs f with the given thread count and threshold, restoring the settings afterwards. */
 function withThreads<T>(threads: number, minMultiplyAdds: number, f: () => T): T {

@@ -1,24 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { fromRows } from '../matrix.js';
-import { assertAllClose, assertClose, randomMatrix } from '../testing.js';
+import { assertAllClose, assertClose, naiveNT, randomMatrix } from '../testing.js';
 import { gemmNN, gemmNT, gemmTN, syrkTN, transpose } from './gemm.js';
 import { nuclearNorm } from './nuclearNorm.js';
 import { pivotedCholesky } from './pivotedCholesky.js';
 import { singularValues } from './singularValues.js';
 import { symmetricEigenvalues } from './symmetricEigenvalues.js';
 import { tridiagonalEigenvalues } from './tridiagonalEigenvalues.js';
-
-function naiveNT(a: { rows: number; cols: number; data: Float64Array }, b: typeof a): Float64Array {
-  const c = new Float64Array(a.rows * b.rows);
-  for (let i = 0; i < a.rows; i++)
-    for (let j = 0; j < b.rows; j++) {
-      let s = 0;
-      for (let p = 0; p < a.cols; p++) s += a.data[i * a.cols + p] * b.data[j * b.cols + p];
-      c[i * b.rows + j] = s;
-    }
-  return c;
-}
 
 test('gemm variants match a naive triple loop on odd shapes', () => {
   for (const [m, k, n] of [
