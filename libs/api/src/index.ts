@@ -1,0 +1,2 @@
+// Public API of @fidlab/api: everything other packages may import is re-exported here.
+export {};

@@ -1,0 +1,2 @@
+// Public API of @fidlab/store: everything other packages may import is re-exported here.
+export {};
