@@ -1,2 +1,3 @@
-// Public API of @fidlab/experiments: everything other packages may import is re-exported here.
-export {};
+// Public API of @fidlab/experiments: sweep files, trial expansion, the embedded sweep engine.
+export * from './sweepSpec.js';
+export * from './expandTrials.js';

@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { isFidlabError } from '@fidlab/fid-core';
+import { describeTrial, expandTrials, parseSweepText, extractorNameProblem } from '../src/index.js';
+
+const ISSUE_EXAMPLE = `name: cufs-generators
+data: { root: data/cufs, layout: paired, size: 256 }
+method: grid            # grid | random (with count and seed)
+parameters:
+  model: { values: [unet, unet-noskip, vae] }
+  lr: { values: [2e-4, 1e-4] }
+  seed: { values: [1, 2] }
+fixed: { direction: photo2sketch, epochs: 100, epochs_decay: 100, batch_size: 1 }
+evaluate:
+  every: 1
+  split: test
+  metrics:
+    - { name: fid_inception, kind: fid, extractor: inception, bootstrap: 200 }
+    - { name: kid_inception, kind: kid, extractor: inception }
+    - { name: fid_vgg_fc6,  kind: fid, extractor: "vggface:fc6" }
+    - { name: rank_facerec, kind: rank-k, extractor: facerec, k: [1, 5, 10] }
+    - { name: fid_ae_en7, kind: fid, extractor: { best: { sweep: sketch-ae, metric: fid_inception }, tap: en7 } }
+select: { metric: fid_inception, goal: min }
+`;
+
+/** The error message parseSweepText throws for `text`. */
+function errorOf(text: string): string {
+  try {
+    parseSweepText(text, 'sweep.yaml');
+  } catch (e) {
+    assert.ok(isFidlabError(e), `expected a FidlabError, got ${e}`);
+    assert.equal(e.code, 'INVALID_CONFIG');
+    return e.message;
+  }
+  assert.fail('expected the sweep to be rejected');
+}
+
+test('the issue example parses, with defaults filled in', () => {
+  const s = parseSweepText(ISSUE_EXAMPLE);
+  assert.equal(s.name, 'cufs-generators');
+  assert.equal(s.trial, 'pix2pix');
+  assert.equal(s.data.size, 256);
+  assert.equal(s.evaluate.metrics.length, 5);
+  assert.deepEqual(s.evaluate.metrics[4].extractor, {
+    best: { sweep: 'sketch-ae', metric: 'fid_inception' },
+    tap: 'en7',
+    pool: false,
+  });
+  assert.deepEqual(s.select, { metric: 'fid_inception', goal: 'min' });
+});
+
+test('a grid expands to the cartesian product in file order with stable keys', () => {
+  const s = parseSweepText(ISSUE_EXAMPLE);
+  const trials = expandTrials(s);
+  assert.equal(trials.length, 12);
+  assert.deepEqual(trials[0].swept, { model: 'unet', lr: 2e-4, seed: 1 });
+  assert.deepEqual(trials[1].swept, { model: 'unet', lr: 2e-4, seed: 2 });
+  assert.deepEqual(trials[11].swept, { model: 'vae', lr: 1e-4, seed: 2 });
+  assert.equal(trials[0].parameters.epochs, 100);
+  assert.equal(new Set(trials.map((t) => t.key)).size, 12);
+  // Keys do not depend on the order parameters are written in.
+  const reordered = ISSUE_EXAMPLE.replace(
+    '  model: { values: [unet, unet-noskip, vae] }\n  lr: { values: [2e-4, 1e-4] }',
+    '  lr: { values: [2e-4, 1e-4] }\n  model: { values: [unet, unet-noskip, vae] }',
+  );
+  const keys2 = new Set(expandTrials(parseSweepText(reordered)).map((t) => t.key));
+  assert.deepEqual(keys2, new Set(trials.map((t) => t.key)));
+  assert.equal(describeTrial(trials[0]), 'model=unet lr=0.0002 seed=1');
+});
+
+test('random sweeps draw count trials reproducibly from the seed, ranges included', () => {
+  const text = ISSUE_EXAMPLE.replace(
+    'method: grid ',
+    'method: random\ncount: 5\nseed: 7\n',
+  ).replace('  lr: { values: [2e-4, 1e-4] }', '  lr: { min: 1e-5, max: 1e-3, scale: log }');
+  const a = expandTrials(parseSweepText(text));
+  const b = expandTrials(parseSweepText(text));
+  assert.deepEqual(a, b);
+  assert.ok(a.length >= 1 && a.length <= 5);
+  for (const t of a) {
+    const lr = t.parameters.lr as number;
+    assert.ok(lr >= 1e-5 && lr <= 1e-3, `lr ${lr} out of range`);
+  }
+  const other = expandTrials(parseSweepText(text.replace('seed: 7', 'seed: 8')));
+  assert.notDeepEqual(
+    a.map((t) => t.parameters.lr),
+    other.map((t) => t.parameters.lr),
+  );
+});
+
+test('a wrongly typed value is named by its path and line', () => {
+  const msg = errorOf(ISSUE_EXAMPLE.replace('[2e-4, 1e-4]', '[2e-4, fast]'));
+  assert.match(msg, /^sweep\.yaml:6: parameters\.lr\.values\[1\]: /);
+});
+
+test('unknown keys, parameters, models and extractors are named', () => {
+  assert.match(
+    errorOf(ISSUE_EXAMPLE.replace('layout: paired', 'layout: paired, sizee: 3')),
+    /sweep\.yaml:2: data\.sizee: unknown key 'sizee'/,
+  );
+  assert.match(
+    errorOf(
+      ISSUE_EXAMPLE.replace('  seed: { values: [1, 2] }', '  learning_rate: { values: [1] }'),
+    ),
+    /parameters\.learning_rate: unknown trial parameter 'learning_rate' \(known: model, /,
+  );
+  assert.match(
+    errorOf(ISSUE_EXAMPLE.replace('unet-noskip, vae]', 'unet-noskip, resnet]')),
+    /sweep\.yaml:5: parameters\.model\.values\[2\]: .*unet/,
+  );
+  assert.match(
+    errorOf(ISSUE_EXAMPLE.replace('extractor: "vggface:fc6"', 'extractor: "vggface:fc9"')),
+    /evaluate\.metrics\[2\]\.extractor: unknown extractor 'vggface:fc9' \(known forms: /,
+  );
+  assert.match(
+    errorOf(
+      ISSUE_EXAMPLE.replace('metric: fid_inception, goal: min', 'metric: fid_nope, goal: min'),
+    ),
+    /select\.metric: 'fid_nope' is not one of evaluate\.metrics/,
+  );
+  assert.match(errorOf('name: x\n  bad: [\n'), /^sweep\.yaml:\d+:\d+: not valid YAML/);
+  assert.match(
+    errorOf(ISSUE_EXAMPLE.replace('size: 256', 'size: 100')),
+    /data\.size: must be a power of two/,
+  );
+});
+
+test('extractor names: the issue forms pass, near misses do not', () => {
+  for (const ok of [
+    'inception',
+    'inception-pool3',
+    'inception:768',
+    'vggface:pool5-avg',
+    'facerec',
+    'generator:runs/a/checkpoints/epoch-0003:en7',
+    'identity:runs/id/checkpoints/epoch-0001:fc7',
+  ])
+    assert.equal(extractorNameProblem(ok), null, ok);
+  for (const bad of ['inception:1000', 'vggface', 'facerec:x', 'generator:dir', 'clip'])
+    assert.notEqual(extractorNameProblem(bad), null, bad);
+});
