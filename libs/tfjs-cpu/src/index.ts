@@ -1,2 +1,3 @@
-// Public API of @fidlab/tfjs-cpu: everything other packages may import is re-exported here.
-export {};
+// Public API of @fidlab/tfjs-cpu: a fast CPU path for tfjs training (the wasm backend plus the
+// gradient kernels it lacks or runs slowly).
+export { setupFastCpu, FAST_CPU_BACKEND, FAST_KERNELS, wasmDir } from './setup.js';

@@ -1,0 +1,78 @@
+// Loads the wasm backend in Node and registers the kernels it lacks or runs slowly.
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { keepOriginal } from './wasm-call.js';
+import { conv2dBackpropFilter } from './kernels/conv2d-backprop-filter.js';
+import { conv2dBackpropInput } from './kernels/conv2d-backprop-input.js';
+import { batchMatMul } from './kernels/batch-matmul.js';
+
+export const FAST_CPU_BACKEND = 'wasm';
+
+/** Kernels this package registers for wasm: added (missing there) or replacing a slow one. */
+export const FAST_KERNELS: ReadonlyArray<{
+  name: string;
+  replaces: boolean;
+  kernelFunc: tf.KernelFunc;
+}> = [
+  {
+    name: 'Conv2DBackpropFilter',
+    replaces: false,
+    kernelFunc: conv2dBackpropFilter as tf.KernelFunc,
+  },
+  { name: 'Conv2DBackpropInput', replaces: true, kernelFunc: conv2dBackpropInput as tf.KernelFunc },
+  { name: 'BatchMatMul', replaces: true, kernelFunc: batchMatMul as tf.KernelFunc },
+];
+
+const MARK = Symbol.for('@fidlab/tfjs-cpu');
+let ready: Promise<void> | undefined;
+
+/** Directory of the .wasm binaries shipped with @tensorflow/tfjs-backend-wasm. */
+export function wasmDir(): string {
+  const require = createRequire(import.meta.url);
+  return join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
+}
+
+/**
+ * Loads the wasm backend (SIMD build) in Node, registers the missing/faster kernels, and makes
+ * wasm the active backend. Idempotent; throws if wasm cannot load.
+ */
+export function setupFastCpu(): Promise<void> {
+  ready ??= init().catch((e: unknown) => {
+    ready = undefined;
+    throw e;
+  });
+  return ready.then(async () => {
+    if (tf.getBackend() !== FAST_CPU_BACKEND) await tf.setBackend(FAST_CPU_BACKEND);
+  });
+}
+
+async function init(): Promise<void> {
+  // Node's fetch cannot read file paths; the emscripten loader reads a file:// URL's path with fs.
+  setWasmPaths(pathToFileURL(wasmDir()).pathname + '/');
+  // The backend's own kernels bind to the wasm module in their setup functions, run when the
+  // backend first initialises: so initialise first, then replace.
+  const ok = await tf.setBackend(FAST_CPU_BACKEND);
+  if (!ok || tf.getBackend() !== FAST_CPU_BACKEND) {
+    throw new Error(`@fidlab/tfjs-cpu: the wasm backend did not load (from ${wasmDir()})`);
+  }
+  registerFastKernels();
+}
+
+/** Registers FAST_KERNELS for wasm (once per process, whoever loaded this module). */
+function registerFastKernels(): void {
+  for (const k of FAST_KERNELS) {
+    const cur = tf.getKernel(k.name, FAST_CPU_BACKEND) as
+      (tf.KernelConfig & { [MARK]?: true }) | undefined;
+    if (cur?.[MARK]) continue;
+    if (cur) {
+      keepOriginal(k.name);
+      tf.unregisterKernel(k.name, FAST_CPU_BACKEND);
+    }
+    const config = { kernelName: k.name, backendName: FAST_CPU_BACKEND, kernelFunc: k.kernelFunc };
+    Object.defineProperty(config, MARK, { value: true });
+    tf.registerKernel(config);
+  }
+}
