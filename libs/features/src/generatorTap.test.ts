@@ -1,0 +1,98 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { isFidlabError } from '@fidlab/fid-core';
+import {
+  createGeneratorTapExtractor,
+  generatorTapFactory,
+  parseCheckpointTapArg,
+  type TappableGenerator,
+} from './generatorTap.js';
+
+/** en1: 2x2 average pool of the input; en2: en1 pooled again, channels tripled; mu: a vector. */
+function fakeGenerator(size: number, inChannels: number): TappableGenerator & { seen: number[][] } {
+  const seen: number[][] = [];
+  return {
+    config: { size, inChannels },
+    tapNames: ['en1', 'en2', 'mu'],
+    seen,
+    apply(x, opts) {
+      assert.equal(opts.training, false);
+      seen.push(x.shape);
+      const en1 = tf.avgPool(x, 2, 2, 'valid');
+      const en2 = tf.tile(tf.avgPool(en1, 2, 2, 'valid'), [1, 1, 1, 3]);
+      const mu = tf.mean(x, [1, 2]);
+      const all: Record<string, tf.Tensor> = { en1, en2, mu };
+      const taps: Record<string, tf.Tensor> = {};
+      for (const t of opts.taps ?? []) taps[t] = all[t];
+      return { output: x, taps };
+    },
+  };
+}
+
+test('generator tap: [0,1] -> [-1,1] at the checkpoint size, flattened or averaged', () => {
+  const g = fakeGenerator(8, 3);
+  const flat = createGeneratorTapExtractor(g, { tap: 'en1' });
+  assert.equal(flat.dims, 4 * 4 * 3);
+  assert.equal(flat.inputSize, 8);
+  // A 16x16 constant image is resized to 8x8 (seen by the generator) and mapped to 2v - 1.
+  const img = tf.fill([2, 16, 16, 3], 0.75) as tf.Tensor4D;
+  const f = flat.extract(img);
+  assert.deepEqual(f.shape, [2, 48]);
+  assert.deepEqual(g.seen[g.seen.length - 1], [2, 8, 8, 3]);
+  for (const v of f.dataSync()) assert.ok(Math.abs(v - 0.5) < 1e-6);
+
+  const avg = createGeneratorTapExtractor(g, { tap: 'en2', avg: true });
+  assert.equal(avg.dims, 9);
+  const grad = tf.tidy(() =>
+    tf.concat([tf.zeros([1, 8, 4, 3]), tf.ones([1, 8, 4, 3])], 2),
+  ) as tf.Tensor4D;
+  const a = avg.extract(grad).dataSync();
+  for (const v of a) assert.ok(Math.abs(v - 0) < 1e-6); // mean of -1 and +1 halves
+  const vec = createGeneratorTapExtractor(g, { tap: 'mu', avg: true });
+  assert.equal(vec.dims, 3);
+});
+
+test('generator tap: one-channel generators get ITU-R 601 luma', () => {
+  const g = fakeGenerator(4, 1);
+  const ex = createGeneratorTapExtractor(g, { tap: 'mu' });
+  assert.equal(ex.dims, 1);
+  const red = tf.tidy(() =>
+    tf.concat([tf.ones([1, 4, 4, 1]), tf.zeros([1, 4, 4, 2])], 3),
+  ) as tf.Tensor4D;
+  const v = ex.extract(red).dataSync()[0];
+  assert.ok(Math.abs(v - (2 * 0.299 - 1)) < 1e-6, `${v}`);
+});
+
+test('generator tap: names, argument parsing and errors', async () => {
+  assert.deepEqual(parseCheckpointTapArg('generator', 'runs/a/checkpoints/epoch-0002:en7'), {
+    dir: 'runs/a/checkpoints/epoch-0002',
+    tap: 'en7',
+    avg: false,
+  });
+  assert.deepEqual(parseCheckpointTapArg('generator', 'c:/x:en7:avg'), {
+    dir: 'c:/x',
+    tap: 'en7',
+    avg: true,
+  });
+  assert.throws(
+    () => parseCheckpointTapArg('generator', 'en7'),
+    (e) => isFidlabError(e) && e.code === 'INVALID_CONFIG' && /<checkpoint-dir>/.test(e.message),
+  );
+  assert.throws(
+    () => createGeneratorTapExtractor(fakeGenerator(8, 3), { tap: 'en9' }),
+    (e) => isFidlabError(e) && /en9/.test(e.message) && /en1, en2, mu/.test(e.message),
+  );
+  let disposed = 0;
+  const ex = await generatorTapFactory('ckpt/epoch-0001:en2:avg', {}, async (dir) => {
+    assert.equal(dir, 'ckpt/epoch-0001');
+    return {
+      epoch: 1,
+      generator: Object.assign(fakeGenerator(8, 3), { dispose: () => disposed++ }),
+    };
+  });
+  assert.equal(ex.name, 'generator:ckpt/epoch-0001:en2:avg');
+  assert.equal(ex.dims, 9);
+  ex.dispose();
+  assert.equal(disposed, 1);
+});
