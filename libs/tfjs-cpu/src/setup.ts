@@ -8,6 +8,7 @@ import { keepOriginal } from './wasm-call.js';
 import { conv2dBackpropFilter } from './kernels/conv2d-backprop-filter.js';
 import { conv2dBackpropInput } from './kernels/conv2d-backprop-input.js';
 import { batchMatMul } from './kernels/batch-matmul.js';
+import { maxPoolGrad } from './kernels/max-pool-grad.js';
 
 export const FAST_CPU_BACKEND = 'wasm';
 
@@ -24,6 +25,7 @@ export const FAST_KERNELS: ReadonlyArray<{
   },
   { name: 'Conv2DBackpropInput', replaces: true, kernelFunc: conv2dBackpropInput as tf.KernelFunc },
   { name: 'BatchMatMul', replaces: true, kernelFunc: batchMatMul as tf.KernelFunc },
+  { name: 'MaxPoolGrad', replaces: true, kernelFunc: maxPoolGrad as tf.KernelFunc },
 ];
 
 const MARK = Symbol.for('@fidlab/tfjs-cpu');

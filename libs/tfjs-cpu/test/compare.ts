@@ -1,0 +1,38 @@
+// Runs the same computation on the pure-JS cpu backend and on the fast wasm path.
+import * as tf from '@tensorflow/tfjs';
+import { setupFastCpu, FAST_CPU_BACKEND } from '../src/index.js';
+
+/** max |a - b| / max |b|: the error relative to the reference's scale. */
+export function relErr(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) return Infinity;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (!(d <= num)) num = d; // NaN-safe: NaN makes the error NaN, never passes
+    den = Math.max(den, Math.abs(b[i]));
+  }
+  return den === 0 ? num : num / den;
+}
+
+/** f run under `backend`; returns its outputs as arrays with shapes. */
+export async function runOn(
+  backend: string,
+  f: () => tf.Tensor[],
+): Promise<{ shape: number[]; data: Float32Array }[]> {
+  if (backend === FAST_CPU_BACKEND) await setupFastCpu();
+  else await tf.setBackend(backend);
+  const before = tf.memory().numTensors;
+  const outs = tf.tidy(f);
+  const r = outs.map((t) => ({ shape: t.shape, data: t.dataSync() as Float32Array }));
+  tf.dispose(outs);
+  if (tf.memory().numTensors !== before) throw new Error(`${backend}: tensors leaked`);
+  return r;
+}
+
+/** Outputs of f on cpu and on wasm, paired. */
+export async function both(f: () => tf.Tensor[]) {
+  const ref = await runOn('cpu', f);
+  const fast = await runOn(FAST_CPU_BACKEND, f);
+  return ref.map((r, i) => ({ ref: r, fast: fast[i] }));
+}

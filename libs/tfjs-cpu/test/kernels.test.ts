@@ -1,0 +1,129 @@
+// Each kernel this package adds or replaces for wasm (and the wasm pooling gradients fidlab's
+// nets use) against the pure-JS cpu backend on random inputs: forward and every gradient.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { randomArray, seeded } from '../bench/nets.js';
+import { both, relErr } from './compare.js';
+import { FAST_KERNELS, setupFastCpu } from '../src/index.js';
+
+const TOL = 1e-4;
+type Pad = 'same' | 'valid';
+const rand = (shape: number[], seed: number) =>
+  randomArray(
+    shape.reduce((a, b) => a * b, 1),
+    seeded(seed),
+  );
+
+function check(label: string, pairs: Awaited<ReturnType<typeof both>>, names: string[]) {
+  pairs.forEach(({ ref, fast }, i) => {
+    assert.deepEqual(fast.shape, ref.shape, `${label} ${names[i]}: shape`);
+    const e = relErr(fast.data, ref.data);
+    assert.ok(e < TOL, `${label} ${names[i]}: relative error ${e}`);
+  });
+}
+
+// [x shape, filter shape [kh, kw, in, out], stride, padding]
+type S4 = [number, number, number, number];
+const CONVS: [S4, S4, number, Pad][] = [
+  [[1, 8, 8, 3], [3, 3, 3, 4], 1, 'same'],
+  [[2, 9, 9, 3], [3, 3, 3, 5], 1, 'valid'],
+  [[3, 10, 10, 4], [4, 4, 4, 6], 2, 'same'], // pix2pix k4 s2 p1
+  [[1, 9, 11, 3], [3, 3, 3, 5], 2, 'same'], // odd sizes
+  [[2, 11, 7, 4], [3, 3, 4, 6], 2, 'valid'], // stride does not divide: rows left over
+  [[2, 8, 8, 4], [1, 1, 4, 6], 1, 'valid'], // 1x1
+  [[2, 12, 12, 2], [1, 7, 2, 3], 1, 'same'], // Inception 1x7
+  [[1, 7, 7, 2], [5, 5, 2, 3], 3, 'valid'],
+  [[2, 1, 1, 8], [4, 4, 8, 4], 2, 'same'], // U-Net bottleneck: 1x1 spatial
+];
+
+for (const [xs, ws, stride, pad] of CONVS) {
+  const label = `conv x=${xs} w=${ws} s=${stride} ${pad}`;
+  test(`conv2d forward and gradients (dx, dW) match cpu: ${label}`, async () => {
+    const xd = rand(xs, 1);
+    const wd = rand(ws, 2);
+    const pairs = await both(() => {
+      const x = tf.tensor4d(xd, xs);
+      const w = tf.tensor4d(wd, ws);
+      const y = tf.conv2d(x, w, stride, pad);
+      const dyd = tf.tensor(rand(y.shape, 3), y.shape);
+      const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+        tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, pad),
+      )([x, w], dyd);
+      return [y, dx, dw];
+    });
+    check(label, pairs, ['y', 'dx', 'dW']);
+  });
+
+  test(`conv2dTranspose forward and gradients match cpu: ${label}`, async () => {
+    // The transposed convolution maps the conv's output shape back to xs.
+    const wd = rand(ws, 4);
+    const pairs = await both(() => {
+      const w = tf.tensor4d(wd, ws);
+      const ys = tf.conv2d(tf.zeros(xs) as tf.Tensor4D, w, stride, pad).shape;
+      const dy = tf.tensor4d(rand(ys, 5), ys as S4);
+      const out = tf.conv2dTranspose(dy, w, xs, stride, pad);
+      const g = tf.tensor(rand(xs, 6), xs);
+      const [ddy, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+        tf.conv2dTranspose(a as tf.Tensor4D, b as tf.Tensor4D, xs, stride, pad),
+      )([dy, w], g);
+      return [out, ddy, dw];
+    });
+    check(label, pairs, ['y', 'd input', 'dW']);
+  });
+}
+
+const MATMULS: [number[], number[], boolean, boolean][] = [
+  [[7, 5], [5, 3], false, false],
+  [[5, 7], [5, 3], true, false],
+  [[7, 5], [3, 5], false, true],
+  [[5, 7], [3, 5], true, true],
+  [[3, 4, 6], [3, 6, 2], false, false],
+  [[3, 6, 4], [3, 2, 6], true, true],
+  [[1, 33], [33, 17], false, false], // one row, as in a dense layer with batch 1
+];
+for (const [as, bs, ta, tb] of MATMULS) {
+  test(`matMul and its gradients match cpu: a=${as} b=${bs} ta=${ta} tb=${tb}`, async () => {
+    const ad = rand(as, 7);
+    const bd = rand(bs, 8);
+    const pairs = await both(() => {
+      const a = tf.tensor(ad, as);
+      const b = tf.tensor(bd, bs);
+      const f = (x: tf.Tensor, y: tf.Tensor) =>
+        tf.matMul(x as tf.Tensor3D, y as tf.Tensor3D, ta, tb);
+      const c = f(a, b);
+      const [da, db] = tf.grads(f)([a, b], tf.tensor(rand(c.shape, 9), c.shape));
+      return [c, da, db];
+    });
+    check(`matMul ${as}x${bs}`, pairs, ['c', 'da', 'db']);
+  });
+}
+
+const POOLS: [S4, number, number, Pad][] = [
+  [[2, 8, 8, 3], 2, 2, 'valid'], // VGG
+  [[1, 9, 9, 2], 3, 2, 'valid'], // Inception
+  [[2, 7, 7, 3], 3, 1, 'same'], // Inception branch avg pool
+  [[1, 10, 6, 2], 3, 2, 'same'],
+];
+for (const [xs, k, stride, pad] of POOLS) {
+  test(`maxPool and avgPool gradients match cpu: x=${xs} k=${k} s=${stride} ${pad}`, async () => {
+    const xd = rand(xs, 10);
+    const pairs = await both(() => {
+      const x = tf.tensor4d(xd, xs);
+      const mp = (t: tf.Tensor) => tf.maxPool(t as tf.Tensor4D, k, stride, pad);
+      const ap = (t: tf.Tensor) => tf.avgPool(t as tf.Tensor4D, k, stride, pad);
+      const ym = mp(x);
+      const g = tf.tensor(rand(ym.shape, 11), ym.shape);
+      return [ym, tf.grad(mp)(x, g), ap(x), tf.grad(ap)(x, g)];
+    });
+    check(`pool ${xs}`, pairs, ['max', 'dmax', 'avg', 'davg']);
+  });
+}
+
+test('setupFastCpu is idempotent and leaves wasm active with every fast kernel registered', async () => {
+  await setupFastCpu();
+  await tf.setBackend('cpu');
+  await setupFastCpu();
+  assert.equal(tf.getBackend(), 'wasm');
+  for (const k of FAST_KERNELS) assert.ok(tf.getKernel(k.name, 'wasm'), k.name);
+});
