@@ -1,2 +1,15 @@
 // Public API of @fidlab/store: everything other packages may import is re-exported here.
-export {};
+export {
+  openStore,
+  Store,
+  parametersKey,
+  canonicalJson,
+  METRIC_CHUNK_ROWS,
+  MAX_BIND_PARAMS,
+} from './store.js';
+export type { OpenStoreOptions, StoreChange } from './store.js';
+export { resolveTarget, maskUrl, DEFAULT_DB_DIR } from './database.js';
+export type { DatabaseKind, DatabaseOptions } from './database.js';
+export { migrate, readMigrations, migrationChecksum, defaultMigrationsDir } from './migrate.js';
+export { generateToken, hashToken, TOKEN_PREFIX } from './tokens.js';
+export * from './types.js';

@@ -1,0 +1,147 @@
+// Plain row shapes the store returns (no Prisma types leak out: dates are ISO strings, sizes numbers).
+
+export const SWEEP_STATUSES = ['pending', 'running', 'done', 'failed', 'cancelled'] as const;
+export type SweepStatus = (typeof SWEEP_STATUSES)[number];
+export const RUN_STATUSES = ['pending', 'running', 'done', 'failed', 'cancelled'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+export type Goal = 'min' | 'max';
+export type JsonValue =
+  string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+export interface SweepRow {
+  id: number;
+  name: string;
+  spec: JsonValue;
+  status: SweepStatus;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface SweepSummary extends SweepRow {
+  /** Number of runs in each status. */
+  runs: Partial<Record<RunStatus, number>>;
+}
+
+export interface RunRow {
+  id: number;
+  sweepId: number;
+  sweep: string;
+  key: string;
+  parameters: JsonValue;
+  status: RunStatus;
+  attempt: number;
+  workerId: string | null;
+  error: string | null;
+  runDir: string | null;
+  createdAt: string;
+  updatedAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface RunSummary extends RunRow {
+  /** Highest recorded epoch (null before the first). */
+  lastEpoch: number | null;
+  /** Latest value of each metric. */
+  last: Record<string, number>;
+  /** Best per metric in both directions (from the summary table). */
+  best: Record<string, { min: number; minEpoch: number; max: number; maxEpoch: number }>;
+}
+
+export interface Checkpoint {
+  uri: string;
+  sha256?: string | null;
+  bytes?: number | null;
+}
+
+export interface EpochInput {
+  epoch: number;
+  losses?: Record<string, number>;
+  checkpoint?: Checkpoint | null;
+  seconds?: number | null;
+}
+
+export interface MetricInput {
+  name: string;
+  value: number;
+  ciLow?: number | null;
+  ciHigh?: number | null;
+  extractor?: string | null;
+  n1?: number | null;
+  n2?: number | null;
+  extra?: JsonValue | null;
+}
+
+export interface MetricRow extends MetricInput {
+  runId: number;
+  epoch: number;
+}
+
+export interface EpochRow {
+  epoch: number;
+  losses: Record<string, number>;
+  checkpoint: Checkpoint | null;
+  seconds: number | null;
+  /** metric name -> value at this epoch */
+  metrics: Record<string, number>;
+  /** metric name -> full record (CI, extractor, sample counts, extra) */
+  details: Record<string, Omit<MetricInput, 'name'>>;
+}
+
+export interface BestQuery {
+  metric: string;
+  goal?: Goal;
+  /** Scope: a run id, or a sweep name; neither means every run in the store. */
+  run?: number;
+  sweep?: string;
+}
+
+export interface BestResult {
+  sweep: string;
+  runId: number;
+  /** The run's key within its sweep. */
+  run: string;
+  parameters: JsonValue;
+  epoch: number;
+  metric: string;
+  goal: Goal;
+  value: number;
+  checkpoint: string | null;
+  checkpointSha256: string | null;
+  /** Every metric recorded at that same epoch (including the one selected on). */
+  metrics: Record<string, number>;
+}
+
+export interface CorrelationResult {
+  sweep: string;
+  a: string;
+  b: string;
+  points: { runId: number; run: string; epoch: number; a: number; b: number }[];
+  n: number;
+  pearson: number;
+  spearman: number;
+  kendall: number;
+}
+
+export interface WorkerRow {
+  id: string;
+  hostname: string;
+  pid: number | null;
+  info: JsonValue | null;
+  status: string;
+  startedAt: string;
+  lastSeenAt: string;
+}
+
+export interface ProgressSnapshot {
+  sweep: string;
+  status: SweepStatus;
+  runs: {
+    id: number;
+    key: string;
+    status: RunStatus;
+    attempt: number;
+    lastEpoch: number | null;
+    last: Record<string, number>;
+  }[];
+}

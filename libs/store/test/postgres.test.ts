@@ -1,0 +1,15 @@
+import { openStore } from '../src/index.js';
+import { createTestDatabase, type TestDatabase } from './pg.js';
+import { storeSuite } from './storeSuite.js';
+
+let db: TestDatabase | undefined;
+storeSuite(
+  'PostgreSQL',
+  async () => {
+    const created = await createTestDatabase();
+    if (typeof created === 'string') return created;
+    db = created;
+    return openStore({ url: db.url });
+  },
+  async () => db?.drop(),
+);

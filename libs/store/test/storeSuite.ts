@@ -1,0 +1,236 @@
+// One behavioural suite run against both databases (PGlite and PostgreSQL): the store must
+// behave identically on each.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { FidlabError } from '@fidlab/fid-core';
+import { METRIC_CHUNK_ROWS, type Store } from '../src/index.js';
+
+export function storeSuite(
+  label: string,
+  open: () => Promise<Store | string>,
+  cleanup: () => Promise<void> = async () => undefined,
+): void {
+  describe(`store on ${label}`, () => {
+    let store: Store;
+    let skip: string | undefined;
+    before(async () => {
+      const s = await open();
+      if (typeof s === 'string') skip = s;
+      else store = s;
+    });
+    after(async () => {
+      await store?.close();
+      await cleanup();
+    });
+
+    const t = (name: string, fn: () => Promise<void>) =>
+      it(name, async (ctx) => {
+        if (skip) return ctx.skip(skip);
+        await fn();
+      });
+
+    t('upserts a sweep by name and runs by key, without duplicates', async () => {
+      const s1 = await store.upsertSweep({ name: 'alpha', spec: { a: 1 } });
+      const s2 = await store.upsertSweep({ name: 'alpha', spec: { a: 2 }, status: 'running' });
+      assert.equal(s1.id, s2.id);
+      assert.deepEqual(s2.spec, { a: 2 });
+      assert.equal(s2.status, 'running');
+      const r1 = await store.upsertRun({ sweepId: s1.id, key: 't0', parameters: { lr: 1e-4 } });
+      const r2 = await store.upsertRun({ sweepId: s1.id, key: 't0', parameters: { lr: 1e-4 } });
+      assert.equal(r1.id, r2.id);
+      assert.equal(r1.sweep, 'alpha');
+      const hashed = await store.upsertRun({ sweepId: s1.id, parameters: { b: 2, a: 1 } });
+      const again = await store.upsertRun({ sweepId: s1.id, parameters: { a: 1, b: 2 } });
+      assert.equal(hashed.id, again.id, 'key from parameters hash ignores key order');
+      assert.match(hashed.key, /^[0-9a-f]{16}$/);
+      const runs = await store.listRuns({ sweep: 'alpha' });
+      assert.equal(runs.length, 2);
+    });
+
+    t('run status moves stamp times, bump attempt and keep the error of failures', async () => {
+      const s = await store.upsertSweep({ name: 'status', spec: {} });
+      const r = await store.upsertRun({ sweepId: s.id, key: 'x', parameters: {} });
+      assert.equal(r.attempt, 0);
+      const running = await store.setRunStatus(r.id, 'running', { workerId: 'w1' });
+      assert.equal(running.attempt, 1);
+      assert.equal(running.workerId, 'w1');
+      assert.ok(running.startedAt);
+      const failed = await store.setRunStatus(r.id, 'failed', { error: 'NaN loss' });
+      assert.equal(failed.error, 'NaN loss');
+      assert.ok(failed.finishedAt);
+      const again = await store.setRunStatus(r.id, 'running');
+      assert.equal(again.attempt, 2);
+      assert.equal(again.error, null);
+      await assert.rejects(store.setRunStatus(999999, 'done'), FidlabError);
+      await assert.rejects(
+        store.setRunStatus(r.id, 'bogus' as never),
+        (e: unknown) => e instanceof FidlabError && e.code === 'INVALID_INPUT',
+      );
+    });
+
+    t('re-recording epochs and metrics replaces values and never duplicates rows', async () => {
+      const s = await store.upsertSweep({ name: 'idem', spec: {} });
+      const r = await store.upsertRun({ sweepId: s.id, key: 'r', parameters: {} });
+      const ck = { uri: 'file:///ck/epoch-0001', sha256: 'ab'.repeat(32), bytes: 5_000_000_000 };
+      await store.recordEpoch(r.id, { epoch: 1, losses: { g: 1.5 }, checkpoint: ck, seconds: 3 });
+      await store.recordEpoch(r.id, { epoch: 1, losses: { g: 1.25 }, checkpoint: ck, seconds: 4 });
+      await store.recordMetrics(r.id, 1, [
+        { name: 'fid', value: 50, ciLow: 48, ciHigh: 52, extractor: 'inception', n1: 100, n2: 100 },
+        { name: 'kid', value: 0.05 },
+      ]);
+      await store.recordMetrics(r.id, 1, [{ name: 'fid', value: 40, extra: { note: 'rerun' } }]);
+      const epochs = await store.runEpochs(r.id);
+      assert.equal(epochs.length, 1);
+      assert.deepEqual(epochs[0].losses, { g: 1.25 });
+      assert.equal(epochs[0].seconds, 4);
+      assert.deepEqual(epochs[0].checkpoint, ck);
+      assert.deepEqual(epochs[0].metrics, { fid: 40, kid: 0.05 });
+      assert.deepEqual(epochs[0].details.fid.extra, { note: 'rerun' });
+      assert.equal(epochs[0].details.fid.ciLow, null, 're-record replaces the whole record');
+      const count = await store.prisma.metricValue.count({ where: { runId: r.id } });
+      assert.equal(count, 2);
+      const best = await store.best({ run: r.id, metric: 'fid' });
+      assert.equal(best?.value, 40, 'summary follows a replaced value');
+    });
+
+    t('rejects non-finite values and unknown runs with FidlabError', async () => {
+      const s = await store.upsertSweep({ name: 'bad', spec: {} });
+      const r = await store.upsertRun({ sweepId: s.id, key: 'r', parameters: {} });
+      await assert.rejects(
+        store.recordMetrics(r.id, 1, [{ name: 'fid', value: Number.NaN }]),
+        (e: unknown) => e instanceof FidlabError && e.code === 'NOT_FINITE',
+      );
+      await assert.rejects(
+        store.recordMetrics(987654, 1, [{ name: 'fid', value: 1 }]),
+        (e: unknown) => e instanceof FidlabError && e.code === 'INVALID_INPUT',
+      );
+      await assert.rejects(
+        store.recordEpoch(987654, { epoch: 1 }),
+        (e: unknown) => e instanceof FidlabError && e.code === 'INVALID_INPUT',
+      );
+      await assert.rejects(
+        store.best({ sweep: 'no-such-sweep', metric: 'fid' }),
+        (e: unknown) => e instanceof FidlabError && /no-such-sweep/.test(e.message),
+      );
+    });
+
+    t('best by min and max over run, sweep and all, with every metric at that epoch', async () => {
+      const s = await store.upsertSweep({ name: 'bestsweep', spec: {} });
+      const other = await store.upsertSweep({ name: 'othersweep', spec: {} });
+      const a = await store.upsertRun({ sweepId: s.id, key: 'a', parameters: { m: 'unet' } });
+      const b = await store.upsertRun({ sweepId: s.id, key: 'b', parameters: { m: 'vae' } });
+      const c = await store.upsertRun({ sweepId: other.id, key: 'c', parameters: {} });
+      const fidA = [30, 20, 25];
+      const fidB = [28, 22, 21];
+      for (let e = 1; e <= 3; e++) {
+        for (const [run, fid] of [
+          [a, fidA[e - 1]],
+          [b, fidB[e - 1]],
+        ] as const) {
+          await store.recordEpoch(run.id, {
+            epoch: e,
+            losses: { g: 1 / e },
+            checkpoint: { uri: `ck/${run.key}/${e}`, sha256: null, bytes: 10 },
+          });
+          await store.recordMetrics(run.id, e, [
+            { name: 'fid', value: fid },
+            { name: 'rank1', value: fid / 100 },
+          ]);
+        }
+      }
+      await store.recordMetrics(c.id, 1, [{ name: 'fid', value: 5 }]);
+      const best = await store.best({ sweep: 'bestsweep', metric: 'fid', goal: 'min' });
+      assert.deepEqual(
+        { run: best?.run, epoch: best?.epoch, value: best?.value, checkpoint: best?.checkpoint },
+        { run: 'a', epoch: 2, value: 20, checkpoint: 'ck/a/2' },
+      );
+      assert.deepEqual(best?.metrics, { fid: 20, rank1: 0.2 });
+      assert.deepEqual(best?.parameters, { m: 'unet' });
+      const worst = await store.best({ sweep: 'bestsweep', metric: 'fid', goal: 'max' });
+      assert.equal(worst?.value, 30);
+      assert.equal(worst?.epoch, 1);
+      const runB = await store.best({ run: b.id, metric: 'fid' });
+      assert.equal(runB?.epoch, 3);
+      const all = await store.best({ metric: 'fid' });
+      assert.equal(all?.run, 'c');
+      assert.equal(all?.checkpoint, null, 'no epoch row recorded: no checkpoint');
+      assert.equal(await store.best({ sweep: 'bestsweep', metric: 'nope' }), null);
+      assert.deepEqual(await store.metricNames({ sweep: 'bestsweep' }), ['fid', 'rank1']);
+      const runs = await store.listRuns({ sweep: 'bestsweep' });
+      assert.deepEqual(
+        runs.map((r) => [r.key, r.lastEpoch, r.last.fid, r.best.fid.min]),
+        [
+          ['a', 3, 25, 20],
+          ['b', 3, 21, 21],
+        ],
+      );
+      const corr = await store.correlate({ sweep: 'bestsweep', a: 'fid', b: 'rank1' });
+      assert.equal(corr.n, 6);
+      assert.ok(Math.abs(corr.pearson - 1) < 1e-12);
+      assert.ok(Math.abs(corr.kendall - 1) < 1e-12);
+    });
+
+    t('metric batches larger than the bind-parameter limit are chunked', async () => {
+      const s = await store.upsertSweep({ name: 'bulk', spec: {} });
+      const runs = [];
+      for (let i = 0; i < 5; i++)
+        runs.push(await store.upsertRun({ sweepId: s.id, key: `r${i}`, parameters: { i } }));
+      const rows = [];
+      for (const r of runs)
+        for (let e = 0; e < 100; e++)
+          for (let m = 0; m < 10; m++)
+            rows.push({
+              runId: r.id,
+              epoch: e,
+              name: `m${m}`,
+              value: (e * 7 + m * 13 + r.id) % 101,
+            });
+      assert.ok(rows.length > METRIC_CHUNK_ROWS, 'the batch spans several chunks');
+      assert.equal(await store.recordMetricRows(rows), 5000);
+      assert.equal(await store.recordMetricRows(rows), 5000);
+      const count = await store.prisma.metricValue.count({ where: { run: { sweepId: s.id } } });
+      assert.equal(count, 5000);
+      // The summary agrees with a brute-force scan.
+      const bruteMin = Math.min(...rows.filter((r) => r.name === 'm3').map((r) => r.value));
+      const best = await store.best({ sweep: 'bulk', metric: 'm3' });
+      assert.equal(best?.value, bruteMin);
+      assert.equal(Object.keys(best?.metrics ?? {}).length, 10);
+    });
+
+    t('cancel marks the sweep and its unfinished runs', async () => {
+      const s = await store.upsertSweep({ name: 'cancel-me', spec: {} });
+      const r1 = await store.upsertRun({ sweepId: s.id, key: '1', parameters: {} });
+      const r2 = await store.upsertRun({ sweepId: s.id, key: '2', parameters: {} });
+      await store.setRunStatus(r1.id, 'done');
+      await store.setRunStatus(r2.id, 'running');
+      const res = await store.cancelSweep('cancel-me');
+      assert.equal(res.cancelledRuns, 1);
+      assert.equal(res.sweep.status, 'cancelled');
+      assert.equal((await store.getRun(r1.id))?.status, 'done');
+      assert.equal((await store.getRun(r2.id))?.status, 'cancelled');
+      const list = await store.listSweeps();
+      const mine = list.find((x) => x.name === 'cancel-me');
+      assert.deepEqual(mine?.runs, { done: 1, cancelled: 1 });
+    });
+
+    t('tokens are stored hashed, verified and revoked', async () => {
+      const token = await store.createToken('ci');
+      assert.match(token, /^fidlab_/);
+      assert.equal(await store.verifyToken(token), 'ci');
+      assert.equal(await store.verifyToken(token + 'x'), null);
+      const row = await store.prisma.apiToken.findUnique({ where: { name: 'ci' } });
+      assert.notEqual(row?.hash, token);
+      assert.equal(row?.hash.length, 64);
+      await assert.rejects(store.createToken('ci'), FidlabError);
+      assert.equal(await store.revokeToken('ci'), true);
+      assert.equal(await store.verifyToken(token), null);
+    });
+
+    t('workers register and list', async () => {
+      await store.registerWorker({ id: 'w-a', hostname: 'h', pid: 42, info: { cores: 2 } });
+      await store.heartbeat('w-a', 'busy');
+      const ws = await store.listWorkers();
+      assert.equal(ws.find((w) => w.id === 'w-a')?.status, 'busy');
+    });
+  });
+}
