@@ -7,3 +7,25 @@ export {
   type WeightFileFormat,
 } from './loadStateDict.js';
 export { saveSafetensors, encodeSafetensors, readSafetensorsMetadata } from './safetensors.js';
+export {
+  checkStateDict,
+  diffStateDict,
+  isBatchCounter,
+  type CheckOptions,
+  type StateDictDiff,
+} from './checkStateDict.js';
+export { weightsCacheDir, sha256File, sha256Memo, cachedConversion } from './cache.js';
+export {
+  WEIGHTS_SOURCES,
+  knownWeights,
+  weightsPath,
+  fetchWeights,
+  resolveWeights,
+  verifyWeightsFile,
+  sha256Problem,
+  type WeightsSource,
+  type KnownWeights,
+  type FetchOptions,
+  type FetchResult,
+  type ResolveOptions,
+} from './fetchWeights.js';

@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { open, rename, rm, writeFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { atomicWrite } from './atomicWrite.js';
 import { DTYPE_BYTES, stridedToFloat32 } from './dtypes.js';
 import type { StateDict, WeightTensor } from './types.js';
 
@@ -213,15 +213,7 @@ export async function saveSafetensors(
   sd: StateDict,
   metadata?: Record<string, string>,
 ): Promise<void> {
-  const bytes = encodeSafetensors(sd, metadata);
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  try {
-    await writeFile(tmp, bytes);
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
+  await atomicWrite(path, encodeSafetensors(sd, metadata));
 }
 
 /** The `__metadata__` of a .safetensors file (string -> string), empty when there is none. */
