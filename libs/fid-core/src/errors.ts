@@ -11,6 +11,7 @@ export const ErrorCode = {
   BAD_FILE_FORMAT: 'BAD_FILE_FORMAT',
   FILE_NOT_FOUND: 'FILE_NOT_FOUND',
   NUMERIC_FAILURE: 'NUMERIC_FAILURE',
+  NOT_FOUND: 'NOT_FOUND',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
