@@ -1,0 +1,92 @@
+// The `identity` trial: fine-tune a face network as an identity classifier over the training
+// identities, then choose the checkpoint by rank-k identification (seed section 3).
+import { z } from 'zod';
+import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+
+const imageSetSchema = z.union([
+  z.object({
+    /** Dataset split whose images are used. */
+    split: z.string().min(1),
+    /** Which side of each pair. */
+    images: z.enum(['sketches', 'photos']).default('sketches'),
+  }),
+  z.object({
+    /**
+     * A folder of images (e.g. generated sketches) matched to the gallery split's items by file
+     * name without extension (the photo's or the sketch's); their identities are those items'.
+     */
+    dir: z.string().min(1),
+    /** Split whose items give the identities; default: the gallery's split. */
+    split: z.string().min(1).optional(),
+  }),
+]);
+export type IdentityImageSet = z.infer<typeof imageSetSchema>;
+
+export const identityConfigSchema = z.object({
+  trial: z.literal('identity').default('identity'),
+  /** Dataset root (any layout datasets' discoverDataset accepts; identities from its manifest). */
+  data: z.string().min(1),
+  /** Identity regex over file names when the dataset has no identity column (see datasets). */
+  identityPattern: z.string().optional(),
+  /** Where `checkpoints/epoch-NNNN/` are written. */
+  out: z.string().min(1),
+  body: z
+    .object({
+      kind: z.enum(['facerec']).default('facerec'),
+      /** facerec: native 150; smaller runs faster; >= 104 (four stride-2 valid convs need it). */
+      inputSize: z.number().int().min(104).default(150),
+      /** Pretrained weights (face-api manifest); default: the copy in node_modules. */
+      weights: z.string().optional(),
+    })
+    .prefault({}),
+  /** Training images: the classifier's classes are their identities. */
+  train: z
+    .object({
+      split: z.string().min(1).default('train'),
+      images: z.enum(['sketches', 'photos']).default('sketches'),
+    })
+    .prefault({}),
+  /** Rank-k evaluation after every epoch: probe images against gallery images. */
+  eval: z
+    .object({
+      /** Real or generated sketches to identify. */
+      probe: imageSetSchema.default({ split: 'test', images: 'photos' }),
+      /** Ground-truth sketches with known identities. */
+      gallery: imageSetSchema.default({ split: 'test', images: 'sketches' }),
+      /** Body layer whose features are compared; default: the classifier's input layer. */
+      layer: z.string().optional(),
+      metric: z.enum(['cosine', 'euclidean']).default('cosine'),
+      ks: z.array(z.number().int().positive()).default([1, 5, 10]),
+    })
+    .prefault({}),
+  epochs: z.number().int().positive(),
+  batchSize: z.number().int().positive().default(16),
+  /** The seed fine-tuned VGG-Face at 1e-7 (SGD); a fresh classifier usually wants more. */
+  lr: z.number().positive(),
+  /** Learning rate of the new classifier; default: lr. */
+  classifierLr: z.number().positive().optional(),
+  /** Caffe's fine-tuning default: SGD with momentum 0.9. */
+  optimizer: z.enum(['sgd', 'momentum', 'adam']).default('momentum'),
+  momentum: z.number().min(0).max(1).default(0.9),
+  /**
+   * Freeze the body's parameter groups up to and including this one ('body' freezes all of it);
+   * absent: everything is trained, as in the seed.
+   */
+  freezeThrough: z.string().optional(),
+  seed: z.number().int().nonnegative().default(0),
+});
+export type IdentityConfigInput = z.input<typeof identityConfigSchema>;
+export type IdentityConfig = z.output<typeof identityConfigSchema>;
+
+/** Parses an identity trial config; errors name the field. */
+export function parseIdentityConfig(input: unknown, source = 'identity config'): IdentityConfig {
+  const r = identityConfigSchema.safeParse(input);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new FidlabError(
+      ErrorCode.INVALID_CONFIG,
+      `${source}: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
+    );
+  }
+  return r.data;
+}

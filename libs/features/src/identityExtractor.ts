@@ -1,0 +1,55 @@
+// `identity:<checkpoint-dir>:<layer>`: a checkpoint of the identity trial as a feature extractor.
+// Layers: the body's (facerec: `pool` 256-d, `embedding` 128-d) or `logits` (one score per
+// training identity). Preprocessing is the body's at the checkpoint's input size: facerec pads to a
+// square, resizes to inputSize and applies face-api's mean/scale (see facerec.ts).
+import * as tf from '@tensorflow/tfjs';
+import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { parseCheckpointTapArg } from './generatorTap.js';
+import { identityBodyFromParams } from './identityBody.js';
+import { loadIdentityCheckpoint } from './identityCheckpoint.js';
+
+export interface IdentityExtractor {
+  readonly name: string;
+  readonly dims: number;
+  extract(images: tf.Tensor4D): tf.Tensor2D;
+  dispose(): void;
+}
+
+export async function identityFactory(
+  arg: string | undefined,
+  _opts: { weights?: string },
+): Promise<IdentityExtractor> {
+  const { dir, tap: layer, avg } = parseCheckpointTapArg('identity', arg);
+  if (avg) {
+    throw new FidlabError(
+      ErrorCode.INVALID_CONFIG,
+      `extractor 'identity:${arg}': ':avg' applies to generator taps only`,
+    );
+  }
+  const { manifest, tensors } = await loadIdentityCheckpoint(dir);
+  const w = tensors.get('classifier/weight') as tf.Tensor2D | undefined;
+  const b = tensors.get('classifier/bias') as tf.Tensor1D | undefined;
+  tensors.delete('classifier/weight');
+  tensors.delete('classifier/bias');
+  const body = identityBodyFromParams(manifest.body, tensors);
+  const dispose = () => tf.dispose([...tensors.values(), ...(w ? [w] : []), ...(b ? [b] : [])]);
+  const known = [...Object.keys(body.layers), 'logits'];
+  if (!known.includes(layer) || (layer === 'logits' && (!w || !b))) {
+    dispose();
+    throw new FidlabError(
+      ErrorCode.INVALID_CONFIG,
+      `extractor 'identity:${arg}': unknown layer '${layer}' (known: ${known.join(', ')})`,
+    );
+  }
+  return {
+    name: `identity:${dir}:${layer}`,
+    dims: layer === 'logits' ? manifest.classes.length : body.layers[layer],
+    extract: (images) =>
+      tf.tidy(() => {
+        if (layer !== 'logits') return body.forward(tensors, images, [layer])[layer];
+        const f = body.forward(tensors, images, [body.featureLayer])[body.featureLayer];
+        return tf.add(tf.matMul(f, w as tf.Tensor2D), b as tf.Tensor1D) as tf.Tensor2D;
+      }),
+    dispose,
+  };
+}
