@@ -225,7 +225,7 @@ export class Store {
     const s = await this.getSweep(name);
     if (!s)
       throw new FidlabError(
-        ErrorCode.INVALID_INPUT,
+        ErrorCode.NOT_FOUND,
         `no sweep named ${JSON.stringify(name)} in the store`,
       );
     return s;
@@ -329,7 +329,7 @@ export class Store {
       .update({ where: { id: runId }, data, include: { sweep: { select: { name: true } } } })
       .catch((err: unknown) => {
         if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2025') {
-          throw new FidlabError(ErrorCode.INVALID_INPUT, `no run with id ${runId}`);
+          throw new FidlabError(ErrorCode.NOT_FOUND, `no run with id ${runId}`);
         }
         throw err;
       });
@@ -419,7 +419,7 @@ export class Store {
       })
       .catch((err: unknown) => {
         if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2003') {
-          throw new FidlabError(ErrorCode.INVALID_INPUT, `no run with id ${runId}`);
+          throw new FidlabError(ErrorCode.NOT_FOUND, `no run with id ${runId}`);
         }
         throw err;
       });
@@ -469,13 +469,13 @@ export class Store {
       } catch (err) {
         if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2003') {
           throw new FidlabError(
-            ErrorCode.INVALID_INPUT,
+            ErrorCode.NOT_FOUND,
             `metric rows name a run that does not exist (run ids ${runIds.join(', ')})`,
           );
         }
         if (/foreign key/i.test(String((err as Error)?.message))) {
           throw new FidlabError(
-            ErrorCode.INVALID_INPUT,
+            ErrorCode.NOT_FOUND,
             `metric rows name a run that does not exist (run ids ${runIds.join(', ')})`,
           );
         }
@@ -670,9 +670,10 @@ export class Store {
       b: q.b,
       points,
       n: points.length,
-      pearson: c.pearson,
-      spearman: c.spearman,
-      kendall: c.kendall,
+      // NaN (a constant series) travels as null: JSON has no NaN.
+      pearson: Number.isNaN(c.pearson) ? null : c.pearson,
+      spearman: Number.isNaN(c.spearman) ? null : c.spearman,
+      kendall: Number.isNaN(c.kendall) ? null : c.kendall,
     };
   }
 

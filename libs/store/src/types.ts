@@ -118,9 +118,10 @@ export interface CorrelationResult {
   b: string;
   points: { runId: number; run: string; epoch: number; a: number; b: number }[];
   n: number;
-  pearson: number;
-  spearman: number;
-  kendall: number;
+  /** null where undefined (one of the series is constant). */
+  pearson: number | null;
+  spearman: number | null;
+  kendall: number | null;
 }
 
 export interface WorkerRow {

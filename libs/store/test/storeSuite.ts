@@ -102,11 +102,11 @@ export function storeSuite(
       );
       await assert.rejects(
         store.recordMetrics(987654, 1, [{ name: 'fid', value: 1 }]),
-        (e: unknown) => e instanceof FidlabError && e.code === 'INVALID_INPUT',
+        (e: unknown) => e instanceof FidlabError && e.code === 'NOT_FOUND',
       );
       await assert.rejects(
         store.recordEpoch(987654, { epoch: 1 }),
-        (e: unknown) => e instanceof FidlabError && e.code === 'INVALID_INPUT',
+        (e: unknown) => e instanceof FidlabError && e.code === 'NOT_FOUND',
       );
       await assert.rejects(
         store.best({ sweep: 'no-such-sweep', metric: 'fid' }),
@@ -166,8 +166,8 @@ export function storeSuite(
       );
       const corr = await store.correlate({ sweep: 'bestsweep', a: 'fid', b: 'rank1' });
       assert.equal(corr.n, 6);
-      assert.ok(Math.abs(corr.pearson - 1) < 1e-12);
-      assert.ok(Math.abs(corr.kendall - 1) < 1e-12);
+      assert.ok(Math.abs((corr.pearson ?? 0) - 1) < 1e-12);
+      assert.ok(Math.abs((corr.kendall ?? 0) - 1) < 1e-12);
     });
 
     t('metric batches larger than the bind-parameter limit are chunked', async () => {
