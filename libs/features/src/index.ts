@@ -1,2 +1,29 @@
 // Public API of @fidlab/features: everything other packages may import is re-exported here.
-export {};
+export type { ExtractorFactory, ExtractorFamily, FeatureExtractor } from './extractor.js';
+export { createExtractor, knownExtractors } from './registry.js';
+export {
+  DEFAULT_BATCH_SIZE,
+  folderFeatures,
+  folderImages,
+  type FolderFeaturesOptions,
+} from './folderFeatures.js';
+export {
+  FidInception,
+  INCEPTION_DIMS,
+  INCEPTION_INPUT_SIZE,
+  INCEPTION_PARAMETERS,
+  INCEPTION_WEIGHTS_FILE,
+  inceptionStateDictShapes,
+  type InceptionDims,
+} from './inception.js';
+export {
+  VggFace,
+  VGGFACE_INPUT_SIZE,
+  VGGFACE_MEAN_RGB,
+  VGGFACE_PARAMETERS,
+  VGGFACE_TAPS,
+  VGGFACE_WEIGHTS_FILE,
+  vggFaceStateDictShapes,
+  type VggFaceTap,
+} from './vggFace.js';
+export { weightsPath } from './families.js';

@@ -1,0 +1,89 @@
+// Features of every image in a folder, in sorted file-name order (pytorch-fid sorts its paths
+// the same way), one row per image.
+import { existsSync, statSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs';
+import { decodeImage, listImages, resizeFloat } from '@fidlab/datasets';
+import { ErrorCode, FidlabError, assertFinite, matrix, type Matrix } from '@fidlab/fid-core';
+import type { FeatureExtractor } from './extractor.js';
+
+export const DEFAULT_BATCH_SIZE = 16;
+
+export interface FolderFeaturesOptions {
+  batchSize?: number;
+  onProgress?(done: number, total: number): void;
+}
+
+/** The sorted image files of a folder; a missing or image-less folder is the user's error. */
+export function folderImages(dir: string): string[] {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new FidlabError(ErrorCode.FILE_NOT_FOUND, `${dir}: no such folder`);
+  }
+  const { images } = listImages(dir);
+  if (images.length === 0) {
+    throw new FidlabError(ErrorCode.INVALID_INPUT, `${dir} holds no images (png, jpg, webp, tif)`);
+  }
+  return images;
+}
+
+/** One image as float RGB [0,1], resized to `size` x `size` when given (pytorch-fid's bilinear). */
+async function loadImage(
+  path: string,
+  size: number | undefined,
+): Promise<{ data: Float32Array; h: number; w: number }> {
+  const img = await decodeImage(path);
+  const f = new Float32Array(img.data.length);
+  for (let i = 0; i < f.length; i++) f[i] = img.data[i] / 255; // ToTensor's scaling
+  if (size === undefined) return { data: f, h: img.height, w: img.width };
+  // The same arithmetic as F.interpolate(bilinear, align_corners=False) inside pytorch-fid's
+  // model; resizing here lets images of different sizes share a batch.
+  return {
+    data: resizeFloat(f, img.height, img.width, 3, size, size, 'pytorch-bilinear'),
+    h: size,
+    w: size,
+  };
+}
+
+/**
+ * Runs `extractor` over the images of `dir` in batches. Images are resized to the extractor's
+ * input size first; an extractor without one gets batches of equal-sized images. The next
+ * batch decodes (in sharp's threads) while the current one runs through the network.
+ */
+export async function folderFeatures(
+  dir: string,
+  extractor: FeatureExtractor,
+  opts: FolderFeaturesOptions = {},
+): Promise<Matrix> {
+  const files = folderImages(dir);
+  const batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new FidlabError(ErrorCode.INVALID_INPUT, `batch size must be >= 1, got ${batchSize}`);
+  }
+  const out = matrix(files.length, extractor.dims);
+  const load = (start: number) =>
+    Promise.all(
+      files.slice(start, start + batchSize).map((f) => loadImage(f, extractor.inputSize)),
+    );
+  let next = load(0);
+  opts.onProgress?.(0, files.length);
+  for (let start = 0; start < files.length; start += batchSize) {
+    const images = await next;
+    if (start + batchSize < files.length) next = load(start + batchSize);
+    // Runs of equal size (all of the batch when the extractor resizes).
+    for (let i = 0; i < images.length;) {
+      let j = i + 1;
+      while (j < images.length && images[j].h === images[i].h && images[j].w === images[i].w) j++;
+      const { h, w } = images[i];
+      const pixels = new Float32Array((j - i) * h * w * 3);
+      for (let k = i; k < j; k++) pixels.set(images[k].data, (k - i) * h * w * 3);
+      const x = tf.tensor4d(pixels, [j - i, h, w, 3]);
+      const y = extractor.extract(x);
+      const rows = (await y.data()) as Float32Array;
+      tf.dispose([x, y]);
+      out.data.set(rows, (start + i) * extractor.dims);
+      i = j;
+    }
+    opts.onProgress?.(Math.min(start + batchSize, files.length), files.length);
+  }
+  assertFinite(out.data, `${extractor.name} features of ${dir}`, out.cols);
+  return out;
+}

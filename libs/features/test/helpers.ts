@@ -1,0 +1,84 @@
+// Shared test helpers: the PyTorch reference interpreter, the wasm backend, small test images.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setupFastCpu } from '@fidlab/tfjs-cpu';
+import sharp from 'sharp';
+
+export const REFERENCE_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'torch_reference.py');
+
+/** The python3 that has torch + torchvision (Debian's /usr/bin/python3 first), or undefined. */
+export function torchPython(): string | undefined {
+  for (const py of ['/usr/bin/python3', 'python3']) {
+    const r = spawnSync(py, ['-c', 'import torch, torchvision, PIL'], { stdio: 'ignore' });
+    if (r.status === 0) return py;
+  }
+  return undefined;
+}
+
+/**
+ * The reason to skip the parity tests, or false to run them. With FIDLAB_REQUIRE_SERVICES=1
+ * (CI) a missing torch is a failure, not a skip.
+ */
+export function torchSkip(): string | false {
+  if (torchPython()) return false;
+  const reason = 'python3-torch + python3-torchvision not installed (PyTorch reference)';
+  if (process.env.FIDLAB_REQUIRE_SERVICES === '1') throw new Error(`${reason}, required in CI`);
+  return reason;
+}
+
+export function runReference(args: string[]): string {
+  const py = torchPython()!;
+  const r = spawnSync(py, [REFERENCE_SCRIPT, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`torch_reference.py ${args[0]} failed:\n${r.stderr}`);
+  return r.stdout;
+}
+
+/** The wasm backend (fast forward convs) for the tests; idempotent. */
+export function useWasm(): Promise<void> {
+  return setupFastCpu();
+}
+
+/** Smooth random RGB images of the given sizes (PNG), so resizing has something to do. */
+export async function writeImages(
+  dir: string,
+  sizes: Array<[number, number]>,
+  seed: number,
+): Promise<string[]> {
+  mkdirSync(dir, { recursive: true });
+  let s = seed >>> 0;
+  const rand = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+  const paths: string[] = [];
+  for (let i = 0; i < sizes.length; i++) {
+    const [w, h] = sizes[i];
+    const px = new Uint8Array(w * h * 3);
+    const f = [rand() * 0.3, rand() * 0.3, rand() * 0.3];
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++)
+        for (let c = 0; c < 3; c++) {
+          const v = 128 + 100 * Math.sin(f[c] * x + 0.2 * y * (c + 1) + i) + 25 * (rand() - 0.5);
+          px[(y * w + x) * 3 + c] = Math.max(0, Math.min(255, Math.round(v)));
+        }
+    const p = join(dir, `img_${String(i).padStart(3, '0')}.png`);
+    writeFileSync(
+      p,
+      await sharp(px, { raw: { width: w, height: h, channels: 3 } })
+        .png()
+        .toBuffer(),
+    );
+    paths.push(p);
+  }
+  return paths;
+}
+
+/** Frobenius-norm relative error ||a - b|| / ||b||. */
+export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / den);
+}

@@ -1,0 +1,167 @@
+// Parity with PyTorch: the same architectures built in PyTorch (torch_reference.py), random
+// weights saved as .pth state_dicts the way the published files are, features of the same
+// images from both. Needs Debian's python3-torch + python3-torchvision (skips without them,
+// fails without them in CI).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { frechetDistance, parseNpy, type Matrix } from '@fidlab/fid-core';
+import { createExtractor, folderFeatures } from '../src/index.js';
+import {
+  FidInception,
+  INCEPTION_DIMS,
+  inceptionExtractor,
+  inceptionStateDictShapes,
+} from '../src/inception.js';
+import { loadChecked } from '../src/stateDict.js';
+import {
+  VGGFACE_TAPS,
+  VggFace,
+  vggFaceExtractor,
+  vggFaceStateDictShapes,
+  type VggFaceTap,
+} from '../src/vggFace.js';
+import { relativeError, runReference, torchSkip, useWasm, writeImages } from './helpers.js';
+
+const skip = torchSkip();
+/** Relative error allowed between fidlab's float32 features and PyTorch's (norm-wise). */
+const FEATURE_RTOL = 1e-4;
+
+// Two folders of differently sized images (all resized to the network's input size).
+const SIZES_A: Array<[number, number]> = [
+  [64, 48],
+  [100, 100],
+  [37, 53],
+  [80, 80],
+];
+const SIZES_B: Array<[number, number]> = [
+  [72, 72],
+  [50, 90],
+  [128, 96],
+];
+
+function readNpyMatrix(path: string): Matrix {
+  const a = parseNpy(new Uint8Array(readFileSync(path)), path);
+  return { rows: a.shape[0], cols: a.shape[1], data: Float64Array.from(a.data) };
+}
+
+function rowsOf(m: Matrix, start: number, count: number): Float64Array {
+  return m.data.subarray(start * m.cols, (start + count) * m.cols);
+}
+
+describe('PyTorch parity', { skip }, () => {
+  let dir: string;
+  let dirA: string;
+  let dirB: string;
+  let images: string[];
+
+  before(async () => {
+    await useWasm();
+    dir = mkdtempSync(join(tmpdir(), 'fidlab-parity-'));
+    dirA = join(dir, 'a');
+    dirB = join(dir, 'b');
+    images = [...(await writeImages(dirA, SIZES_A, 1)), ...(await writeImages(dirB, SIZES_B, 2))];
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('inception: pool3 and the 64/192/768 taps match PyTorch; folder FID matches float64 FID', async () => {
+    const weights = join(dir, 'pt_inception.pth');
+    // pytorch-fid's file predates torch 1.6: the legacy (non-zip) format.
+    runReference(['weights', '--arch', 'inception', '--seed', '3', '--legacy', '--out', weights]);
+    const [imagesA, imagesB] = [images.slice(0, SIZES_A.length), images.slice(SIZES_A.length)];
+    runReference([
+      'features',
+      '--arch',
+      'inception',
+      '--weights',
+      weights,
+      '--out',
+      join(dir, 'incA'),
+      ...imagesA,
+    ]);
+    runReference([
+      'features',
+      '--arch',
+      'inception',
+      '--weights',
+      weights,
+      '--out',
+      join(dir, 'incB'),
+      ...imagesB,
+    ]);
+    const sdFile = weights.replace(/\.pth$/, '.safetensors');
+    const net = new FidInception(
+      await loadChecked(sdFile, inceptionStateDictShapes(), 'inception'),
+    );
+    try {
+      for (const dims of INCEPTION_DIMS) {
+        const ext = inceptionExtractor(net, dims);
+        const a = await folderFeatures(dirA, ext, { batchSize: 3 });
+        const b = await folderFeatures(dirB, ext, { batchSize: 3 });
+        const refA = readNpyMatrix(join(dir, 'incA', `${dims}.npy`));
+        const refB = readNpyMatrix(join(dir, 'incB', `${dims}.npy`));
+        assert.deepEqual([refA.rows, refA.cols, refB.rows], [SIZES_A.length, dims, SIZES_B.length]);
+        const errA = relativeError(a.data, refA.data);
+        const errB = relativeError(b.data, refB.data);
+        assert.ok(
+          errA < FEATURE_RTOL && errB < FEATURE_RTOL,
+          `inception:${dims} rel err ${errA}, ${errB}`,
+        );
+        if (dims === 2048) {
+          // FID from the image folders vs the float64 FID of PyTorch's features.
+          const fid = frechetDistance(a, b).fid;
+          const refFid = JSON.parse(
+            runReference(['fid', join(dir, 'incA', '2048.npy'), join(dir, 'incB', '2048.npy')]),
+          ) as { fid: number };
+          assert.ok(Math.abs(fid - refFid.fid) / refFid.fid < 1e-4, `FID ${fid} vs ${refFid.fid}`);
+        }
+      }
+    } finally {
+      net.dispose();
+    }
+  });
+
+  test('vggface: every tap matches PyTorch (pool5 and conv5_3 in NCHW flatten order)', async () => {
+    const weights = join(dir, 'vgg_face_dag.pth');
+    runReference(['weights', '--arch', 'vggface', '--seed', '4', '--out', weights]);
+    const few = images.slice(0, 3);
+    runReference([
+      'features',
+      '--arch',
+      'vggface',
+      '--weights',
+      weights,
+      '--out',
+      join(dir, 'vgg'),
+      ...few,
+    ]);
+    const sdFile = weights.replace(/\.pth$/, '.safetensors');
+    const net = new VggFace(await loadChecked(sdFile, vggFaceStateDictShapes(), 'vggface'));
+    try {
+      for (const tap of Object.keys(VGGFACE_TAPS) as VggFaceTap[]) {
+        const ext = vggFaceExtractor(net, tap);
+        const got = await folderFeatures(dirA, ext, { batchSize: 2 });
+        const ref = readNpyMatrix(join(dir, 'vgg', `${tap}.npy`));
+        assert.equal(ref.cols, VGGFACE_TAPS[tap]);
+        const err = relativeError(rowsOf(got, 0, 3), ref.data);
+        assert.ok(err < FEATURE_RTOL, `vggface:${tap} rel err ${err}`);
+      }
+    } finally {
+      net.dispose();
+    }
+  });
+
+  test('createExtractor loads a weights file and checks it', async () => {
+    const ext = await createExtractor('inception-pool3', {
+      weights: join(dir, 'pt_inception.safetensors'),
+    });
+    try {
+      assert.equal(ext.name, 'inception:2048');
+      assert.equal(ext.dims, 2048);
+    } finally {
+      ext.dispose();
+    }
+  });
+});
