@@ -83,10 +83,10 @@ export function sha256Problem(
   return null;
 }
 
-/** The one-line message for weights that are neither present nor downloadable. */
-function manualHint(src: WeightsSource, target: string): string {
+/** The end of the one-line message for weights that are neither present nor downloadable. */
+function manualHint(src: WeightsSource, target: string, withUrl = true): string {
   return (
-    `download ${src.url} by hand and save it as ${target} ` +
+    `download ${withUrl ? src.url : 'it'} by hand and save it as ${target} ` +
     `(or set FIDLAB_WEIGHTS to the folder holding ${src.file}, or pass --weights PATH)`
   );
 }
@@ -173,7 +173,7 @@ export async function fetchWeights(
   const offline = (reason: string): FidlabError =>
     new FidlabError(
       ErrorCode.FILE_NOT_FOUND,
-      `cannot download ${src.file} from ${src.url} (${reason}); ${manualHint(src, target)}`,
+      `cannot download ${src.file} from ${src.url} (${reason}); ${manualHint(src, target, false)}`,
     );
   const hash = createHash('sha256');
   let received = 0;

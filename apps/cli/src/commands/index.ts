@@ -5,7 +5,9 @@ import { demoCommand } from './demo.js';
 import { fidCommand } from './fid.js';
 import { kidCommand } from './kid.js';
 import { rankKCommand } from './rankK.js';
+import { runCommand } from './run.js';
 import { statsCommand } from './stats.js';
+import { weightsCommand } from './weights.js';
 
 /** Every `fidlab` subcommand, in the order `fidlab --help` lists them. */
 export const commands: Command[] = [
@@ -16,4 +18,6 @@ export const commands: Command[] = [
   correlateCommand,
   data,
   demoCommand,
+  runCommand,
+  weightsCommand,
 ];
