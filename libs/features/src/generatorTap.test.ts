@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { isFidlabError } from '@fidlab/fid-core';
+import { createGenerator } from '@fidlab/models';
 import {
   createGeneratorTapExtractor,
   generatorTapFactory,
@@ -95,4 +96,34 @@ test('generator tap: names, argument parsing and errors', async () => {
   assert.equal(ex.dims, 9);
   ex.dispose();
   assert.equal(disposed, 1);
+});
+
+test('generator tap: a real fidlab U-Net and VAE (en5 flattened and pooled, mu)', () => {
+  const unet = createGenerator(
+    { model: 'unet', size: 32, ngf: 4, inChannels: 3, outChannels: 3 },
+    { seed: 1 },
+  );
+  const images = tf.randomUniform([2, 40, 40, 3], 0, 1, 'float32', 2) as tf.Tensor4D;
+  const flat = createGeneratorTapExtractor(unet, { tap: 'en5' });
+  const avg = createGeneratorTapExtractor(unet, { tap: 'en5', avg: true });
+  // en5 of a 32 px U-Net is 1x1 (five stride-2 convs): flattening and pooling agree.
+  assert.equal(flat.dims, avg.dims);
+  const a = flat.extract(images).arraySync();
+  const b = avg.extract(images).arraySync();
+  assert.equal(a.length, 2);
+  for (let i = 0; i < 2; i++)
+    for (let j = 0; j < a[i].length; j++) assert.ok(Math.abs(a[i][j] - b[i][j]) < 1e-6);
+  const en2 = createGeneratorTapExtractor(unet, { tap: 'en2' });
+  assert.equal(en2.dims, 8 * 8 * 8); // 32 / 4 = 8 px, 2 * ngf channels
+  // Deterministic in inference mode (no dropout).
+  assert.deepEqual(en2.extract(images).arraySync(), en2.extract(images).arraySync());
+  unet.dispose();
+  const vae = createGenerator(
+    { model: 'vae', size: 64, ngf: 4, inChannels: 1, outChannels: 1 },
+    { seed: 1 },
+  );
+  const mu = createGeneratorTapExtractor(vae, { tap: 'mu' });
+  assert.equal(mu.dims, 256);
+  assert.deepEqual(mu.extract(images).shape, [2, 256]);
+  vae.dispose();
 });
