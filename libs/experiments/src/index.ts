@@ -2,3 +2,6 @@
 export * from './sweepSpec.js';
 export * from './expandTrials.js';
 export * from './metricValues.js';
+export * from './trialConfig.js';
+export * from './evaluateCheckpoint.js';
+export * from './runSweep.js';

@@ -1,4 +1,5 @@
 import { bootstrapFid, frechetDistance, kid, rankK, type Matrix } from '@fidlab/fid-core';
+import type { JsonValue } from '@fidlab/store';
 import type { MetricSpec } from './sweepSpec.js';
 
 /** One number the store keeps for (run, epoch, name). */
@@ -11,7 +12,7 @@ export interface MetricValue {
   extractor: string;
   n1: number;
   n2: number;
-  extra?: Record<string, unknown>;
+  extra?: { [key: string]: JsonValue };
 }
 
 /** Features of one evaluation: generated images and their ground truth, row i paired with row i. */

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { TrialConfigSchema } from '@fidlab/training';
 
 /**
  * The sweep file: what to train (a grid or random sample over trial parameters) and what to
@@ -15,21 +16,20 @@ const name = z
 
 const positiveInt = z.number().int().min(1);
 
-/** The trial parameters a sweep may set, with the types each value must have. */
+/**
+ * The trial parameters a sweep may set, with the types each value must have: the training
+ * engine's own schema (so the two cannot drift), less what the sweep sets itself (data, size, run
+ * directory, resume), plus the identity fine-tuning parameters.
+ */
+const {
+  data: _data,
+  size: _size,
+  run_dir: _runDir,
+  resume: _resume,
+  ...trainFields
+} = TrialConfigSchema.shape;
 export const trialParameterSchemas = {
-  model: z.enum(['unet', 'unet-noskip', 'vae']),
-  direction: z.enum(['photo2sketch', 'sketch2sketch']),
-  epochs: positiveInt,
-  epochs_decay: z.number().int().min(0),
-  batch_size: positiveInt,
-  ngf: positiveInt,
-  ndf: positiveInt,
-  seed: z.number().int().min(0),
-  lr: z.number().positive(),
-  beta1: z.number().min(0).lt(1),
-  lambda_l1: z.number().min(0),
-  gan_mode: z.enum(['vanilla', 'lsgan', 'none']),
-  kl_weight: z.number().min(0),
+  ...trainFields,
   // identity fine-tuning trials
   body: z.enum(['vggface', 'facerec']),
   frozen: z.number().int().min(0),

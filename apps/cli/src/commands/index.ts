@@ -5,6 +5,7 @@ import { demoCommand } from './demo.js';
 import { fidCommand } from './fid.js';
 import { kidCommand } from './kid.js';
 import { rankKCommand } from './rankK.js';
+import { runCommand } from './run.js';
 import { statsCommand } from './stats.js';
 import { weightsCommand } from './weights.js';
 
@@ -17,5 +18,6 @@ export const commands: Command[] = [
   correlateCommand,
   data,
   demoCommand,
+  runCommand,
   weightsCommand,
 ];

@@ -1,0 +1,100 @@
+import { describeTrial, readSweepFile, runSweep, type TrialOutcome } from '@fidlab/experiments';
+import { selectBackend } from '@fidlab/models';
+import { openStore, type Store } from '@fidlab/store';
+import { parse, UsageError, type Command, type Io } from '../command.js';
+import { fmt } from '../format.js';
+
+export const runCommand: Command = {
+  name: 'run',
+  summary:
+    'run a sweep file in this process: train every trial, evaluate every epoch, store it all',
+  usage: `usage: fidlab run SWEEP.yaml [--db URL] [--runs-dir DIR] [--backend auto|gpu|node|wasm|cpu]
+
+Expands the sweep's trials, trains each one, evaluates the checkpoints with the sweep's metrics
+and records losses, checkpoints and metric values in the store, then prints the best epoch per
+trial and overall (by the sweep's select metric). Interrupt it (Ctrl-C) and run it again: finished
+trials are skipped and unfinished ones resume from their last checkpoint, without duplicate rows.
+
+  --db URL         PostgreSQL URL (default: DATABASE_URL, else the embedded store in .fidlab/db)
+  --runs-dir DIR   where run directories (checkpoints, metrics.jsonl) go (default .fidlab/runs)
+  --backend NAME   tfjs backend (default auto: tfjs-node-gpu, tfjs-node, fidlab's wasm path, cpu)`,
+  async run(argv, io) {
+    const { values, positionals } = parse(argv, {
+      allowPositionals: true,
+      options: {
+        db: { type: 'string' },
+        'runs-dir': { type: 'string' },
+        backend: { type: 'string' },
+      },
+    });
+    if (positionals.length !== 1)
+      throw new UsageError(`expected one sweep file, got ${positionals.length}`);
+    const spec = await readSweepFile(positionals[0]);
+    await selectBackend({ backend: values.backend, log: io.err });
+    const store = await openStore({ url: values.db ?? process.env.DATABASE_URL });
+    const controller = new AbortController();
+    let interrupts = 0;
+    const onSigint = () => {
+      interrupts++;
+      if (interrupts > 1) process.exit(130);
+      io.err('interrupted: stopping after the current step (Ctrl-C again to quit now)');
+      controller.abort();
+    };
+    process.on('SIGINT', onSigint);
+    try {
+      const outcomes = await runSweep(spec, {
+        store,
+        runsDir: values['runs-dir'],
+        log: io.err,
+        signal: controller.signal,
+      });
+      await printBest(io, store, spec.name, spec.select.metric, spec.select.goal, outcomes);
+      if (controller.signal.aborted) {
+        io.err(`stopped; run 'fidlab run ${positionals[0]}' again to resume`);
+        return 130;
+      }
+      return outcomes.some((o) => o.status === 'failed') ? 1 : 0;
+    } finally {
+      process.off('SIGINT', onSigint);
+      await store.close();
+    }
+  },
+};
+
+/** The best-epoch table: one line per trial, then the overall best. */
+async function printBest(
+  io: Io,
+  store: Store,
+  sweep: string,
+  metric: string,
+  goal: 'min' | 'max',
+  outcomes: TrialOutcome[],
+): Promise<void> {
+  const rows: string[][] = [['trial', 'run', 'status', 'parameters', 'epoch', metric]];
+  for (const o of outcomes) {
+    const best = await store.best({ run: o.runId, metric, goal });
+    rows.push([
+      String(o.trial.index + 1),
+      o.trial.key,
+      o.status,
+      describeTrial(o.trial),
+      best ? String(best.epoch) : '-',
+      best ? fmt(best.value) : '-',
+    ]);
+  }
+  const widths = rows[0].map((_, j) => Math.max(...rows.map((r) => r[j].length)));
+  io.out(`best epoch per trial by ${metric} (${goal}):`);
+  for (const r of rows) io.out('  ' + r.map((c, j) => c.padEnd(widths[j])).join('  '));
+  const overall = await store.best({ sweep, metric, goal });
+  if (overall) {
+    const others = Object.entries(overall.metrics)
+      .filter(([k]) => k !== metric)
+      .map(([k, v]) => `${k}=${fmt(v, 4)}`)
+      .join(' ');
+    io.out(
+      `best overall: run ${overall.run} epoch ${overall.epoch} ${metric}=${fmt(overall.value)}` +
+        (others ? ` (${others})` : ''),
+    );
+    io.out(`checkpoint: ${overall.checkpoint ?? '(none recorded)'}`);
+  } else io.out('best overall: no metric values yet');
+}

@@ -1,0 +1,219 @@
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import type { Store } from '@fidlab/store';
+import { synthDataset } from '@fidlab/datasets';
+import { knownExtractors } from '@fidlab/features';
+import { train, type EpochResult } from '@fidlab/training';
+import { Evaluator, type ResolvedMetric } from './evaluateCheckpoint.js';
+import { describeTrial, expandTrials, type Trial } from './expandTrials.js';
+import type { MetricValue } from './metricValues.js';
+import { formatPath, type SweepSpec } from './sweepSpec.js';
+import { toTrainConfig } from './trialConfig.js';
+
+export interface RunSweepOptions {
+  store: Store;
+  /** Run directories go to `<runsDir>/<sweep>/<trial key>`; default `.fidlab/runs`. */
+  runsDir?: string;
+  log?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface TrialOutcome {
+  trial: Trial;
+  runId: number;
+  status: 'done' | 'failed' | 'cancelled' | 'skipped';
+  error?: string;
+}
+
+/**
+ * Runs a sweep in this process: every trial is trained with an evaluation after each `every`-th
+ * epoch, everything written to the store. Re-running the same sweep resumes: completed trials are
+ * skipped, unfinished ones continue from their last checkpoint, and epochs already evaluated are
+ * not evaluated again (writes are idempotent anyway).
+ */
+export async function runSweep(spec: SweepSpec, opts: RunSweepOptions): Promise<TrialOutcome[]> {
+  const log = opts.log ?? (() => {});
+  const store = opts.store;
+  const runsDir = resolve(opts.runsDir ?? '.fidlab/runs');
+  await ensureData(spec, log);
+  checkExtractorsExist(spec);
+  const metrics = await resolveMetrics(spec, store);
+  const sweep = await store.upsertSweep({ name: spec.name, spec, status: 'running' });
+  const trials = expandTrials(spec);
+  log(
+    `sweep ${spec.name}: ${trials.length} trial(s), metrics ${metrics.map((m) => m.spec.name).join(', ')}`,
+  );
+  const evaluator = new Evaluator(
+    spec.data,
+    spec.evaluate.split,
+    (spec.fixed.direction as 'photo2sketch' | 'sketch2sketch' | undefined) ?? 'photo2sketch',
+    spec.evaluate.max_images,
+  );
+  const outcomes: TrialOutcome[] = [];
+  try {
+    for (const trial of trials) {
+      if (opts.signal?.aborted) break;
+      const label = `trial ${trial.index + 1}/${trials.length} [${describeTrial(trial)}]`;
+      const runDir = join(runsDir, spec.name, trial.key);
+      const run = await store.upsertRun({
+        sweepId: sweep.id,
+        key: trial.key,
+        parameters: trial.parameters,
+        runDir,
+      });
+      if (run.status === 'done') {
+        log(`${label}: already completed, skipped`);
+        outcomes.push({ trial, runId: run.id, status: 'skipped' });
+        continue;
+      }
+      const config = toTrainConfig(spec, trial, runDir);
+      const totalEpochs = (config.epochs ?? 100) + (config.epochs_decay ?? 0);
+      const done = new Set(
+        (await store.runEpochs(run.id))
+          .filter((e) => Object.keys(e.metrics).length > 0)
+          .map((e) => e.epoch),
+      );
+      await store.setRunStatus(run.id, 'running');
+      const evaluate = async (epoch: number, checkpointDir: string) => {
+        const last = epoch === totalEpochs;
+        if (done.has(epoch) || (epoch % spec.evaluate.every !== 0 && !last)) return;
+        const values = await evaluator.evaluate({
+          checkpointDir,
+          data: spec.data,
+          split: spec.evaluate.split,
+          direction: config.direction ?? 'photo2sketch',
+          metrics,
+          maxImages: spec.evaluate.max_images,
+        });
+        await store.recordMetrics(run.id, epoch, values);
+        done.add(epoch);
+        log(`${label} epoch ${epoch}: ${summarise(values)}`);
+      };
+      try {
+        // A previous process may have died between checkpoint and evaluation.
+        for (const [epoch, dir] of await existingCheckpoints(runDir))
+          if (!done.has(epoch)) await evaluate(epoch, dir);
+        log(`${label}: training in ${runDir}`);
+        const result = await train(config, {
+          signal: opts.signal,
+          log: (line: string) => log(`${label} ${line}`),
+          onEpoch: async (e: EpochResult) => {
+            await store.recordEpoch(run.id, {
+              epoch: e.epoch,
+              losses: e.losses,
+              checkpoint: { uri: e.checkpointDir, sha256: e.sha256, bytes: e.bytes },
+              seconds: e.seconds,
+            });
+            await evaluate(e.epoch, e.checkpointDir);
+          },
+        });
+        if (result.status === 'aborted' || opts.signal?.aborted) {
+          await store.setRunStatus(run.id, 'cancelled');
+          outcomes.push({ trial, runId: run.id, status: 'cancelled' });
+          break;
+        }
+        await store.setRunStatus(run.id, 'done');
+        outcomes.push({ trial, runId: run.id, status: 'done' });
+      } catch (e) {
+        const message = (e as Error).message;
+        await store.setRunStatus(run.id, opts.signal?.aborted ? 'cancelled' : 'failed', {
+          error: message,
+        });
+        log(`${label}: failed: ${message}`);
+        outcomes.push({ trial, runId: run.id, status: 'failed', error: message });
+        if (opts.signal?.aborted) break;
+      }
+    }
+  } finally {
+    evaluator.dispose();
+  }
+  const finished = outcomes.every((o) => o.status === 'done' || o.status === 'skipped');
+  await store.setSweepStatus(
+    spec.name,
+    opts.signal?.aborted ? 'cancelled' : finished ? 'done' : 'failed',
+  );
+  return outcomes;
+}
+
+/** `fid_x=12.3 kid_x=0.0123`: the values of one epoch, short. */
+function summarise(values: MetricValue[]): string {
+  return values.map((v) => `${v.name}=${Number(v.value.toPrecision(4))}`).join(' ');
+}
+
+/** Epoch checkpoints already in a run directory, ascending. */
+async function existingCheckpoints(runDir: string): Promise<[number, string][]> {
+  const dir = join(runDir, 'checkpoints');
+  if (!existsSync(dir)) return [];
+  const out: [number, string][] = [];
+  for (const name of await readdir(dir)) {
+    const m = /^epoch-(\d+)$/.exec(name);
+    if (m) out.push([Number(m[1]), join(dir, name)]);
+  }
+  return out.sort((a, b) => a[0] - b[0]);
+}
+
+/** Generates the synthetic data set on first use when the sweep asks for it. */
+async function ensureData(spec: SweepSpec, log: (line: string) => void): Promise<void> {
+  if (existsSync(spec.data.root)) return;
+  if (!spec.data.synth)
+    throw new FidlabError(
+      ErrorCode.FILE_NOT_FOUND,
+      `data.root: ${spec.data.root} does not exist (add data.synth to generate a synthetic set there)`,
+    );
+  const s = spec.data.synth;
+  log(`generating the synthetic data set in ${spec.data.root}`);
+  await synthDataset({
+    out: spec.data.root,
+    identities: s.identities,
+    perIdentity: s.per_identity,
+    size: s.size ?? spec.data.size,
+    seed: s.seed,
+    splitBy: 'image',
+  });
+}
+
+/**
+ * Concrete extractor names for every metric. A `best` reference becomes the generator checkpoint
+ * that the other sweep's metric selects now (recorded with every value it produces).
+ */
+export async function resolveMetrics(spec: SweepSpec, store: Store): Promise<ResolvedMetric[]> {
+  const out: ResolvedMetric[] = [];
+  for (const [i, m] of spec.evaluate.metrics.entries()) {
+    if (typeof m.extractor === 'string') {
+      out.push({ spec: m, extractor: m.extractor });
+      continue;
+    }
+    const ref = m.extractor.best;
+    const at = formatPath(['evaluate', 'metrics', i, 'extractor', 'best']);
+    if (!(await store.getSweep(ref.sweep)))
+      throw new FidlabError(
+        ErrorCode.INVALID_CONFIG,
+        `${at}.sweep: no sweep named '${ref.sweep}' in the store (run it first)`,
+      );
+    const best = await store.best({ sweep: ref.sweep, metric: ref.metric, goal: ref.goal });
+    if (best === null || best.checkpoint === null)
+      throw new FidlabError(
+        ErrorCode.INVALID_CONFIG,
+        `${at}.metric: sweep '${ref.sweep}' has no values of '${ref.metric}' yet`,
+      );
+    const pool = m.extractor.pool ? ':avg' : '';
+    out.push({ spec: m, extractor: `generator:${best.checkpoint}:${m.extractor.tap}${pool}` });
+  }
+  return out;
+}
+
+/** Fails before any training when a metric names an extractor this build does not have. */
+function checkExtractorsExist(spec: SweepSpec): void {
+  const known = new Set(knownExtractors());
+  spec.evaluate.metrics.forEach((m, i) => {
+    if (typeof m.extractor !== 'string') return;
+    const base = m.extractor.split(':')[0];
+    if (base === 'generator' || base === 'identity' || known.has(m.extractor)) return;
+    throw new FidlabError(
+      ErrorCode.INVALID_CONFIG,
+      `${formatPath(['evaluate', 'metrics', i, 'extractor'])}: extractor '${m.extractor}' is not available (available: ${[...known].join(', ')})`,
+    );
+  });
+}
