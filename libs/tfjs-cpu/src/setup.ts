@@ -4,11 +4,12 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { keepOriginal } from './wasm-call.js';
+import { keepOriginal, original } from './wasm-call.js';
 import { conv2dBackpropFilter } from './kernels/conv2d-backprop-filter.js';
 import { conv2dBackpropInput } from './kernels/conv2d-backprop-input.js';
 import { batchMatMul } from './kernels/batch-matmul.js';
 import { maxPoolGrad } from './kernels/max-pool-grad.js';
+import { concat, mean, sum, tile } from './kernels/layout.js';
 
 export const FAST_CPU_BACKEND = 'wasm';
 
@@ -26,7 +27,19 @@ export const FAST_KERNELS: ReadonlyArray<{
   { name: 'Conv2DBackpropInput', replaces: true, kernelFunc: conv2dBackpropInput as tf.KernelFunc },
   { name: 'BatchMatMul', replaces: true, kernelFunc: batchMatMul as tf.KernelFunc },
   { name: 'MaxPoolGrad', replaces: true, kernelFunc: maxPoolGrad as tf.KernelFunc },
+  { name: 'Tile', replaces: true, kernelFunc: withOriginal('Tile', tile) },
+  { name: 'Sum', replaces: true, kernelFunc: withOriginal('Sum', sum) },
+  { name: 'Mean', replaces: true, kernelFunc: withOriginal('Mean', mean) },
+  { name: 'Concat', replaces: true, kernelFunc: withOriginal('Concat', concat) },
 ];
+
+/** A kernel that handles the common case itself and hands the rest to wasm's own kernel. */
+function withOriginal(
+  name: string,
+  f: (args: never, original: tf.KernelFunc) => tf.TensorInfo,
+): tf.KernelFunc {
+  return (args) => f(args as never, original(name));
+}
 
 const MARK = Symbol.for('@fidlab/tfjs-cpu');
 let ready: Promise<void> | undefined;

@@ -20,6 +20,13 @@ export function keepOriginal(name: string): void {
   if (k) originals.set(name, k.kernelFunc as unknown as KernelFn);
 }
 
+/** wasm's own kernel `name` (the one this package replaced, if it did). */
+export function original(name: string): tf.KernelFunc {
+  const fn = originals.get(name) ?? (tf.getKernel(name, 'wasm')?.kernelFunc as unknown as KernelFn);
+  if (!fn) throw new Error(`wasm kernel ${name} is not registered`);
+  return fn as unknown as tf.KernelFunc;
+}
+
 /**
  * Runs wasm kernels and frees every intermediate they produce when `done` is called, except
  * the tensors passed to `keep`. Tensors handed in from outside are never freed.

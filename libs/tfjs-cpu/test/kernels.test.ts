@@ -127,3 +127,91 @@ test('setupFastCpu is idempotent and leaves wasm active with every fast kernel r
   assert.equal(tf.getBackend(), 'wasm');
   for (const k of FAST_KERNELS) assert.ok(tf.getKernel(k.name, 'wasm'), k.name);
 });
+
+const TILES: [number[], number[]][] = [
+  [
+    [1, 1, 1, 5],
+    [2, 3, 4, 1],
+  ], // BatchNorm gradient: per-channel values over [n, h, w]
+  [
+    [2, 3],
+    [2, 2],
+  ],
+  [
+    [3, 1, 2],
+    [1, 4, 3],
+  ],
+  [[7], [3]],
+];
+for (const [xs, reps] of TILES) {
+  test(`tile matches cpu: x=${xs} reps=${reps}`, async () => {
+    const xd = rand(xs, 12);
+    const pairs = await both(() => [tf.tile(tf.tensor(xd, xs), reps)]);
+    check(`tile ${xs}`, pairs, ['y']);
+  });
+}
+
+const REDUCTIONS: [number[], number[], boolean][] = [
+  [[2, 5, 6, 3], [0, 1, 2], false], // BatchNorm statistics
+  [[2, 5, 6, 3], [0, 1, 2], true],
+  [[4, 7], [0], false],
+  [[2, 5, 6, 3], [1, 2], false], // not leading: wasm's own kernel
+  [[2, 5, 6, 3], [0, 1, 2, 3], false], // everything: wasm's own kernel
+];
+for (const [xs, axes, keep] of REDUCTIONS) {
+  test(`sum and mean match cpu: x=${xs} axes=${axes} keepDims=${keep}`, async () => {
+    const xd = rand(xs, 13);
+    const pairs = await both(() => {
+      const x = tf.tensor(xd, xs);
+      return [tf.sum(x, axes, keep), tf.mean(x, axes, keep)];
+    });
+    check(`reduce ${xs}`, pairs, ['sum', 'mean']);
+  });
+}
+
+const CONCATS: [number[][], number][] = [
+  [
+    [
+      [2, 3, 4, 5],
+      [2, 3, 4, 7],
+    ],
+    3,
+  ], // U-Net skip
+  [
+    [
+      [1, 2, 2, 64],
+      [1, 2, 2, 70],
+      [1, 2, 2, 3],
+    ],
+    3,
+  ], // long rows
+  [
+    [
+      [2, 3],
+      [4, 3],
+    ],
+    0,
+  ],
+  [
+    [
+      [2, 3, 4],
+      [2, 1, 4],
+    ],
+    1,
+  ],
+];
+for (const [shapes, axis] of CONCATS) {
+  test(`concat and its gradient match cpu: ${shapes.map((s) => `[${s}]`).join(' ')} axis ${axis}`, async () => {
+    const data = shapes.map((s, i) => rand(s, 20 + i));
+    const pairs = await both(() => {
+      const xs = shapes.map((s, i) => tf.tensor(data[i], s));
+      const y = tf.concat(xs, axis);
+      const g = tf.grads((...a: tf.Tensor[]) => tf.concat(a, axis))(
+        xs,
+        tf.tensor(rand(y.shape, 30), y.shape),
+      );
+      return [y, ...g];
+    });
+    check(`concat`, pairs, ['y', ...shapes.map((_, i) => `d${i}`)]);
+  });
+}

@@ -1,0 +1,284 @@
+/**
+ * Training benchmark of the fast CPU path (issue 5): median step times (forward + L1 loss +
+ * backward + Adam) of a small pix2pix U-Net and fidlab's `unet`, on tfjs's pure-JS cpu backend,
+ * on fidlab's path (wasm + @fidlab/tfjs-cpu kernels) and on PyTorch CPU (Debian python3-torch,
+ * 2 threads, tools/bench/train_reference.py); then an InceptionV3 forward (299 px, batch 8) in
+ * images/s against torchvision's inception_v3 (random weights). Writes bench/results/train.md.
+ *
+ *   npm run bench:train              (everything; the cpu backend takes minutes)
+ *   npm run bench:train -- --quick   (< 1 minute: fewer steps, no cpu backend)
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { createGenerator } from '@fidlab/models';
+import { setupFastCpu } from '../src/index.js';
+import { initParams, makeParams, randomArray, seeded, trainStep, unet } from './nets.js';
+
+const root = resolve(import.meta.dirname, '../../..');
+const quick = process.argv.includes('--quick');
+const S = quick
+  ? { warm: 1, steps: 3, cpuSteps: 0, torchWarm: 1, torchSteps: 3, incReps: 1 }
+  : { warm: 2, steps: 10, cpuSteps: 2, torchWarm: 2, torchSteps: 10, incReps: 3 };
+const log = (s: string) => process.stderr.write(s + '\n');
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const fmt = (x: number | undefined, d = 1) => (x === undefined ? 'skipped' : x.toFixed(d));
+
+/** A training step closure over fresh state on the active backend; dispose() frees it. */
+interface Trainer {
+  step(): void;
+  dispose(): void;
+}
+
+/** The issue's net: 64x64, ngf 16, 4 down / 4 up, batch 4 (nets.ts, dropout in levels 2-3). */
+const SMALL = { size: 64, ngf: 16, depth: 4, batch: 4 };
+const smallNet = unet(SMALL);
+
+function smallTrainer(): Trainer {
+  const p = makeParams(initParams(smallNet, 1));
+  const opt = tf.train.adam(2e-4, 0.5, 0.999);
+  const n = SMALL.batch * SMALL.size * SMALL.size * 3;
+  const shape = smallNet.inputShape as [number, number, number, number];
+  const x = tf.tensor4d(randomArray(n, seeded(2)), shape);
+  const y = tf.tensor4d(randomArray(n, seeded(3)), shape);
+  return {
+    step: () => void trainStep(smallNet, p, opt, x, y),
+    dispose: () => {
+      tf.dispose([...p.values(), x, y]);
+      opt.dispose();
+    },
+  };
+}
+
+/** fidlab's `unet` (@fidlab/models) at 64 px, ngf 32, batch 1: 6 levels, dropout at level 5. */
+const FID = { size: 64, ngf: 32, batch: 1 };
+function fidTrainer(): Trainer {
+  const g = createGenerator(
+    { model: 'unet', size: FID.size, ngf: FID.ngf, inChannels: 3, outChannels: 3 },
+    { seed: 1 },
+  );
+  const opt = tf.train.adam(2e-4, 0.5, 0.999);
+  const n = FID.batch * FID.size * FID.size * 3;
+  const shape: [number, number, number, number] = [FID.batch, FID.size, FID.size, 3];
+  const x = tf.tensor4d(randomArray(n, seeded(2)), shape);
+  const y = tf.tensor4d(randomArray(n, seeded(3)), shape);
+  const vars = g.params.trainable();
+  return {
+    step() {
+      const loss = opt.minimize(
+        () =>
+          tf.mean(
+            tf.abs(tf.sub(g.apply(x, { training: true, updateStats: true }).output, y)),
+          ) as tf.Scalar,
+        true,
+        vars,
+      );
+      loss?.dataSync();
+      loss?.dispose();
+    },
+    dispose: () => {
+      g.dispose();
+      tf.dispose([x, y]);
+      opt.dispose();
+    },
+  };
+}
+
+async function timeSteps(make: () => Trainer, warm: number, steps: number): Promise<number[]> {
+  const t = make();
+  const times: number[] = [];
+  for (let i = 0; i < warm + steps; i++) {
+    const t0 = performance.now();
+    t.step();
+    if (i >= warm) times.push(performance.now() - t0);
+  }
+  t.dispose();
+  return times;
+}
+
+/** FID InceptionV3 (@fidlab/features) with random weights (He-scaled so activations stay O(1)). */
+async function inceptionForward(batch: number, reps: number): Promise<number[]> {
+  // Loaded by a variable specifier: a bench-only use that must not tie this package's
+  // typecheck to @fidlab/features.
+  const spec = '@fidlab/features';
+  const { FidInception, inceptionStateDictShapes } = (await import(spec)) as {
+    FidInception: new (sd: Map<string, unknown>) => {
+      features(x: tf.Tensor4D, dims: 2048): tf.Tensor2D;
+      dispose(): void;
+    };
+    inceptionStateDictShapes(): Record<string, number[]>;
+  };
+  const rnd = seeded(5);
+  const sd = new Map<string, { shape: number[]; dtype: string; data: Float32Array }>();
+  for (const [k, shape] of Object.entries(inceptionStateDictShapes())) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    let data: Float32Array;
+    if (k.endsWith('running_var') || k.endsWith('bn.weight')) data = new Float32Array(n).fill(1);
+    else if (k.endsWith('running_mean') || k.endsWith('bias')) data = new Float32Array(n);
+    else data = randomArray(n, rnd, Math.sqrt(6 / (n / shape[0]))); // uniform, var 2/fan_in
+    sd.set(k, { shape, dtype: 'float32', data });
+  }
+  const net = new FidInception(sd);
+  const x = tf.tensor4d(randomArray(batch * 299 * 299 * 3, seeded(6)).map(Math.abs), [
+    batch,
+    299,
+    299,
+    3,
+  ]);
+  const times: number[] = [];
+  for (let i = 0; i < 1 + reps; i++) {
+    const t0 = performance.now();
+    const f = net.features(x, 2048);
+    f.dataSync();
+    f.dispose();
+    if (i >= 1) times.push(performance.now() - t0);
+  }
+  x.dispose();
+  net.dispose();
+  return times;
+}
+
+function findTorch(): string | undefined {
+  const ok = (py: string) =>
+    spawnSync(py, ['-c', 'import torch, torchvision'], { stdio: 'ignore' }).status === 0;
+  for (const py of ['/usr/bin/python3', 'python3']) if (ok(py)) return py;
+  log('python3-torch not found: installing Debian python3-torch python3-torchvision ...');
+  spawnSync(
+    'sh',
+    [
+      '-c',
+      'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch python3-torchvision',
+    ],
+    { stdio: 'inherit' },
+  );
+  return ok('/usr/bin/python3') ? '/usr/bin/python3' : undefined;
+}
+
+// ---- run ----
+const load0 = os.loadavg();
+const rows: { name: string; cpu?: number; fast: number; torch?: number }[] = [];
+
+await setupFastCpu();
+log(`fidlab (wasm) ...`);
+const fastSmall = median(await timeSteps(smallTrainer, S.warm, S.steps));
+const fastFid = median(await timeSteps(fidTrainer, S.warm, S.steps));
+const incBatch = 8;
+const fastInc = median(await inceptionForward(incBatch, S.incReps));
+
+let cpuSmall: number | undefined;
+let cpuFid: number | undefined;
+if (S.cpuSteps > 0) {
+  log(`tfjs cpu (pure JS, slow) ...`);
+  await tf.setBackend('cpu');
+  cpuSmall = median(await timeSteps(smallTrainer, 1, S.cpuSteps));
+  cpuFid = median(await timeSteps(fidTrainer, 1, S.cpuSteps));
+  await setupFastCpu();
+}
+
+let torchSmall: number | undefined;
+let torchFid: number | undefined;
+let torchInc: number | undefined;
+let torchVersion = 'not available';
+const py = findTorch();
+if (py) {
+  log(`PyTorch CPU (2 threads) ...`);
+  const spec = {
+    threads: 2,
+    warmup: S.torchWarm,
+    steps: S.torchSteps,
+    unets: [
+      { name: 'small', ...SMALL, dropout: [1, 2] },
+      { name: 'fid', size: FID.size, ngf: FID.ngf, batch: FID.batch, depth: 6, dropout: [4] },
+    ],
+    inception: { batch: incBatch, reps: S.incReps },
+  };
+  const out = execFileSync(
+    py,
+    [join(root, 'tools/bench/train_reference.py'), JSON.stringify(spec)],
+    {
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+    },
+  );
+  const r = JSON.parse(out.trim().split('\n').pop()!) as {
+    torch: string;
+    unets: Record<string, number[]>;
+    inception: number[];
+  };
+  torchVersion = r.torch;
+  torchSmall = median(r.unets.small);
+  torchFid = median(r.unets.fid);
+  torchInc = median(r.inception);
+}
+const load1 = os.loadavg();
+
+rows.push({
+  name: `small U-Net 64px ngf16 4 down/4 up, batch 4 (issue 5)`,
+  cpu: cpuSmall,
+  fast: fastSmall,
+  torch: torchSmall,
+});
+rows.push({ name: `fidlab unet 64px ngf32, batch 1`, cpu: cpuFid, fast: fastFid, torch: torchFid });
+
+const ratio = (a?: number, b?: number, d = 2) =>
+  a === undefined || b === undefined ? 'skipped' : (a / b).toFixed(d);
+const table = [
+  '| net | tfjs cpu ms | fidlab ms | PyTorch CPU ms | speedup vs tfjs cpu | fidlab / PyTorch |',
+  '|---|---|---|---|---|---|',
+  ...rows.map(
+    (r) =>
+      `| ${r.name} | ${fmt(r.cpu)} | ${fmt(r.fast)} | ${fmt(r.torch)} | ${ratio(r.cpu, r.fast, 1)} | ${ratio(r.fast, r.torch)} |`,
+  ),
+];
+const incLine = `inception_v3_forward batch=${incBatch} fidlab_img_s=${fmt((incBatch * 1000) / fastInc, 2)} torch_img_s=${torchInc ? fmt((incBatch * 1000) / torchInc, 2) : 'skipped'}`;
+const final = `train_step_ms fidlab=${fmt(fastSmall)} tfjs_cpu=${fmt(cpuSmall)} torch_cpu=${fmt(torchSmall)} speedup_vs_tfjs_cpu=${ratio(cpuSmall, fastSmall, 1)} ratio_vs_torch=${ratio(fastSmall, torchSmall)}`;
+
+const cpus = os.cpus();
+const machine =
+  `${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ` +
+  `${os.platform()} ${os.release()}, node ${process.version}, tfjs ${tf.version.tfjs}, PyTorch ${torchVersion}`;
+const loads = `load average ${load0.map((l) => l.toFixed(2)).join(' ')} before, ${load1.map((l) => l.toFixed(2)).join(' ')} after`;
+
+console.log(table.join('\n'));
+console.log(incLine);
+console.log(`# ${loads}`);
+console.log(final);
+
+if (!quick) {
+  const md = [
+    '# Training benchmark (fast CPU path)',
+    '',
+    `Measured ${new Date().toISOString().slice(0, 10)} on ${machine}.`,
+    `The machine is shared with other agents: timings are noisy (${loads}).`,
+    'Command: `nice -n -5 npm run bench:train`. Median step = forward + L1 loss + backward + Adam,',
+    `after ${S.warm} warm-up steps, over ${S.steps} steps (tfjs cpu: 1 warm-up, ${S.cpuSteps} steps).`,
+    'fidlab = the wasm backend (SIMD, 1 thread) with @fidlab/tfjs-cpu kernels;',
+    'PyTorch = plain PyTorch build of the same layers (tools/bench/train_reference.py), 2 threads.',
+    '',
+    ...table,
+    '',
+    `InceptionV3 forward, 299 px, batch ${incBatch} (fidlab: @fidlab/features FID Inception, random weights;`,
+    `PyTorch: torchvision inception_v3, random weights, eval, no_grad), median of ${S.incReps}:`,
+    '',
+    '| | images/s | ms per batch |',
+    '|---|---|---|',
+    `| fidlab (wasm) | ${fmt((incBatch * 1000) / fastInc, 2)} | ${fmt(fastInc, 0)} |`,
+    `| PyTorch CPU | ${torchInc ? fmt((incBatch * 1000) / torchInc, 2) : 'skipped'} | ${fmt(torchInc, 0)} |`,
+    '',
+    '```',
+    incLine,
+    final,
+    '```',
+    '',
+  ];
+  mkdirSync(join(root, 'bench/results'), { recursive: true });
+  writeFileSync(join(root, 'bench/results/train.md'), md.join('\n'));
+  log('wrote bench/results/train.md');
+}
