@@ -1,2 +1,45 @@
 // Public API of @fidlab/training: everything other packages may import is re-exported here.
-export {};
+export { Adam, ADAM_EPS } from './adam.js';
+export {
+  CHECKPOINT_FORMAT,
+  checkpointsDir,
+  epochDirName,
+  listCheckpoints,
+  loadCheckpoint,
+  readCheckpoint,
+  type CheckpointFile,
+  type CheckpointManifest,
+} from './checkpoint.js';
+export { datasetFingerprint } from './datasetFingerprint.js';
+export { generateImages, toUint8, type GenerateOptions } from './generate.js';
+export { ganLoss, klLoss, l1Loss } from './losses.js';
+export { lrFactor } from './lrSchedule.js';
+export {
+  decodeSafetensors,
+  encodeSafetensors,
+  readSafetensors,
+  type StoredTensor,
+} from './safetensors.js';
+export {
+  D_LAYERS,
+  METRICS_FILE,
+  train,
+  type EpochResult,
+  type StepProgress,
+  type TrainHooks,
+  type TrainResult,
+} from './train.js';
+export {
+  ARCHITECTURE_FIELDS,
+  DataConfigSchema,
+  DIRECTIONS,
+  GAN_MODES,
+  loadSizeOf,
+  modelConfigOf,
+  parseTrialConfig,
+  TrialConfigSchema,
+  type Direction,
+  type GanMode,
+  type TrialConfig,
+  type TrialConfigInput,
+} from './trialConfig.js';

@@ -1,0 +1,78 @@
+import * as tf from '@tensorflow/tfjs';
+import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import type { ParamSet } from '@fidlab/models';
+
+/** PyTorch's Adam default: keeps the denominator away from 0 for parameters with no gradient yet. */
+export const ADAM_EPS = 1e-8;
+
+/**
+ * Adam exactly as `torch.optim.Adam` (no weight decay, no amsgrad), written out so that its state
+ * (step count, first and second moments per named parameter) can be saved and restored exactly:
+ *   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
+ *   p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+ */
+export class Adam {
+  step = 0;
+  private readonly m = new Map<string, tf.Variable>();
+  private readonly v = new Map<string, tf.Variable>();
+
+  constructor(
+    private readonly params: ParamSet,
+    private readonly beta1: number,
+    private readonly beta2: number,
+  ) {
+    for (const [name, p] of params.params) {
+      this.m.set(name, tf.variable(tf.zerosLike(p), false));
+      this.v.set(name, tf.variable(tf.zerosLike(p), false));
+    }
+  }
+
+  /** One update; `grads` as returned by tf.variableGrads (keyed by tfjs variable name). */
+  apply(grads: tf.NamedTensorMap, lr: number): void {
+    this.step++;
+    const bc1 = 1 - this.beta1 ** this.step;
+    const bc2 = Math.sqrt(1 - this.beta2 ** this.step);
+    tf.tidy(() => {
+      for (const [name, p] of this.params.params) {
+        const g = grads[p.name];
+        if (!g) continue; // not on the loss's path (cannot happen for our networks)
+        const m = this.m.get(name)!;
+        const v = this.v.get(name)!;
+        m.assign(tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1)));
+        v.assign(tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2)));
+        const denom = tf.add(tf.div(tf.sqrt(v), bc2), ADAM_EPS);
+        p.assign(tf.sub(p, tf.mul(tf.div(m, denom), lr / bc1)));
+      }
+    });
+  }
+
+  /** The moments by name (`m.<param>`, `v.<param>`); the step count is saved beside them. */
+  tensors(): [string, tf.Tensor][] {
+    const out: [string, tf.Tensor][] = [];
+    for (const name of this.params.params.keys()) {
+      out.push([`m.${name}`, this.m.get(name)!], [`v.${name}`, this.v.get(name)!]);
+    }
+    return out;
+  }
+
+  /** Restores a saved state; every moment must be present with its parameter's shape. */
+  load(step: number, tensors: Map<string, { shape: number[]; data: Float32Array }>, file: string) {
+    for (const [key, target] of [...this.m, ...this.v].map(
+      ([n, t], i) => [`${i < this.m.size ? 'm' : 'v'}.${n}`, t] as const,
+    )) {
+      const t = tensors.get(key);
+      if (!t || t.shape.join(',') !== target.shape.join(',')) {
+        throw new FidlabError(
+          ErrorCode.BAD_FILE_FORMAT,
+          `${file}: optimizer state ${key} is ${t ? `[${t.shape}]` : 'missing'}, expected [${target.shape}]`,
+        );
+      }
+      target.assign(tf.tensor(t.data, t.shape, 'float32'));
+    }
+    this.step = step;
+  }
+
+  dispose(): void {
+    for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
+  }
+}

@@ -1,0 +1,273 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import {
+  createGenerator,
+  describeModel,
+  type Generator,
+  type ModelConfig,
+  type ParamSet,
+} from '@fidlab/models';
+import { decodeSafetensors, encodeSafetensors, type StoredTensor } from './safetensors.js';
+import { ARCHITECTURE_FIELDS, parseTrialConfig, type TrialConfig } from './trialConfig.js';
+
+export const CHECKPOINT_FORMAT = 'fidlab-checkpoint/1';
+export const MANIFEST_FILE = 'manifest.json';
+export const GENERATOR_FILE = 'generator.safetensors';
+export const DISCRIMINATOR_FILE = 'discriminator.safetensors';
+export const OPTIMIZER_FILE = 'optimizer.safetensors';
+
+/** RUN_DIR/checkpoints/epoch-0001 */
+export const checkpointsDir = (runDir: string): string => join(runDir, 'checkpoints');
+export const epochDirName = (epoch: number): string => `epoch-${String(epoch).padStart(4, '0')}`;
+
+export interface CheckpointFile {
+  name: string;
+  bytes: number;
+  sha256: string;
+}
+
+/** manifest.json: what a checkpoint is, how it was made, and how to check its files. */
+export interface CheckpointManifest {
+  format: typeof CHECKPOINT_FORMAT;
+  epoch: number;
+  /** Optimizer steps done so far (all epochs). */
+  step: number;
+  config: TrialConfig;
+  model: ModelConfig;
+  discriminator: { inChannels: number; ndf: number; nLayers: number } | null;
+  /**
+   * Randomness is a function of (seed, epoch, step): data order and crops per (seed, epoch),
+   * dropout masks and VAE noise per (seed, epoch, step). Nothing else needs saving to resume.
+   */
+  rng: { scheme: string; seed: number; next_epoch: number };
+  optimizer: { kind: 'adam'; file: string; g_step: number; d_step: number };
+  dataset: { fingerprint: string; split: string; items: number };
+  /** Mean losses of this epoch and the learning rate it used. */
+  losses: Record<string, number>;
+  lr: number;
+  /** Weights are tfjs layouts (conv HWIO, transposed conv [k, k, out, in], linear [in, out]). */
+  layout: 'tfjs-nhwc';
+  files: CheckpointFile[];
+  created_at: string;
+}
+
+/** Everything saved besides the manifest's own fields. */
+export interface CheckpointContents {
+  generator: ParamSet;
+  discriminator: ParamSet | null;
+  /** Optimizer moments: `G.m.<param>`, `G.v.<param>`, `D.m...` */
+  optimizer: [string, tf.Tensor][];
+}
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+async function paramsToBuffer(set: ParamSet): Promise<Buffer> {
+  const entries: [string, StoredTensor][] = [];
+  for (const [name, v] of set.entries()) {
+    entries.push([name, { shape: v.shape, data: (await v.data()) as Float32Array }]);
+  }
+  return encodeSafetensors(entries);
+}
+
+/**
+ * Writes RUN_DIR/checkpoints/epoch-NNNN atomically: every file into a temporary sibling folder,
+ * the manifest (with each file's sha256 and size) last, then one rename. A crash leaves either
+ * the complete folder or a `.tmp-*` folder that resume ignores. Returns the folder, the manifest's
+ * sha256 (which covers every file through their hashes) and the total size.
+ */
+export async function saveCheckpoint(
+  runDir: string,
+  manifest: Omit<CheckpointManifest, 'files' | 'format' | 'created_at' | 'layout'>,
+  contents: CheckpointContents,
+): Promise<{ dir: string; sha256: string; bytes: number }> {
+  const root = checkpointsDir(runDir);
+  await mkdir(root, { recursive: true });
+  const name = epochDirName(manifest.epoch);
+  const tmp = join(root, `.tmp-${name}-${process.pid}-${randomBytes(4).toString('hex')}`);
+  await mkdir(tmp);
+  try {
+    const blobs: [string, Buffer][] = [[GENERATOR_FILE, await paramsToBuffer(contents.generator)]];
+    if (contents.discriminator) {
+      blobs.push([DISCRIMINATOR_FILE, await paramsToBuffer(contents.discriminator)]);
+    }
+    const opt: [string, StoredTensor][] = [];
+    for (const [k, t] of contents.optimizer) {
+      opt.push([k, { shape: t.shape, data: (await t.data()) as Float32Array }]);
+    }
+    blobs.push([OPTIMIZER_FILE, encodeSafetensors(opt)]);
+    const files: CheckpointFile[] = [];
+    for (const [file, buf] of blobs) {
+      await writeFile(join(tmp, file), buf);
+      files.push({ name: file, bytes: buf.length, sha256: sha256(buf) });
+    }
+    const full: CheckpointManifest = {
+      format: CHECKPOINT_FORMAT,
+      ...manifest,
+      layout: 'tfjs-nhwc',
+      files,
+      created_at: new Date().toISOString(),
+    };
+    const text = Buffer.from(JSON.stringify(full, null, 2) + '\n', 'utf8');
+    await writeFile(join(tmp, MANIFEST_FILE), text);
+    const dir = join(root, name);
+    // Only an incomplete or abandoned later epoch can be in the way (resume starts after the
+    // last complete checkpoint; a fresh run refuses a run dir with checkpoints).
+    if (existsSync(dir)) await rm(dir, { recursive: true, force: true });
+    await rename(tmp, dir);
+    const bytes = files.reduce((n, f) => n + f.bytes, text.length);
+    return { dir, sha256: sha256(text), bytes };
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/** Reads and verifies a checkpoint folder: manifest shape, every file's size and sha256. */
+export async function readCheckpoint(dir: string): Promise<{
+  manifest: CheckpointManifest;
+  sha256: string;
+  read(file: string): Map<string, StoredTensor>;
+}> {
+  const path = join(dir, MANIFEST_FILE);
+  if (!existsSync(path)) {
+    throw new FidlabError(
+      ErrorCode.FILE_NOT_FOUND,
+      `${dir} is not a checkpoint (no ${MANIFEST_FILE}); expected RUN_DIR/checkpoints/epoch-NNNN`,
+    );
+  }
+  const text = await readFile(path);
+  let manifest: CheckpointManifest;
+  try {
+    manifest = JSON.parse(text.toString('utf8'));
+  } catch (e) {
+    throw new FidlabError(
+      ErrorCode.BAD_FILE_FORMAT,
+      `${path} is not JSON: ${(e as Error).message}`,
+    );
+  }
+  if (manifest.format !== CHECKPOINT_FORMAT || !Array.isArray(manifest.files)) {
+    throw new FidlabError(
+      ErrorCode.BAD_FILE_FORMAT,
+      `${path}: format '${String(manifest.format)}', expected '${CHECKPOINT_FORMAT}'`,
+    );
+  }
+  manifest.config = parseTrialConfig(manifest.config);
+  const blobs = new Map<string, Buffer>();
+  for (const f of manifest.files) {
+    const p = join(dir, basename(f.name));
+    if (!existsSync(p)) throw new FidlabError(ErrorCode.FILE_NOT_FOUND, `${p} is missing`);
+    const buf = await readFile(p);
+    if (buf.length !== f.bytes || sha256(buf) !== f.sha256) {
+      throw new FidlabError(
+        ErrorCode.BAD_FILE_FORMAT,
+        `${p} does not match its manifest (${buf.length} bytes, expected ${f.bytes}; sha256 differs or file truncated)`,
+      );
+    }
+    blobs.set(f.name, buf);
+  }
+  return {
+    manifest,
+    sha256: sha256(text),
+    read(file) {
+      const buf = blobs.get(file);
+      if (!buf) throw new FidlabError(ErrorCode.FILE_NOT_FOUND, `${join(dir, file)} is missing`);
+      return decodeSafetensors(buf, join(dir, file)).tensors;
+    },
+  };
+}
+
+/** Copies stored tensors into a network's variables; names and shapes must match exactly. */
+export function assignParams(
+  set: ParamSet,
+  tensors: Map<string, StoredTensor>,
+  file: string,
+  arch: string,
+): void {
+  const expected = set.shapes();
+  const missing = Object.keys(expected).filter((k) => !tensors.has(k));
+  const unexpected = [...tensors.keys()].filter((k) => !(k in expected));
+  const misShaped = Object.keys(expected).filter(
+    (k) => tensors.has(k) && tensors.get(k)!.shape.join(',') !== expected[k].join(','),
+  );
+  if (missing.length || unexpected.length || misShaped.length) {
+    const list = (what: string, xs: string[]) =>
+      xs.length ? ` ${what}: ${xs.slice(0, 4).join(', ')}${xs.length > 4 ? ', ...' : ''};` : '';
+    throw new FidlabError(
+      ErrorCode.SHAPE_MISMATCH,
+      `${file} does not fit ${arch}:${list('missing', missing)}${list('unexpected', unexpected)}` +
+        `${list(
+          'mis-shaped',
+          misShaped.map((k) => `${k} [${tensors.get(k)!.shape}] vs [${expected[k]}]`),
+        )}`.replace(/;$/, ''),
+    );
+  }
+  for (const [name, v] of set.entries()) {
+    const t = tensors.get(name)!;
+    v.assign(tf.tensor(t.data, t.shape, 'float32'));
+  }
+}
+
+/**
+ * Throws INVALID_CONFIG when a checkpoint was made by another architecture than `config` asks
+ * for (model, size, ngf, ndf, GAN or not), naming both.
+ */
+export function checkSameArchitecture(saved: TrialConfig, config: TrialConfig, dir: string): void {
+  const diff = ARCHITECTURE_FIELDS.filter((k) => {
+    const a = k === 'gan_mode' ? saved[k] === 'none' : saved[k];
+    const b = k === 'gan_mode' ? config[k] === 'none' : config[k];
+    return a !== b && !(k === 'ndf' && saved.gan_mode === 'none' && config.gan_mode === 'none');
+  });
+  if (diff.length > 0) {
+    throw new FidlabError(
+      ErrorCode.INVALID_CONFIG,
+      `checkpoint ${dir} is from another architecture: ` +
+        diff
+          .map((k) => `${k} ${String(saved[k])} (checkpoint) vs ${String(config[k])} (this run)`)
+          .join(', '),
+    );
+  }
+}
+
+/** Complete checkpoint folders of a run, newest first (names only; not verified). */
+export async function listCheckpoints(runDir: string): Promise<{ epoch: number; dir: string }[]> {
+  const root = checkpointsDir(runDir);
+  if (!existsSync(root)) return [];
+  return (await readdir(root))
+    .map((n) => /^epoch-(\d+)$/.exec(n))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ epoch: Number(m[1]), dir: join(root, m[0]) }))
+    .filter((c) => existsSync(join(c.dir, MANIFEST_FILE)))
+    .sort((a, b) => b.epoch - a.epoch);
+}
+
+/**
+ * A checkpoint as a generator ready for `generate` or as a feature extractor (tap outputs).
+ * Verifies every file's sha256 first.
+ */
+export async function loadCheckpoint(dir: string): Promise<{
+  config: TrialConfig;
+  generator: Generator;
+  epoch: number;
+  manifest: CheckpointManifest;
+  sha256: string;
+}> {
+  const ck = await readCheckpoint(dir);
+  const { manifest } = ck;
+  const generator = createGenerator(manifest.model, { seed: manifest.config.seed, init: 'zeros' });
+  try {
+    assignParams(
+      generator.params,
+      ck.read(GENERATOR_FILE),
+      join(dir, GENERATOR_FILE),
+      describeModel(manifest.model),
+    );
+  } catch (e) {
+    generator.dispose();
+    throw e;
+  }
+  return { config: manifest.config, generator, epoch: manifest.epoch, manifest, sha256: ck.sha256 };
+}
