@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { isFidlabError } from '@fidlab/fid-core';
+import { selectBackend } from '@fidlab/models';
+import { openStore, type Store } from '@fidlab/store';
+import { parseSweepText, runSweep } from '../src/index.js';
+
+// One real sweep end to end on tiny synthetic data: training (the fast CPU path), evaluation with
+// a real extractor, the embedded store (PGlite); then an interrupted sweep resumed, and a sweep
+// whose extractor is the checkpoint another sweep's metric selects.
+
+const dir = mkdtempSync(join(tmpdir(), 'fidlab-sweep-'));
+let store: Store;
+
+before(async () => {
+  await selectBackend({ backend: 'wasm' });
+  store = await openStore({ dir: join(dir, 'db') });
+});
+after(async () => {
+  await store?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const sweepText = (name: string, extra = '') => `name: ${name}
+data:
+  root: ${join(dir, 'data')}
+  size: 32
+  synth: { identities: 4, per_identity: 3, seed: 3 }
+parameters:
+  seed: { values: [1] }
+fixed: { model: unet, direction: sketch2sketch, gan_mode: none, epochs: 2, epochs_decay: 0, batch_size: 4, ngf: 4 }
+evaluate:
+  metrics:
+${extra || '    - { name: fid_face, kind: fid, extractor: facerec }\n    - { name: rank_face, kind: rank-k, extractor: facerec, k: [1, 2] }'}
+select: { metric: fid_face, goal: min }
+`;
+
+async function metricRows(runId: number) {
+  return store.prisma.metricValue.count({ where: { runId } });
+}
+
+test('an interrupted sweep resumes from its checkpoint without duplicate rows', async () => {
+  const spec = parseSweepText(sweepText('ae'));
+  const controller = new AbortController();
+  const lines: string[] = [];
+  const first = await runSweep(spec, {
+    store,
+    runsDir: join(dir, 'runs'),
+    signal: controller.signal,
+    log: (line) => {
+      lines.push(line);
+      // Stop as soon as epoch 1 has been evaluated (Ctrl-C in the CLI does the same).
+      if (/ epoch 1: fid_face=/.test(line)) controller.abort();
+    },
+  });
+  assert.equal(first[0].status, 'cancelled', lines.join('\n'));
+  const runId = first[0].runId;
+  assert.deepEqual(
+    (await store.runEpochs(runId)).map((e) => e.epoch),
+    [1],
+  );
+  assert.equal(await metricRows(runId), 3); // fid_face, rank_face, rank_face@2
+
+  const second = await runSweep(spec, { store, runsDir: join(dir, 'runs') });
+  assert.equal(second[0].status, 'done');
+  assert.equal(second[0].runId, runId, 'the same run row continues');
+  const epochs = await store.runEpochs(runId);
+  assert.deepEqual(
+    epochs.map((e) => e.epoch),
+    [1, 2],
+  );
+  assert.equal(await metricRows(runId), 6);
+  for (const e of epochs) {
+    assert.ok(Number.isFinite(e.metrics.fid_face) && e.metrics.fid_face >= 0);
+    assert.ok(e.metrics.rank_face >= 0 && e.metrics.rank_face <= 1);
+    assert.ok(e.checkpoint?.uri.endsWith(`epoch-000${e.epoch}`));
+  }
+  // A third run finds nothing to do.
+  const third = await runSweep(spec, { store, runsDir: join(dir, 'runs') });
+  assert.equal(third[0].status, 'skipped');
+  assert.equal(await metricRows(runId), 6);
+});
+
+test("a `best` reference evaluates with the other sweep's selected checkpoint", async () => {
+  const spec = parseSweepText(
+    sweepText(
+      'uses-ae',
+      '    - { name: fid_face, kind: fid, extractor: { best: { sweep: ae, metric: fid_face }, tap: en2 } }',
+    ).replace('epochs: 2', 'epochs: 1'),
+  );
+  const best = await store.best({ sweep: 'ae', metric: 'fid_face', goal: 'min' });
+  assert.ok(best?.checkpoint);
+  const [outcome] = await runSweep(spec, { store, runsDir: join(dir, 'runs') });
+  assert.equal(outcome.status, 'done');
+  const [epoch] = await store.runEpochs(outcome.runId);
+  assert.equal(epoch.details.fid_face.extractor, `generator:${best.checkpoint}:en2`);
+  assert.ok(epoch.metrics.fid_face >= 0);
+});
+
+test('a `best` reference to a sweep that does not exist names the spot', async () => {
+  const spec = parseSweepText(
+    sweepText(
+      'bad-ref',
+      '    - { name: fid_face, kind: fid, extractor: { best: { sweep: nope, metric: fid_face }, tap: en2 } }',
+    ),
+  );
+  await assert.rejects(
+    runSweep(spec, { store, runsDir: join(dir, 'runs') }),
+    (e) =>
+      isFidlabError(e) &&
+      /evaluate\.metrics\[0\]\.extractor\.best\.sweep: no sweep named 'nope'/.test(e.message),
+  );
+});
