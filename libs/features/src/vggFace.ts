@@ -121,41 +121,49 @@ export class VggFace {
 
   /** images: [n, h, w, 3] in [0,1] -> [n, dims of the tap]. */
   features(images: tf.Tensor4D, tap: VggFaceTap): tf.Tensor2D {
-    return tf.tidy((): tf.Tensor2D => {
+    return this.taps(images, [tap])[tap]!;
+  }
+
+  /** Several taps from one forward pass, which stops at the deepest one asked for. */
+  taps(images: tf.Tensor4D, want: VggFaceTap[]): Partial<Record<VggFaceTap, tf.Tensor2D>> {
+    return tf.tidy(() => {
+      const out: Partial<Record<VggFaceTap, tf.Tensor2D>> = {};
+      const keep = (t: VggFaceTap, f: () => tf.Tensor2D) => {
+        if (want.includes(t)) out[t] = f();
+        return want.every((w) => w in out);
+      };
       const [, h, w] = images.shape;
       const S = VGGFACE_INPUT_SIZE;
       let x: tf.Tensor4D =
         h === S && w === S ? images : tf.image.resizeBilinear(images, [S, S], false, true);
       x = tf.sub(tf.mul(x, 255), tf.tensor1d([...VGGFACE_MEAN_RGB]));
       for (const c of this.convs) {
-        const last = c.name === 'conv5_3';
-        x = tf.fused.conv2d({
-          x,
-          filter: c.filter,
-          bias: c.bias,
-          strides: 1,
-          pad: 'same',
-          activation: last && tap === 'conv5_3' ? 'linear' : 'relu',
-        });
-        if (last && tap === 'conv5_3') return flattenNchw(x);
+        const opts = { x, filter: c.filter, bias: c.bias, strides: 1, pad: 'same' } as const;
+        if (c.name === 'conv5_3') {
+          const pre = tf.fused.conv2d(opts); // conv5_3 is tapped before its ReLU
+          if (keep('conv5_3', () => flattenNchw(pre))) return out;
+          x = tf.relu(pre);
+        } else {
+          x = tf.fused.conv2d({ ...opts, activation: 'relu' });
+        }
         if (c.poolAfter) x = tf.maxPool(x, 2, 2, 'valid');
       }
-      if (tap === 'pool5') return flattenNchw(x);
-      if (tap === 'pool5-avg') return tf.mean(x, [1, 2]) as tf.Tensor2D;
+      const pool5 = x;
+      if (keep('pool5', () => flattenNchw(pool5))) return out;
+      if (keep('pool5-avg', () => tf.mean(pool5, [1, 2]) as tf.Tensor2D)) return out;
       const n = x.shape[0];
       const { fc6, fc7 } = this.fc;
       // Deviation from a fused matMul: tfjs-wasm 4.22's _FusedMatMul with transposeB gives wrong
       // results for these sizes, so the bias is added separately.
-      let y = tf.add(
-        tf.matMul(tf.reshape(x, [n, 25088]), fc6.w, false, true),
-        fc6.b,
-      ) as tf.Tensor2D;
-      if (tap === 'fc6') return y;
-      y = tf.relu(y);
-      if (tap === 'relu6') return y;
+      const y6 = tf.add(tf.matMul(tf.reshape(x, [n, 25088]), fc6.w, false, true), fc6.b);
+      if (keep('fc6', () => y6 as tf.Tensor2D)) return out;
+      const r6 = tf.relu(y6) as tf.Tensor2D;
+      if (keep('relu6', () => r6)) return out;
       // dropout6 is the identity in eval mode
-      y = tf.add(tf.matMul(y, fc7.w, false, true), fc7.b) as tf.Tensor2D;
-      return tap === 'fc7' ? y : tf.relu(y);
+      const y7 = tf.add(tf.matMul(r6, fc7.w, false, true), fc7.b) as tf.Tensor2D;
+      if (keep('fc7', () => y7)) return out;
+      keep('relu7', () => tf.relu(y7));
+      return out;
     });
   }
 

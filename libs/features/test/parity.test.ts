@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { decodeImage } from '@fidlab/datasets';
 import { frechetDistance, parseNpy, type Matrix } from '@fidlab/fid-core';
 import { createExtractor, folderFeatures } from '../src/index.js';
 import {
@@ -126,7 +128,7 @@ describe('PyTorch parity', { skip }, () => {
   test('vggface: every tap matches PyTorch (pool5 and conv5_3 in NCHW flatten order)', async () => {
     const weights = join(dir, 'vgg_face_dag.pth');
     runReference(['weights', '--arch', 'vggface', '--seed', '4', '--out', weights]);
-    const few = images.slice(0, 3);
+    const imagesA = images.slice(0, SIZES_A.length);
     runReference([
       'features',
       '--arch',
@@ -135,19 +137,34 @@ describe('PyTorch parity', { skip }, () => {
       weights,
       '--out',
       join(dir, 'vgg'),
-      ...few,
+      ...imagesA,
     ]);
     const sdFile = weights.replace(/\.pth$/, '.safetensors');
     const net = new VggFace(await loadChecked(sdFile, vggFaceStateDictShapes(), 'vggface'));
+    const tapNames = Object.keys(VGGFACE_TAPS) as VggFaceTap[];
     try {
-      for (const tap of Object.keys(VGGFACE_TAPS) as VggFaceTap[]) {
-        const ext = vggFaceExtractor(net, tap);
-        const got = await folderFeatures(dirA, ext, { batchSize: 2 });
-        const ref = readNpyMatrix(join(dir, 'vgg', `${tap}.npy`));
-        assert.equal(ref.cols, VGGFACE_TAPS[tap]);
-        const err = relativeError(rowsOf(got, 0, 3), ref.data);
-        assert.ok(err < FEATURE_RTOL, `vggface:${tap} rel err ${err}`);
+      // All taps of the first 3 images, each at its own size (resized inside the network).
+      const got = new Map<VggFaceTap, number[]>(tapNames.map((t) => [t, []]));
+      for (const path of imagesA.slice(0, 3)) {
+        const img = await decodeImage(path);
+        const x = tf.tensor4d(
+          Float32Array.from(img.data, (v) => v / 255),
+          [1, img.height, img.width, 3],
+        );
+        const taps = net.taps(x, tapNames);
+        for (const t of tapNames) got.get(t)!.push(...(taps[t]!.dataSync() as Float32Array));
+        tf.dispose([x, ...Object.values(taps)]);
       }
+      for (const t of tapNames) {
+        const ref = readNpyMatrix(join(dir, 'vgg', `${t}.npy`));
+        assert.equal(ref.cols, VGGFACE_TAPS[t]);
+        const err = relativeError(got.get(t)!, rowsOf(ref, 0, 3));
+        assert.ok(err < FEATURE_RTOL, `vggface:${t} rel err ${err}`);
+      }
+      // fc6 through folderFeatures (each image resized to 224 before batching).
+      const fc6 = await folderFeatures(dirA, vggFaceExtractor(net, 'fc6'), { batchSize: 4 });
+      const err = relativeError(fc6.data, readNpyMatrix(join(dir, 'vgg', 'fc6.npy')).data);
+      assert.ok(err < FEATURE_RTOL, `vggface:fc6 from the folder: rel err ${err}`);
     } finally {
       net.dispose();
     }
