@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { isFidlabError } from '@fidlab/fid-core';
 import { createFacerecExtractor, facerecFactory, facerecPreprocess } from './facerec.js';
 import { defaultFacerecManifest, loadWeightsManifest } from './facerecWeights.js';
+import { createExtractor, knownExtractors } from './registry.js';
 
 function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let num = 0;
@@ -68,7 +69,11 @@ test('facerec: 128-d raw descriptors equal face-api own computation (<1e-5 relat
 });
 
 test('facerec: deterministic, batch-independent, and pool layer is 256-d', async () => {
-  const ex = await facerecFactory('pool', {});
+  assert.ok(knownExtractors().includes('facerec'));
+  assert.ok(knownExtractors().includes('generator:<checkpoint-dir>:<tap>'));
+  assert.ok(knownExtractors().includes('identity:<checkpoint-dir>:<layer>'));
+  const ex = await createExtractor('facerec:pool');
+  assert.equal(ex.name, 'facerec:pool');
   assert.equal(ex.dims, 256);
   const images = tf.randomUniform([3, 150, 150, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
   const all = ex.extract(images).arraySync();
@@ -78,6 +83,14 @@ test('facerec: deterministic, batch-independent, and pool layer is 256-d', async
   assert.deepEqual(ex.extract(images).arraySync(), all);
   ex.dispose();
   await assert.rejects(facerecFactory('fc9', {}), (e) => isFidlabError(e) && /fc9/.test(e.message));
+  await assert.rejects(
+    createExtractor('generator:en7'),
+    (e) => isFidlabError(e) && e.code === 'INVALID_CONFIG' && /<checkpoint-dir>/.test(e.message),
+  );
+  await assert.rejects(
+    createExtractor('identity:/nonexistent/epoch-0001:fc7'),
+    (e) => isFidlabError(e) && e.code === 'FILE_NOT_FOUND' && /identity\.json/.test(e.message),
+  );
 });
 
 test('facerecPreprocess: centred black padding, 0-255 minus mean, over 255', () => {

@@ -14,6 +14,7 @@
 // already aligned face crops).
 import * as tf from '@tensorflow/tfjs';
 import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import type { ExtractorFamily, FeatureExtractor } from './extractor.js';
 import {
   defaultFacerecManifest,
   loadWeightsManifest,
@@ -208,23 +209,16 @@ export function facerecForward(p: FacerecParams, x: tf.Tensor4D): FacerecOutputs
   return { pool, embedding: tf.matMul(pool, p.fc) };
 }
 
-export interface FacerecExtractorOptions {
+export interface FeatureExtractorOptions {
   /** A face-api weights manifest (or its directory); default: the one in node_modules. */
   weights?: string;
   /** 'embedding' (128-d, default) or 'pool' (256-d average before the fc layer). */
   layer?: 'embedding' | 'pool';
 }
 
-export interface FacerecExtractor {
-  readonly name: string;
-  readonly dims: number;
-  extract(images: tf.Tensor4D): tf.Tensor2D;
-  dispose(): void;
-}
-
 export async function createFacerecExtractor(
-  opts: FacerecExtractorOptions = {},
-): Promise<FacerecExtractor> {
+  opts: FeatureExtractorOptions = {},
+): Promise<FeatureExtractor> {
   const layer = opts.layer ?? 'embedding';
   const params = await loadFacerecParams(opts.weights);
   return {
@@ -239,7 +233,7 @@ export async function createFacerecExtractor(
 export async function facerecFactory(
   arg: string | undefined,
   opts: { weights?: string },
-): Promise<FacerecExtractor> {
+): Promise<FeatureExtractor> {
   if (arg !== undefined && arg !== 'embedding' && arg !== 'pool') {
     throw new FidlabError(
       ErrorCode.INVALID_CONFIG,
@@ -251,3 +245,9 @@ export async function facerecFactory(
     layer: arg === 'pool' ? 'pool' : 'embedding',
   });
 }
+
+export const facerecFamily: ExtractorFamily = {
+  prefix: 'facerec',
+  names: ['facerec', 'facerec:pool'],
+  create: facerecFactory,
+};

@@ -9,6 +9,7 @@
 // Taps that are already vectors (the VAE's `mu`) are used as they are.
 import * as tf from '@tensorflow/tfjs';
 import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import type { ExtractorFamily, FeatureExtractor } from './extractor.js';
 
 /** What this extractor needs from @fidlab/models' Generator (see team contract). */
 export interface TappableGenerator {
@@ -18,14 +19,6 @@ export interface TappableGenerator {
     x: tf.Tensor4D,
     opts: { training: boolean; taps?: string[] },
   ): { output: tf.Tensor4D; taps: Record<string, tf.Tensor> };
-}
-
-export interface TapExtractor {
-  readonly name: string;
-  readonly dims: number;
-  readonly inputSize: number;
-  extract(images: tf.Tensor4D): tf.Tensor2D;
-  dispose(): void;
 }
 
 export interface GeneratorTapOptions {
@@ -68,7 +61,7 @@ export function generatorInput(images: tf.Tensor4D, size: number, inChannels: nu
 export function createGeneratorTapExtractor(
   generator: TappableGenerator,
   opts: GeneratorTapOptions,
-): TapExtractor {
+): FeatureExtractor {
   const { tap } = opts;
   const name = opts.name ?? 'generator';
   if (!generator.tapNames.includes(tap)) {
@@ -148,7 +141,7 @@ export async function generatorTapFactory(
   arg: string | undefined,
   _opts: { weights?: string },
   load?: LoadCheckpoint,
-): Promise<TapExtractor> {
+): Promise<FeatureExtractor> {
   const { dir, tap, avg } = parseCheckpointTapArg('generator', arg);
   const { generator } = await (load ?? (await trainingLoadCheckpoint()))(dir);
   const disposable = generator as unknown as { dispose?: () => void };
@@ -159,3 +152,9 @@ export async function generatorTapFactory(
     onDispose: () => disposable.dispose?.(),
   });
 }
+
+export const generatorFamily: ExtractorFamily = {
+  prefix: 'generator',
+  names: ['generator:<checkpoint-dir>:<tap>', 'generator:<checkpoint-dir>:<tap>:avg'],
+  create: (arg, opts) => generatorTapFactory(arg, opts),
+};

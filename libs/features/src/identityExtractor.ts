@@ -4,21 +4,15 @@
 // square, resizes to inputSize and applies face-api's mean/scale (see facerec.ts).
 import * as tf from '@tensorflow/tfjs';
 import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import type { ExtractorFamily, FeatureExtractor } from './extractor.js';
 import { parseCheckpointTapArg } from './generatorTap.js';
 import { identityBodyFromParams } from './identityBody.js';
 import { loadIdentityCheckpoint } from './identityCheckpoint.js';
 
-export interface IdentityExtractor {
-  readonly name: string;
-  readonly dims: number;
-  extract(images: tf.Tensor4D): tf.Tensor2D;
-  dispose(): void;
-}
-
 export async function identityFactory(
   arg: string | undefined,
   _opts: { weights?: string },
-): Promise<IdentityExtractor> {
+): Promise<FeatureExtractor> {
   const { dir, tap: layer, avg } = parseCheckpointTapArg('identity', arg);
   if (avg) {
     throw new FidlabError(
@@ -53,3 +47,9 @@ export async function identityFactory(
     dispose,
   };
 }
+
+export const identityFamily: ExtractorFamily = {
+  prefix: 'identity',
+  names: ['identity:<checkpoint-dir>:<layer>'],
+  create: identityFactory,
+};

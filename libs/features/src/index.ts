@@ -27,3 +27,32 @@ export {
   type VggFaceTap,
 } from './vggFace.js';
 export { weightsPath } from './families.js';
+export {
+  createFacerecExtractor,
+  FACEREC_DIMS,
+  FACEREC_INPUT_SIZE,
+  FACEREC_MEAN_RGB,
+  facerecForward,
+  facerecPreprocess,
+  loadFacerecParams,
+  type FacerecParams,
+} from './facerec.js';
+export { loadWeightsManifest, defaultFacerecManifest } from './facerecWeights.js';
+export {
+  createGeneratorTapExtractor,
+  generatorInput,
+  type TappableGenerator,
+} from './generatorTap.js';
+export {
+  identityConfigSchema,
+  parseIdentityConfig,
+  type IdentityConfig,
+  type IdentityConfigInput,
+} from './identityConfig.js';
+export {
+  trainIdentity,
+  type IdentityEpochResult,
+  type IdentityHooks,
+  type IdentityTrainResult,
+} from './identityTrain.js';
+export { loadIdentityCheckpoint, saveIdentityCheckpoint } from './identityCheckpoint.js';

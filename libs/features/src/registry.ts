@@ -3,9 +3,18 @@
 import { ErrorCode, FidlabError } from '@fidlab/fid-core';
 import type { ExtractorFamily, FeatureExtractor } from './extractor.js';
 import { inceptionFamily, vggFaceFamily } from './families.js';
+import { facerecFamily } from './facerec.js';
+import { generatorFamily } from './generatorTap.js';
+import { identityFamily } from './identityExtractor.js';
 
 /** Every family, in the order `knownExtractors()` lists them. Other helpers add theirs here. */
-const FAMILIES: ExtractorFamily[] = [inceptionFamily, vggFaceFamily];
+const FAMILIES: ExtractorFamily[] = [
+  inceptionFamily,
+  vggFaceFamily,
+  facerecFamily,
+  generatorFamily,
+  identityFamily,
+];
 
 /** Other spellings of a canonical name. */
 const ALIASES: Record<string, string> = { 'inception-pool3': 'inception:2048' };
