@@ -322,9 +322,11 @@ export function unpickle(
       case 0x8d: // BINUNICODE8
         stack.push(str(bytes(u64())));
         break;
-      case 0x56: // UNICODE (protocol 0, raw-unicode-escape)
+      case 0x56: // UNICODE (protocol 0, raw-unicode-escape: \uXXXX and \UXXXXXXXX escapes)
         stack.push(
-          line().replace(/\\u([0-9a-fA-F]{4})/g, (_, h) => String.fromCharCode(parseInt(h, 16))),
+          line().replace(/\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g, (_, u: string, w: string) =>
+            String.fromCodePoint(parseInt(u ?? w, 16)),
+          ),
         );
         break;
       case 0x53: {
