@@ -1,2 +1,7 @@
 // Public API of @fidlab/api: everything other packages may import is re-exported here.
-export {};
+export { appRouter, type AppRouter } from './router.js';
+export type { Context } from './trpc.js';
+export { createApiServer, DEFAULT_PORT, TRPC_PATH } from './server.js';
+export type { ApiServer, ApiServerOptions } from './server.js';
+export { createApiClient, trpcUrl } from './client.js';
+export type { ApiClient, ApiClientOptions } from './client.js';

@@ -1,0 +1,105 @@
+// `fidlab serve`: the tRPC router on node:http at /trpc (SSE subscriptions included), plus
+// GET /healthz. Tokens are checked per request against the store's hashes, cached briefly.
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createHTTPHandler } from '@trpc/server/adapters/standalone';
+import { hashToken, type Store } from '@fidlab/store';
+import { appRouter } from './router.js';
+import type { Context } from './trpc.js';
+
+export interface ApiServerOptions {
+  store: Store;
+  port?: number;
+  host?: string;
+  publicRead?: boolean;
+  /** Progress subscriptions re-read the store at least this often (ms, default 1000). */
+  pollMs?: number;
+  /** How long a verified token is trusted before re-checking the store (ms, default 5000). */
+  tokenCacheMs?: number;
+}
+
+export interface ApiServer {
+  server: Server;
+  /** e.g. http://127.0.0.1:4400 (the tRPC endpoint is url + '/trpc'). */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_PORT = 4400;
+export const TRPC_PATH = '/trpc';
+
+function bearer(
+  req: IncomingMessage,
+  connectionParams: Record<string, string | undefined> | null,
+): string | null {
+  const h = req.headers.authorization;
+  if (typeof h === 'string') {
+    const m = /^Bearer\s+(\S+)$/i.exec(h.trim());
+    if (m) return m[1];
+  }
+  // EventSource in browsers cannot set headers: tRPC sends connectionParams in the URL instead.
+  return connectionParams?.token ?? null;
+}
+
+export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer> {
+  const { store } = opts;
+  const publicRead = opts.publicRead ?? false;
+  const pollMs = opts.pollMs ?? 1000;
+  const cacheMs = opts.tokenCacheMs ?? 5000;
+  const tokenCache = new Map<string, { name: string | null; until: number }>();
+
+  async function tokenName(token: string | null): Promise<string | null> {
+    if (token === null) return null;
+    const key = hashToken(token);
+    const hit = tokenCache.get(key);
+    const now = Date.now();
+    if (hit && hit.until > now) return hit.name;
+    const name = await store.verifyToken(token);
+    if (tokenCache.size > 1000) tokenCache.clear();
+    tokenCache.set(key, { name, until: now + cacheMs });
+    return name;
+  }
+
+  const trpc = createHTTPHandler({
+    router: appRouter,
+    basePath: TRPC_PATH + '/',
+    createContext: async ({ req, info }): Promise<Context> => ({
+      store,
+      tokenName: await tokenName(bearer(req, info.connectionParams)),
+      publicRead,
+      pollMs,
+    }),
+  });
+
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === TRPC_PATH || path.startsWith(TRPC_PATH + '/')) return trpc(req, res);
+    if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ ok: true, db: store.kind }));
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('not found (the API is at /trpc)\n');
+  });
+
+  const host = opts.host ?? '127.0.0.1';
+  server.listen(opts.port ?? DEFAULT_PORT, host);
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const port = (server.address() as AddressInfo).port;
+  const shownHost = host.includes(':') ? `[${host}]` : host;
+  return {
+    server,
+    url: `http://${shownHost}:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((err) => (err ? reject(err) : resolve()));
+      }),
+  };
+}

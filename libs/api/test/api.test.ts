@@ -1,0 +1,232 @@
+// The API over real HTTP on a free port, called with @trpc/client (batch link + SSE).
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { TRPCClientError } from '@trpc/client';
+import { EventSource } from 'eventsource';
+import { openStore, type Store } from '@fidlab/store';
+import { createApiClient, createApiServer, type ApiClient, type ApiServer } from '../src/index.js';
+
+function rejectsWith(code: string, fidlabCode?: string) {
+  return (e: unknown) => {
+    assert.ok(e instanceof TRPCClientError, `expected TRPCClientError, got ${String(e)}`);
+    const data = e.data as { code?: string; fidlabCode?: string | null };
+    assert.equal(data?.code, code, e.message);
+    if (fidlabCode !== undefined) assert.equal(data.fidlabCode, fidlabCode);
+    return true;
+  };
+}
+
+async function seed(store: Store): Promise<void> {
+  const s = await store.upsertSweep({ name: 'gen', spec: { method: 'grid' } });
+  for (const [key, fids] of [
+    ['unet', [40, 30, 35]],
+    ['vae', [50, 45, 44]],
+  ] as const) {
+    const r = await store.upsertRun({ sweepId: s.id, key, parameters: { model: key } });
+    for (let e = 1; e <= 3; e++) {
+      await store.recordEpoch(r.id, {
+        epoch: e,
+        losses: { g: 1 / e },
+        checkpoint: { uri: `runs/${key}/epoch-${e}`, sha256: 'f'.repeat(64), bytes: 123 },
+        seconds: 1,
+      });
+      await store.recordMetrics(r.id, e, [
+        {
+          name: 'fid_inception',
+          value: fids[e - 1],
+          ciLow: fids[e - 1] - 1,
+          ciHigh: fids[e - 1] + 1,
+        },
+        { name: 'rank1', value: 1 - fids[e - 1] / 100 },
+      ]);
+    }
+  }
+}
+
+describe('api over HTTP', () => {
+  let store: Store;
+  let server: ApiServer;
+  let token: string;
+  let anon: ApiClient;
+  let authed: ApiClient;
+
+  before(async () => {
+    store = await openStore({ url: 'memory:' });
+    await seed(store);
+    token = await store.createToken('test');
+    server = await createApiServer({ store, port: 0, pollMs: 100 });
+    anon = createApiClient({ url: server.url });
+    authed = createApiClient({ url: server.url, token, EventSource });
+  });
+  after(async () => {
+    await server.close();
+    await store.close();
+  });
+
+  it('rejects reads and writes without a token, and with a wrong one', async () => {
+    await assert.rejects(anon.sweeps.list.query(), rejectsWith('UNAUTHORIZED'));
+    await assert.rejects(
+      anon.sweeps.create.mutate({ name: 'x', spec: {} }),
+      rejectsWith('UNAUTHORIZED'),
+    );
+    const wrong = createApiClient({ url: server.url, token: token + 'x' });
+    await assert.rejects(wrong.runs.list.query({}), rejectsWith('UNAUTHORIZED'));
+  });
+
+  it('runs.best returns the best epoch with its checkpoint and every metric at it', async () => {
+    const best = await authed.runs.best.query({ sweep: 'gen', metric: 'fid_inception' });
+    assert.equal(best?.run, 'unet');
+    assert.equal(best?.epoch, 2);
+    assert.equal(best?.value, 30);
+    assert.equal(best?.checkpoint, 'runs/unet/epoch-2');
+    assert.deepEqual(best?.metrics, { fid_inception: 30, rank1: 0.7 });
+    const max = await authed.runs.best.query({
+      scope: 'sweep',
+      sweep: 'gen',
+      metric: 'rank1',
+      goal: 'max',
+    });
+    assert.equal(max?.epoch, 2);
+    const vae = (await authed.runs.list.query({ sweep: 'gen' })).find((r) => r.key === 'vae')!;
+    const runBest = await authed.runs.best.query({
+      scope: 'run',
+      run: vae.id,
+      metric: 'fid_inception',
+    });
+    assert.equal(runBest?.epoch, 3);
+    assert.equal(runBest?.value, 44);
+  });
+
+  it('runs.epochs, runs.get, metrics.names, metrics.correlate, sweeps.get, workers.list', async () => {
+    const runs = await authed.runs.list.query({ sweep: 'gen' });
+    assert.deepEqual(
+      runs.map((r) => [r.key, r.lastEpoch, r.best.fid_inception.min]),
+      [
+        ['unet', 3, 30],
+        ['vae', 3, 44],
+      ],
+    );
+    const epochs = await authed.runs.epochs.query({ id: runs[0].id });
+    assert.deepEqual(
+      epochs.map((e) => e.metrics.fid_inception),
+      [40, 30, 35],
+    );
+    assert.equal(epochs[0].details.fid_inception.ciLow, 39);
+    assert.equal((await authed.runs.get.query({ sweep: 'gen', key: 'vae' })).id, runs[1].id);
+    assert.deepEqual(await authed.metrics.names.query({ sweep: 'gen' }), [
+      'fid_inception',
+      'rank1',
+    ]);
+    const c = await authed.metrics.correlate.query({
+      sweep: 'gen',
+      a: 'fid_inception',
+      b: 'rank1',
+    });
+    assert.equal(c.n, 6);
+    assert.ok(Math.abs((c.pearson ?? 0) + 1) < 1e-12, `pearson ${c.pearson}`);
+    assert.equal(c.points.length, 6);
+    const g = await authed.sweeps.get.query({ name: 'gen' });
+    assert.equal(g.runs.length, 2);
+    await store.registerWorker({ id: 'w1', hostname: 'here' });
+    assert.deepEqual(
+      (await authed.workers.list.query()).map((w) => w.id),
+      ['w1'],
+    );
+  });
+
+  it('maps store errors and bad inputs to codes a client can act on', async () => {
+    await assert.rejects(
+      authed.runs.best.query({ sweep: 'nope', metric: 'fid_inception' }),
+      rejectsWith('NOT_FOUND', 'NOT_FOUND'),
+    );
+    await assert.rejects(
+      authed.runs.best.query({ metric: 'fid', goal: 'median' as 'min' }),
+      rejectsWith('BAD_REQUEST'),
+    );
+    await assert.rejects(
+      authed.runs.best.query({ scope: 'run', metric: 'fid' }),
+      rejectsWith('BAD_REQUEST'),
+    );
+    await assert.rejects(authed.runs.epochs.query({ id: 99999 }), rejectsWith('NOT_FOUND'));
+    const s = await store.upsertSweep({ name: 'tiny', spec: {} });
+    const r = await store.upsertRun({ sweepId: s.id, key: 'a', parameters: {} });
+    await store.recordMetrics(r.id, 1, [
+      { name: 'a', value: 1 },
+      { name: 'b', value: 2 },
+    ]);
+    await assert.rejects(
+      authed.metrics.correlate.query({ sweep: 'tiny', a: 'a', b: 'b' }),
+      rejectsWith('PRECONDITION_FAILED', 'TOO_FEW_SAMPLES'),
+    );
+  });
+
+  it('sweeps.create is idempotent for the same spec, CONFLICT for another; cancel', async () => {
+    const input = {
+      name: 'created',
+      spec: { method: 'grid', lr: [1, 2] },
+      runs: [{ parameters: { lr: 1 } }, { parameters: { lr: 2 } }],
+    };
+    const a = await authed.sweeps.create.mutate(input);
+    const b = await authed.sweeps.create.mutate(input);
+    assert.equal(a.sweep.id, b.sweep.id);
+    assert.deepEqual(
+      a.runs.map((r) => r.id),
+      b.runs.map((r) => r.id),
+    );
+    await assert.rejects(
+      authed.sweeps.create.mutate({ ...input, spec: { method: 'random' } }),
+      rejectsWith('CONFLICT'),
+    );
+    const c = await authed.sweeps.cancel.mutate({ name: 'created' });
+    assert.equal(c.cancelledRuns, 2);
+    assert.equal(c.sweep.status, 'cancelled');
+  });
+
+  it('--public-read serves reads without a token but still guards mutations', async () => {
+    const open = await createApiServer({ store, port: 0, publicRead: true });
+    try {
+      const client = createApiClient({ url: open.url });
+      assert.ok((await client.sweeps.list.query()).length >= 1);
+      await assert.rejects(
+        client.sweeps.cancel.mutate({ name: 'gen' }),
+        rejectsWith('UNAUTHORIZED'),
+      );
+    } finally {
+      await open.close();
+    }
+  });
+
+  it('progress subscription streams a snapshot, then each change (SSE)', async () => {
+    const s = await store.upsertSweep({ name: 'live', spec: {} });
+    const r = await store.upsertRun({ sweepId: s.id, key: 'only', parameters: {} });
+    const seen: { lastEpoch: number | null; fid?: number }[] = [];
+    let resolveDone!: () => void;
+    const done = new Promise<void>((res) => (resolveDone = res));
+    const sub = authed.progress.subscribe(
+      { sweep: 'live' },
+      {
+        onData(snap) {
+          const run = snap.runs[0];
+          seen.push({ lastEpoch: run.lastEpoch, fid: run.last.fid });
+          if (seen.length === 1) {
+            void store.recordMetrics(r.id, 1, [{ name: 'fid', value: 12 }]);
+          } else if (run.last.fid === 12) resolveDone();
+        },
+        onError(err) {
+          assert.fail(err);
+        },
+      },
+    );
+    const timeout = setTimeout(() => resolveDone(), 10_000);
+    await done;
+    clearTimeout(timeout);
+    sub.unsubscribe();
+    assert.deepEqual(seen[0], { lastEpoch: null, fid: undefined });
+    assert.deepEqual(seen.at(-1), { lastEpoch: 1, fid: 12 });
+  });
+
+  it('GET /healthz answers', async () => {
+    const res = await fetch(`${server.url}/healthz`);
+    assert.deepEqual(await res.json(), { ok: true, db: 'pglite' });
+  });
+});
