@@ -84,7 +84,8 @@ async function printBest(
   }
   const widths = rows[0].map((_, j) => Math.max(...rows.map((r) => r[j].length)));
   io.out(`best epoch per trial by ${metric} (${goal}):`);
-  for (const r of rows) io.out('  ' + r.map((c, j) => c.padEnd(widths[j])).join('  '));
+  for (const r of rows)
+    io.out('  ' + r.map((c, j) => (j < r.length - 1 ? c.padEnd(widths[j]) : c)).join('  '));
   const overall = await store.best({ sweep, metric, goal });
   if (overall) {
     const others = Object.entries(overall.metrics)
