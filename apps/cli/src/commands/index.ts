@@ -3,10 +3,12 @@ import { correlateCommand } from './correlate.js';
 import { data } from './data.js';
 import { demoCommand } from './demo.js';
 import { fidCommand } from './fid.js';
+import { generateCommand } from './generate.js';
 import { kidCommand } from './kid.js';
 import { rankKCommand } from './rankK.js';
 import { runCommand } from './run.js';
 import { statsCommand } from './stats.js';
+import { trainCommand } from './train.js';
 import { weightsCommand } from './weights.js';
 
 /** Every `fidlab` subcommand, in the order `fidlab --help` lists them. */
@@ -19,5 +21,7 @@ export const commands: Command[] = [
   data,
   demoCommand,
   runCommand,
+  trainCommand,
+  generateCommand,
   weightsCommand,
 ];

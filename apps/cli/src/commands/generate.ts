@@ -1,0 +1,62 @@
+import { selectBackend } from '@fidlab/models';
+import { generateImages } from '@fidlab/training';
+import { numberOption, parse, UsageError, type Command } from '../command.js';
+import { progressPrinter } from '../format.js';
+import { resolveCheckpointDir } from './train.js';
+
+export const generateCommand: Command = {
+  name: 'generate',
+  summary:
+    "write a checkpoint's generated images for a dataset split (PNG, named after the inputs)",
+  usage: `usage: fidlab generate --checkpoint DIR --data ROOT --split test --out DIR [--eval-mode]
+                       [--batch-size B] [--backend B]
+
+Runs the generator of a checkpoint (RUN_DIR/checkpoints/epoch-NNNN, or RUN_DIR for its newest)
+over a split and writes one PNG per input to --out, named after the input file (the photo for
+photo2sketch, the sketch for sketch2sketch), at the model's size. Inputs are resized straight to
+the model size (no crop, no flip).
+
+  --checkpoint DIR   checkpoint folder or run folder
+  --data ROOT        dataset (default: the one the checkpoint was trained on)
+  --split NAME       (default test)
+  --out DIR          output folder (created)
+  --eval-mode        BatchNorm on its running statistics and no dropout (PyTorch eval()). Without
+                     it the generator runs as pix2pix's test.py does by default: BatchNorm on the
+                     batch's own statistics and dropout on (masks fixed by the trial seed, so
+                     repeated runs give the same images)
+  --batch-size B     (default 1; without --eval-mode the batch size changes the outputs)
+  --backend B        auto (default), gpu, node, wasm, cpu; also FIDLAB_BACKEND`,
+  async run(argv, io) {
+    const { values, positionals } = parse(argv, {
+      allowPositionals: true,
+      options: {
+        checkpoint: { type: 'string' },
+        data: { type: 'string' },
+        split: { type: 'string', default: 'test' },
+        out: { type: 'string' },
+        'eval-mode': { type: 'boolean', default: false },
+        'batch-size': { type: 'string' },
+        backend: { type: 'string' },
+      },
+    });
+    if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+    if (!values.checkpoint) throw new UsageError('--checkpoint DIR is required');
+    if (!values.out) throw new UsageError('--out DIR is required');
+    const batchSize = numberOption(values['batch-size'], 'batch-size', 1, {
+      integer: true,
+      min: 1,
+    });
+    await selectBackend({ backend: values.backend, log: io.err });
+    const r = await generateImages({
+      checkpoint: await resolveCheckpointDir(values.checkpoint),
+      data: values.data,
+      split: values.split,
+      out: values.out,
+      evalMode: values['eval-mode'],
+      batchSize,
+      onProgress: progressPrinter(io.err, 'generate'),
+    });
+    io.out(`wrote ${r.written} images (epoch ${r.epoch}) to ${r.out}`);
+    return 0;
+  },
+};
