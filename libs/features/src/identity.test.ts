@@ -74,6 +74,18 @@ test('identity trial: facerec body fine-tuned on synthetic identities, rank-k pe
     assert.ok(seen[5].rank['1'] >= 5 / 6, `rank-1 ${rank1}`);
     assert.equal(r.best, seen[rank1.indexOf(Math.max(...rank1))]);
 
+    await assert.rejects(
+      trainIdentity({
+        data,
+        out,
+        epochs: 1,
+        lr: 1,
+        body: { inputSize: 104 },
+        eval: { probe: { split: 'train' }, gallery: { split: 'train' } },
+      }),
+      (e) => isFidlabError(e) && e.code === 'INVALID_CONFIG' && /same images/.test(e.message),
+    );
+
     // Checkpoint: manifest with the epoch's metrics; loads as identity:<dir>:<layer>.
     const ckpt = seen[5].checkpointDir;
     assert.equal(path.basename(ckpt), 'epoch-0006');
@@ -106,7 +118,8 @@ test('identity trial: facerec body fine-tuned on synthetic identities, rank-k pe
 });
 
 test('identity config: defaults and errors name the field', () => {
-  const c = parseIdentityConfig({ data: 'd', out: 'o', epochs: 2, lr: 1e-7 });
+  const probe = { dir: 'generated' };
+  const c = parseIdentityConfig({ data: 'd', out: 'o', epochs: 2, lr: 1e-7, eval: { probe } });
   assert.equal(c.trial, 'identity');
   assert.equal(c.body.kind, 'facerec');
   assert.equal(c.body.inputSize, 150);
@@ -114,11 +127,23 @@ test('identity config: defaults and errors name the field', () => {
   assert.deepEqual(c.eval.gallery, { split: 'test', images: 'sketches' });
   assert.equal(c.optimizer, 'momentum');
   assert.throws(
-    () => parseIdentityConfig({ data: 'd', out: 'o', epochs: 2, lr: -1 }),
+    () => parseIdentityConfig({ data: 'd', out: 'o', epochs: 2, lr: 1 }),
+    (e) => isFidlabError(e) && /eval/.test(e.message),
+  );
+  assert.throws(
+    () => parseIdentityConfig({ data: 'd', out: 'o', epochs: 2, lr: -1, eval: { probe } }),
     (e) => isFidlabError(e) && e.code === 'INVALID_CONFIG' && /lr/.test(e.message),
   );
   assert.throws(
-    () => parseIdentityConfig({ data: 'd', out: 'o', epochs: 2, lr: 1, body: { inputSize: 64 } }),
+    () =>
+      parseIdentityConfig({
+        data: 'd',
+        out: 'o',
+        epochs: 2,
+        lr: 1,
+        eval: { probe },
+        body: { inputSize: 64 },
+      }),
     (e) => isFidlabError(e) && /body.inputSize/.test(e.message),
   );
 });

@@ -47,18 +47,19 @@ export const identityConfigSchema = z.object({
     })
     .prefault({}),
   /** Rank-k evaluation after every epoch: probe images against gallery images. */
-  eval: z
-    .object({
-      /** Real or generated sketches to identify. */
-      probe: imageSetSchema.default({ split: 'test', images: 'photos' }),
-      /** Ground-truth sketches with known identities. */
-      gallery: imageSetSchema.default({ split: 'test', images: 'sketches' }),
-      /** Body layer whose features are compared; default: the classifier's input layer. */
-      layer: z.string().optional(),
-      metric: z.enum(['cosine', 'euclidean']).default('cosine'),
-      ks: z.array(z.number().int().positive()).default([1, 5, 10]),
-    })
-    .prefault({}),
+  eval: z.object({
+    /**
+     * Images to identify: generated sketches (`{ dir }`) or a split's real sketches/photos. No
+     * default: the meaningful probe depends on the dataset (CUFS: generated test sketches).
+     */
+    probe: imageSetSchema,
+    /** Ground-truth sketches with known identities. */
+    gallery: imageSetSchema.default({ split: 'test', images: 'sketches' }),
+    /** Body layer whose features are compared; default: the classifier's input layer. */
+    layer: z.string().optional(),
+    metric: z.enum(['cosine', 'euclidean']).default('cosine'),
+    ks: z.array(z.number().int().positive()).default([1, 5, 10]),
+  }),
   epochs: z.number().int().positive(),
   batchSize: z.number().int().positive().default(16),
   /** The seed fine-tuned VGG-Face at 1e-7 (SGD); a fresh classifier usually wants more. */

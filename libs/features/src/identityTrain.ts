@@ -207,6 +207,12 @@ export async function trainIdentity(
   const defaultSplit = gallerySplit ?? cfg.train.split;
   const probeSet = imageSet(index, cfg.eval.probe, defaultSplit, 'eval.probe');
   const gallerySet = imageSet(index, cfg.eval.gallery, defaultSplit, 'eval.gallery');
+  if (probeSet.files.join('\n') === gallerySet.files.join('\n')) {
+    throw new FidlabError(
+      ErrorCode.INVALID_CONFIG,
+      'eval.probe and eval.gallery are the same images (rank-1 would be 1 by construction); probe generated sketches ({ dir }) or another split',
+    );
+  }
 
   const train: LabelledImages = { x: await loadImages(trainSet.files, S), labels: trainSet.labels };
   const probeX = await loadImages(probeSet.files, S);
