@@ -1,8 +1,9 @@
 // Opens one of the two databases fidlab supports and hands back the same two things for both:
 // a Prisma client (driver adapter) for queries, and a raw SQL executor for the migrator
 // (migration scripts are multi-statement, which prepared statements cannot run).
-import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
@@ -91,10 +92,58 @@ async function openPostgres(url: string): Promise<Database> {
   };
 }
 
+// PGlite is PostgreSQL in this process's memory writing straight to its files: two instances on
+// one directory (two processes, or one process twice) would corrupt it. A pid lock file refuses
+// the second opener with advice instead.
+const openDirs = new Set<string>();
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function lockDir(dir: string): () => void {
+  const lock = join(dir, 'fidlab.lock');
+  const inUse = (who: string) =>
+    new FidlabError(
+      ErrorCode.INVALID_CONFIG,
+      `the embedded database ${dir} is in use by ${who}; PGlite allows one opener at a time: ` +
+        'stop it, query it through its server (--server URL), or use PostgreSQL (--db postgres://...)',
+    );
+  if (openDirs.has(dir)) throw inUse('this process (opened twice)');
+  let pid = NaN;
+  try {
+    pid = Number(readFileSync(lock, 'utf8').trim());
+  } catch {
+    // no lock file
+  }
+  if (Number.isInteger(pid) && pid !== process.pid && alive(pid)) throw inUse(`process ${pid}`);
+  writeFileSync(lock, String(process.pid));
+  openDirs.add(dir);
+  return () => {
+    openDirs.delete(dir);
+    rmSync(lock, { force: true });
+  };
+}
+
 async function openPglite(dir: string | undefined): Promise<Database> {
-  if (dir !== undefined) mkdirSync(dir, { recursive: true });
-  const db = dir === undefined ? new PGlite() : new PGlite(dir);
-  await db.waitReady;
+  let unlock = () => {};
+  if (dir !== undefined) {
+    mkdirSync(dir, { recursive: true });
+    unlock = lockDir(dir);
+  }
+  let db: PGlite;
+  try {
+    db = dir === undefined ? new PGlite() : new PGlite(dir);
+    await db.waitReady;
+  } catch (err) {
+    unlock();
+    throw err;
+  }
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(db) });
   // PGlite is one connection: raw access runs between Prisma's queries, never inside them.
   return {
@@ -110,8 +159,12 @@ async function openPglite(dir: string | undefined): Promise<Database> {
       });
     },
     async close() {
-      await prisma.$disconnect();
-      await db.close();
+      try {
+        await prisma.$disconnect();
+        await db.close();
+      } finally {
+        unlock();
+      }
     },
   };
 }
