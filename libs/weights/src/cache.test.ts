@@ -1,5 +1,12 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,6 +52,12 @@ describe('weights cache', () => {
     assert.equal(await sha256Memo(p, cache), 'f'.repeat(64)); // remembered, not re-read
     writeFileSync(p, 'abcd'); // size changes: hashed again
     assert.notEqual(await sha256Memo(p, cache), 'f'.repeat(64));
+    const q = join(root, 'other.txt');
+    writeFileSync(q, 'abc');
+    rmSync(p);
+    await sha256Memo(q, cache);
+    const memo = JSON.parse(readFileSync(join(cache, 'hashes.json'), 'utf8'));
+    assert.deepEqual(Object.keys(memo), [q], 'entries of deleted files are dropped');
   });
 
   it('cachedConversion converts once per source content and tag', async () => {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
@@ -46,6 +46,8 @@ export async function sha256Memo(
   if (!known && memo[abs]?.stamp === stamp) return memo[abs].sha256;
   const sha256 = known ?? (await sha256File(abs));
   memo[abs] = { stamp, sha256 };
+  // Forget files that are gone (tests hash many temporary weight files).
+  for (const p of Object.keys(memo)) if (!existsSync(p)) delete memo[p];
   try {
     await mkdir(cacheDir, { recursive: true });
     await atomicWrite(memoFile, JSON.stringify(memo, null, 1));
