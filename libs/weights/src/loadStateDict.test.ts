@@ -34,6 +34,12 @@ describe('loadStateDict on committed torch.save fixtures', () => {
     assertMatches(await loadStateDict(join(FIXTURES, 'sd_legacy.pth')), expected.tensors);
   });
 
+  it('pickle protocol 4 in both formats (FRAME, MEMOIZE, STACK_GLOBAL)', async () => {
+    for (const f of ['sd_zip_p4.pth', 'sd_legacy_p4.pth']) {
+      assertMatches(await loadStateDict(join(FIXTURES, f)), expected.tensors);
+    }
+  });
+
   it('zip re-packed with deflate, zip64 local headers and an archive/ folder', async () => {
     assertMatches(await loadStateDict(join(FIXTURES, 'sd_zip64_deflated.pth')), expected.tensors);
   });
@@ -116,6 +122,8 @@ describe('loadStateDict against the installed torch (fresh fixtures)', () => {
         'sd_zip.pth',
         'sd_legacy.pth',
         'sd_zip64_deflated.pth',
+        'sd_zip_p4.pth',
+        'sd_legacy_p4.pth',
         'wrapped_zip.pth',
         'wrapped_legacy.pth',
       ]) {
