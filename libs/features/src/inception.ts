@@ -9,12 +9,20 @@
 import * as tf from '@tensorflow/tfjs';
 import { ErrorCode, FidlabError } from '@fidlab/fid-core';
 import type { FeatureExtractor } from './extractor.js';
-import { countParameters, foldBatchNorm, get, oihwToHwio, type StateDict } from './stateDict.js';
+import {
+  countParameters,
+  foldBatchNorm,
+  get,
+  loadConverted,
+  oihwToHwio,
+  tensor,
+  type Conversion,
+  type StateDict,
+} from './stateDict.js';
 
 export const INCEPTION_INPUT_SIZE = 299;
 export const INCEPTION_DIMS = [64, 192, 768, 2048] as const;
 export type InceptionDims = (typeof INCEPTION_DIMS)[number];
-export const INCEPTION_WEIGHTS_FILE = 'pt_inception-2015-12-05-6726825d.pth';
 /** torchvision's BasicConv2d BatchNorm eps (the TF graph's value). */
 const BN_EPS = 1e-3;
 
@@ -127,6 +135,25 @@ export function inceptionStateDictShapes(): Record<string, number[]> {
 /** 23,850,960 for pytorch-fid's network (BatchNorm running stats are buffers, not counted). */
 export const INCEPTION_PARAMETERS = countParameters(inceptionStateDictShapes());
 
+/**
+ * PyTorch state_dict -> `<conv>.filter` [kh, kw, in, out] and `<conv>.bias` [out], BatchNorm
+ * folded in (float64 arithmetic); the unused fc layer is dropped.
+ */
+export const INCEPTION_CONVERSION: Conversion = {
+  tag: 'inception-tfjs-v1',
+  arch: 'pytorch-fid FID InceptionV3',
+  shapes: inceptionStateDictShapes(),
+  convert(sd) {
+    const out: StateDict = new Map();
+    for (const name of Object.keys(CONVS)) {
+      const { scale, shift } = foldBatchNorm(sd, `${name}.bn`, BN_EPS);
+      out.set(`${name}.filter`, oihwToHwio(get(sd, `${name}.conv.weight`), scale));
+      out.set(`${name}.bias`, tensor([shift.length], shift));
+    }
+    return out;
+  },
+};
+
 interface FoldedConv {
   filter: tf.Tensor4D; // [kh, kw, in, out]
   bias: tf.Tensor1D; // [out]
@@ -137,13 +164,17 @@ interface FoldedConv {
 export class FidInception {
   private readonly convs = new Map<string, FoldedConv>();
 
-  constructor(sd: StateDict) {
+  /** `converted`: the output of INCEPTION_CONVERSION (see loadFidInception). */
+  constructor(converted: StateDict) {
     for (const [name, spec] of Object.entries(CONVS)) {
-      const { scale, shift } = foldBatchNorm(sd, `${name}.bn`, BN_EPS);
-      const w = oihwToHwio(get(sd, `${name}.conv.weight`), scale);
       this.convs.set(name, {
-        filter: tf.tensor4d(w, [spec.kh, spec.kw, spec.in, spec.out]),
-        bias: tf.tensor1d(shift),
+        filter: tf.tensor4d(get(converted, `${name}.filter`).data, [
+          spec.kh,
+          spec.kw,
+          spec.in,
+          spec.out,
+        ]),
+        bias: tf.tensor1d(get(converted, `${name}.bias`).data),
         spec,
       });
     }
@@ -237,6 +268,11 @@ export class FidInception {
     for (const c of this.convs.values()) tf.dispose([c.filter, c.bias]);
     this.convs.clear();
   }
+}
+
+/** Loads a FID Inception from a PyTorch weights file (converted once, then cached). */
+export async function loadFidInception(file: string): Promise<FidInception> {
+  return new FidInception(await loadConverted(file, INCEPTION_CONVERSION));
 }
 
 /** Parses the part after 'inception:' (undefined = pool3). */

@@ -12,8 +12,9 @@ export {
   INCEPTION_DIMS,
   INCEPTION_INPUT_SIZE,
   INCEPTION_PARAMETERS,
-  INCEPTION_WEIGHTS_FILE,
+  INCEPTION_CONVERSION,
   inceptionStateDictShapes,
+  loadFidInception,
   type InceptionDims,
 } from './inception.js';
 export {
@@ -22,11 +23,11 @@ export {
   VGGFACE_MEAN_RGB,
   VGGFACE_PARAMETERS,
   VGGFACE_TAPS,
-  VGGFACE_WEIGHTS_FILE,
+  VGGFACE_CONVERSION,
   vggFaceStateDictShapes,
+  loadVggFace,
   type VggFaceTap,
 } from './vggFace.js';
-export { weightsPath } from './families.js';
 export {
   createFacerecExtractor,
   FACEREC_DIMS,

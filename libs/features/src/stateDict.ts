@@ -1,32 +1,36 @@
-// PyTorch state_dict tensors -> tfjs layouts. The file reading and key checking live in
-// @fidlab/weights; this file only re-lays out arrays (OIHW -> HWIO, BatchNorm folding).
+// PyTorch state_dict tensors -> tfjs layouts. Reading, key checking and the conversion cache
+// live in @fidlab/weights; this file only re-lays out arrays (OIHW -> HWIO, BatchNorm folding).
 import { ErrorCode, FidlabError } from '@fidlab/fid-core';
 import {
+  cachedConversion,
   checkStateDict,
-  loadStateDict,
-  weightsCacheDir,
   type StateDict,
   type WeightTensor,
-} from './weightsShim.js';
-
-export { weightsCacheDir };
+} from '@fidlab/weights';
 
 export type { StateDict, WeightTensor };
 
+/** How one architecture's PyTorch state_dict becomes the tensors its tfjs forward pass uses. */
+export interface Conversion {
+  /** Names the conversion in the cache; bump the version when `convert` changes. */
+  tag: string;
+  /** Named in errors, e.g. 'pytorch-fid InceptionV3'. */
+  arch: string;
+  /** Every key of the PyTorch state_dict with its shape. */
+  shapes: Record<string, number[]>;
+  convert(sd: StateDict): StateDict;
+}
+
 /**
- * Loads a state_dict and checks it against the architecture's keys and shapes. BatchNorm's
- * `num_batches_tracked` counters are dropped first: torch >= 0.4.1 writes them, older files
- * (pytorch-fid's) do not, and they carry no weights.
+ * Loads a PyTorch weights file (.pth zip or legacy, or .safetensors) converted to tfjs layouts:
+ * the first time the file is checked against the architecture (missing, unexpected and
+ * mis-shaped keys are refused) and converted, later times the cached conversion is read.
  */
-export async function loadChecked(
-  file: string,
-  expected: Record<string, number[]>,
-  arch: string,
-): Promise<StateDict> {
-  const sd = await loadStateDict(file);
-  for (const k of [...sd.keys()]) if (k.endsWith('.num_batches_tracked')) sd.delete(k);
-  checkStateDict(sd, expected, { file, arch });
-  return sd;
+export async function loadConverted(file: string, c: Conversion): Promise<StateDict> {
+  return cachedConversion(file, c.tag, (sd) => {
+    checkStateDict(sd, c.shapes, { file, arch: c.arch });
+    return c.convert(sd);
+  });
 }
 
 export function get(sd: StateDict, key: string): WeightTensor {
@@ -35,7 +39,11 @@ export function get(sd: StateDict, key: string): WeightTensor {
   return t;
 }
 
-/** Number of parameters an expected-shapes table describes. */
+export function tensor(shape: number[], data: Float32Array): WeightTensor {
+  return { shape, dtype: 'float32', data };
+}
+
+/** Number of parameters an expected-shapes table describes (BatchNorm running stats excluded). */
 export function countParameters(expected: Record<string, number[]>): number {
   let n = 0;
   for (const [k, shape] of Object.entries(expected)) {
@@ -49,7 +57,7 @@ export function countParameters(expected: Record<string, number[]>): number {
  * Conv weight OIHW [o, i, kh, kw] -> tfjs HWIO [kh, kw, i, o], each output channel multiplied
  * by `scale[o]` (BatchNorm folding; computed in float64, stored float32).
  */
-export function oihwToHwio(w: WeightTensor, scale?: Float64Array): Float32Array {
+export function oihwToHwio(w: WeightTensor, scale?: Float64Array): WeightTensor {
   const [o, i, kh, kw] = w.shape;
   const out = new Float32Array(w.data.length);
   const src = w.data;
@@ -63,7 +71,7 @@ export function oihwToHwio(w: WeightTensor, scale?: Float64Array): Float32Array 
       }
     }
   }
-  return out;
+  return tensor([kh, kw, i, o], out);
 }
 
 /**

@@ -8,13 +8,20 @@
 import * as tf from '@tensorflow/tfjs';
 import { ErrorCode, FidlabError } from '@fidlab/fid-core';
 import type { FeatureExtractor } from './extractor.js';
-import { countParameters, get, oihwToHwio, type StateDict } from './stateDict.js';
+import {
+  countParameters,
+  get,
+  loadConverted,
+  oihwToHwio,
+  tensor,
+  type Conversion,
+  type StateDict,
+} from './stateDict.js';
 
 export const VGGFACE_INPUT_SIZE = 224;
 /** The training-set mean RGB of VGG-Face, subtracted from 0-255 pixels. */
 export const VGGFACE_MEAN_RGB = [129.1863, 104.7624, 93.594] as const;
 export const VGGFACE_CLASSES = 2622;
-export const VGGFACE_WEIGHTS_FILE = 'vgg_face_dag.pth';
 
 /** Channel widths of the five conv blocks (each ends with a 2x2 max pool). */
 const BLOCKS = [
@@ -84,6 +91,29 @@ function flattenNchw(x: tf.Tensor4D): tf.Tensor2D {
   return tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [n, c * h * w]);
 }
 
+const CONV_NAMES = BLOCKS.flatMap((widths, b) => widths.map((_, i) => `conv${b + 1}_${i + 1}`));
+
+/**
+ * PyTorch state_dict -> conv filters HWIO [3, 3, in, out], fc weights kept [out, in] (used with
+ * transposeB) with fc6's columns in NHWC order; fc8 (the 2622 classes) dropped.
+ */
+export const VGGFACE_CONVERSION: Conversion = {
+  tag: 'vggface-tfjs-v1',
+  arch: 'VGG-Face (vgg_face_dag)',
+  shapes: vggFaceStateDictShapes(),
+  convert(sd) {
+    const out: StateDict = new Map();
+    for (const name of CONV_NAMES) {
+      out.set(`${name}.filter`, oihwToHwio(get(sd, `${name}.weight`)));
+      out.set(`${name}.bias`, get(sd, `${name}.bias`));
+    }
+    const fc6 = nchwColumnsToNhwc(get(sd, 'fc6.weight').data, 4096, 512, 49);
+    out.set('fc6.weight', tensor([4096, 25088], fc6));
+    for (const k of ['fc6.bias', 'fc7.weight', 'fc7.bias']) out.set(k, get(sd, k));
+    return out;
+  },
+};
+
 export class VggFace {
   private readonly convs: Array<{
     name: string;
@@ -95,28 +125,26 @@ export class VggFace {
   /** [out, in] as in PyTorch (multiplied with transposeB); fc6's columns in NHWC order. */
   private readonly fc: Record<'fc6' | 'fc7', { w: tf.Tensor2D; b: tf.Tensor1D }>;
 
-  constructor(sd: StateDict) {
+  /** `converted`: the output of VGGFACE_CONVERSION (see loadVggFace). */
+  constructor(converted: StateDict) {
     let c = 3;
     BLOCKS.forEach((widths, b) =>
       widths.forEach((w, i) => {
         const name = `conv${b + 1}_${i + 1}`;
         this.convs.push({
           name,
-          filter: tf.tensor4d(oihwToHwio(get(sd, `${name}.weight`)), [3, 3, c, w]),
-          bias: tf.tensor1d(get(sd, `${name}.bias`).data),
+          filter: tf.tensor4d(get(converted, `${name}.filter`).data, [3, 3, c, w]),
+          bias: tf.tensor1d(get(converted, `${name}.bias`).data),
           poolAfter: i === widths.length - 1,
         });
         c = w;
       }),
     );
-    const fc6 = nchwColumnsToNhwc(get(sd, 'fc6.weight').data, 4096, 512, 49);
-    this.fc = {
-      fc6: { w: tf.tensor2d(fc6, [4096, 25088]), b: tf.tensor1d(get(sd, 'fc6.bias').data) },
-      fc7: {
-        w: tf.tensor2d(get(sd, 'fc7.weight').data, [4096, 4096]),
-        b: tf.tensor1d(get(sd, 'fc7.bias').data),
-      },
-    };
+    const fc = (k: string, inF: number) => ({
+      w: tf.tensor2d(get(converted, `${k}.weight`).data, [4096, inF]),
+      b: tf.tensor1d(get(converted, `${k}.bias`).data),
+    });
+    this.fc = { fc6: fc('fc6', 25088), fc7: fc('fc7', 4096) };
   }
 
   /** images: [n, h, w, 3] in [0,1] -> [n, dims of the tap]. */
@@ -171,6 +199,11 @@ export class VggFace {
     for (const c of this.convs) tf.dispose([c.filter, c.bias]);
     tf.dispose([this.fc.fc6.w, this.fc.fc6.b, this.fc.fc7.w, this.fc.fc7.b]);
   }
+}
+
+/** Loads VGG-Face from a PyTorch weights file (converted once, then cached). */
+export async function loadVggFace(file: string): Promise<VggFace> {
+  return new VggFace(await loadConverted(file, VGGFACE_CONVERSION));
 }
 
 export function vggFaceTap(arg: string | undefined): VggFaceTap {

@@ -4,27 +4,15 @@
 // fails without them in CI).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { decodeImage } from '@fidlab/datasets';
 import { frechetDistance, parseNpy, type Matrix } from '@fidlab/fid-core';
 import { createExtractor, folderFeatures } from '../src/index.js';
-import {
-  FidInception,
-  INCEPTION_DIMS,
-  inceptionExtractor,
-  inceptionStateDictShapes,
-} from '../src/inception.js';
-import { loadChecked } from '../src/stateDict.js';
-import {
-  VGGFACE_TAPS,
-  VggFace,
-  vggFaceExtractor,
-  vggFaceStateDictShapes,
-  type VggFaceTap,
-} from '../src/vggFace.js';
+import { INCEPTION_DIMS, inceptionExtractor, loadFidInception } from '../src/inception.js';
+import { VGGFACE_TAPS, loadVggFace, vggFaceExtractor, type VggFaceTap } from '../src/vggFace.js';
 import { relativeError, runReference, torchSkip, useWasm, writeImages } from './helpers.js';
 
 const skip = torchSkip();
@@ -62,6 +50,7 @@ describe('PyTorch parity', { skip }, () => {
   before(async () => {
     await useWasm();
     dir = mkdtempSync(join(tmpdir(), 'fidlab-parity-'));
+    process.env.FIDLAB_WEIGHTS = join(dir, 'cache'); // converted weights go here, not to ~/.cache
     dirA = join(dir, 'a');
     dirB = join(dir, 'b');
     images = [...(await writeImages(dirA, SIZES_A, 1)), ...(await writeImages(dirB, SIZES_B, 2))];
@@ -93,10 +82,7 @@ describe('PyTorch parity', { skip }, () => {
       join(dir, 'incB'),
       ...imagesB,
     ]);
-    const sdFile = weights.replace(/\.pth$/, '.safetensors');
-    const net = new FidInception(
-      await loadChecked(sdFile, inceptionStateDictShapes(), 'inception'),
-    );
+    const net = await loadFidInception(weights); // converts and caches
     try {
       for (const dims of INCEPTION_DIMS) {
         const ext = inceptionExtractor(net, dims);
@@ -139,8 +125,7 @@ describe('PyTorch parity', { skip }, () => {
       join(dir, 'vgg'),
       ...imagesA,
     ]);
-    const sdFile = weights.replace(/\.pth$/, '.safetensors');
-    const net = new VggFace(await loadChecked(sdFile, vggFaceStateDictShapes(), 'vggface'));
+    const net = await loadVggFace(weights); // a zip-format .pth, as torch >= 1.6 writes
     const tapNames = Object.keys(VGGFACE_TAPS) as VggFaceTap[];
     try {
       // All taps of the first 3 images, each at its own size (resized inside the network).
@@ -170,13 +155,18 @@ describe('PyTorch parity', { skip }, () => {
     }
   });
 
-  test('createExtractor loads a weights file and checks it', async () => {
+  test('createExtractor reads the cached conversion and gives the same features', async () => {
+    const converted = readdirSync(join(dir, 'cache', 'converted'));
+    assert.ok(converted.some((f) => /^inception-tfjs-v1-[0-9a-f]{16}\.safetensors$/.test(f)));
     const ext = await createExtractor('inception-pool3', {
-      weights: join(dir, 'pt_inception.safetensors'),
+      weights: join(dir, 'pt_inception.pth'),
     });
     try {
       assert.equal(ext.name, 'inception:2048');
       assert.equal(ext.dims, 2048);
+      const b = await folderFeatures(dirB, ext);
+      const err = relativeError(b.data, readNpyMatrix(join(dir, 'incB', '2048.npy')).data);
+      assert.ok(err < FEATURE_RTOL, `rel err ${err}`);
     } finally {
       ext.dispose();
     }

@@ -240,9 +240,10 @@ def main():
     if a.cmd == "weights":
         net = random_weights(a.arch, a.seed)
         sd = {k: v for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
-        torch.save(sd, a.out, _use_new_zipfile_serialization=not a.legacy)
-        # TEMPORARY: a .safetensors twin while @fidlab/weights' .pth reader is not in.
-        save_safetensors(sd, os.path.splitext(a.out)[0] + ".safetensors")
+        if a.out.endswith(".safetensors"):
+            save_safetensors(sd, a.out)
+        else:
+            torch.save(sd, a.out, _use_new_zipfile_serialization=not a.legacy)
         return
 
     net = build()
