@@ -10,6 +10,7 @@ import { conv2dBackpropInput } from './kernels/conv2d-backprop-input.js';
 import { batchMatMul } from './kernels/batch-matmul.js';
 import { maxPoolGrad } from './kernels/max-pool-grad.js';
 import { concat, mean, sum, tile } from './kernels/layout.js';
+import { conv2d } from './kernels/conv2d.js';
 
 export const FAST_CPU_BACKEND = 'wasm';
 
@@ -27,6 +28,7 @@ export const FAST_KERNELS: ReadonlyArray<{
   { name: 'Conv2DBackpropInput', replaces: true, kernelFunc: conv2dBackpropInput as tf.KernelFunc },
   { name: 'BatchMatMul', replaces: true, kernelFunc: batchMatMul as tf.KernelFunc },
   { name: 'MaxPoolGrad', replaces: true, kernelFunc: maxPoolGrad as tf.KernelFunc },
+  { name: 'Conv2D', replaces: true, kernelFunc: withOriginal('Conv2D', conv2d) },
   { name: 'Tile', replaces: true, kernelFunc: withOriginal('Tile', tile) },
   { name: 'Sum', replaces: true, kernelFunc: withOriginal('Sum', sum) },
   { name: 'Mean', replaces: true, kernelFunc: withOriginal('Mean', mean) },

@@ -35,6 +35,9 @@ const CONVS: [S4, S4, number, Pad][] = [
   [[2, 12, 12, 2], [1, 7, 2, 3], 1, 'same'], // Inception 1x7
   [[1, 7, 7, 2], [5, 5, 2, 3], 3, 'valid'],
   [[2, 1, 1, 8], [4, 4, 8, 4], 2, 'same'], // U-Net bottleneck: 1x1 spatial
+  [[2, 4, 4, 16], [3, 3, 16, 8], 2, 'same'], // more taps*channels than pixels: GEMM paths
+  [[1, 7, 6, 12], [4, 4, 12, 5], 2, 'same'],
+  [[1, 7, 7, 9], [3, 3, 9, 4], 2, 'valid'],
 ];
 
 for (const [xs, ws, stride, pad] of CONVS) {

@@ -34,6 +34,10 @@ export function conv2dBackpropFilter(args: {
   const { outHeight: oh, outWidth: ow, inHeight: h, inWidth: w } = info;
   const top = info.padInfo.top;
   const left = info.padInfo.left;
+  const { batchSize: n, inChannels: c, outChannels: o } = info;
+  const m = n * oh * ow;
+  const k = kh * kw * c;
+  if (m < k) return s.done(gemmPath(s, x, dy, info, m, k, n, c, o));
   // Rows of X the last output row reaches; rows beyond it never meet dY (valid padding with a
   // stride that does not divide), so they are sliced off rather than padded negatively.
   let bottom = kh - 1 + (oh - 1) * sh + 1 - h - top;
@@ -65,4 +69,54 @@ export function conv2dBackpropFilter(args: {
     },
   ); // [c, kh, kw, o]
   return s.done(s.run('Transpose', { x: g }, { perm: [1, 2, 0, 3] }));
+}
+
+/**
+ * Few output pixels (deep layers): dW[(i, j, c), o] = sum_m colsT[(i, j, c), m] dY[m, o], with
+ * the im2col matrix built transposed in JS, so that the GEMM's packed operand is the small dY
+ * and its output already has the filter's layout (no weight-sized transpose).
+ */
+function gemmPath(
+  s: WasmScope,
+  x: tf.TensorInfo,
+  dy: tf.TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+  m: number,
+  k: number,
+  n: number,
+  c: number,
+  o: number,
+): tf.TensorInfo {
+  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
+  const { outHeight: oh, outWidth: ow, inHeight: h, inWidth: w } = info;
+  const top = info.padInfo.top;
+  const left = info.padInfo.left;
+  const colsT = s.alloc([1, k, m]);
+  const cols = s.view(colsT);
+  const xv = s.view(x);
+  cols.fill(0);
+  let mi = 0;
+  for (let b = 0; b < n; b++) {
+    for (let y = 0; y < oh; y++) {
+      for (let xo = 0; xo < ow; xo++, mi++) {
+        for (let i = 0; i < kh; i++) {
+          const yy = y * sh - top + i;
+          if (yy < 0 || yy >= h) continue;
+          for (let j = 0; j < kw; j++) {
+            const xx = xo * sw - left + j;
+            if (xx < 0 || xx >= w) continue;
+            let src = ((b * h + yy) * w + xx) * c;
+            let dst = (i * kw + j) * c * m + mi;
+            for (let ch = 0; ch < c; ch++, dst += m) cols[dst] = xv[src++];
+          }
+        }
+      }
+    }
+  }
+  const dw = s.run(
+    'BatchMatMul',
+    { a: colsT, b: s.reshape(dy, [1, m, o]) },
+    { transposeA: false, transposeB: false },
+  ); // [1, k, o]
+  return s.reshape(dw, [kh, kw, c, o]);
 }
