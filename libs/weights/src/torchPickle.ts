@@ -328,8 +328,9 @@ export function readTorchLegacy(buf: Uint8Array, file: string): StateDict {
     );
   }
   const sysInfo = unpickle(buf, plain, proto.end);
-  const info = sysInfo.value instanceof PyDict ? sysInfo.value.items : new Map();
-  const littleEndian = info.get('little_endian') !== false;
+  // Storages are little-endian whatever sys_info says: torch converts on big-endian machines
+  // when writing, and its loader reads little-endian (torch/csrc/generic/serialization.cpp).
+  const littleEndian = true;
   const storages = new Map<string, StorageRef>();
   const main = unpickle(
     buf,
