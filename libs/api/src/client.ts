@@ -4,6 +4,7 @@ import {
   httpBatchLink,
   httpSubscriptionLink,
   splitLink,
+  TRPCClientError,
   type TRPCClient,
 } from '@trpc/client';
 import type { AppRouter } from './router.js';
@@ -43,4 +44,13 @@ export function createApiClient(opts: ApiClientOptions): ApiClient {
       }),
     ],
   });
+}
+
+/** The code and FidlabError code of an error a server answered with, or null for other errors. */
+export function apiError(
+  err: unknown,
+): { code: string | null; fidlabCode: string | null; message: string } | null {
+  if (!(err instanceof TRPCClientError)) return null;
+  const data = (err.data ?? {}) as { code?: string; fidlabCode?: string | null };
+  return { code: data.code ?? null, fidlabCode: data.fidlabCode ?? null, message: err.message };
 }

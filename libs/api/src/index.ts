@@ -3,5 +3,5 @@ export { appRouter, type AppRouter } from './router.js';
 export type { Context } from './trpc.js';
 export { createApiServer, DEFAULT_PORT, TRPC_PATH } from './server.js';
 export type { ApiServer, ApiServerOptions } from './server.js';
-export { createApiClient, trpcUrl } from './client.js';
+export { apiError, createApiClient, trpcUrl } from './client.js';
 export type { ApiClient, ApiClientOptions } from './client.js';

@@ -10,6 +10,11 @@ import { runCommand } from './run.js';
 import { statsCommand } from './stats.js';
 import { trainCommand } from './train.js';
 import { weightsCommand } from './weights.js';
+import { bestCommand } from './best.js';
+import { exportCommand } from './export.js';
+import { runsCommand } from './runs.js';
+import { serveCommand } from './serve.js';
+import { tokenCommand } from './token.js';
 
 /** Every `fidlab` subcommand, in the order `fidlab --help` lists them. */
 export const commands: Command[] = [
@@ -21,6 +26,11 @@ export const commands: Command[] = [
   data,
   demoCommand,
   runCommand,
+  bestCommand,
+  runsCommand,
+  exportCommand,
+  serveCommand,
+  tokenCommand,
   trainCommand,
   generateCommand,
   weightsCommand,

@@ -1,0 +1,63 @@
+import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { parse, UsageError, type Command } from '../command.js';
+import { fmt } from '../format.js';
+import { serverErrors } from './serve.js';
+import { SOURCE_USAGE, sourceOptions, withRunsSource } from './runsSource.js';
+
+export const bestCommand: Command = {
+  name: 'best',
+  summary: 'The best epoch of a sweep by a metric, its checkpoint and every metric at that epoch',
+  usage: `usage: fidlab best --sweep NAME --metric M [--goal min|max] [--json]
+
+  --sweep NAME    the sweep
+  --metric M      the metric to select on (e.g. fid_inception)
+  --goal G        min (default) or max
+  --json          print {"run", "epoch", "value", "checkpoint", "metrics": {...}}
+${SOURCE_USAGE}`,
+  async run(argv, io) {
+    const { values } = parse(argv, {
+      options: {
+        sweep: { type: 'string' },
+        metric: { type: 'string' },
+        goal: { type: 'string', default: 'min' },
+        json: { type: 'boolean', default: false },
+        ...sourceOptions,
+      },
+    });
+    if (!values.sweep) throw new UsageError('--sweep NAME is required');
+    if (!values.metric) throw new UsageError('--metric M is required');
+    const goal = values.goal;
+    if (goal !== 'min' && goal !== 'max')
+      throw new UsageError(`--goal must be min or max, got '${goal}'`);
+    const best = await serverErrors(() =>
+      withRunsSource(values, (src) =>
+        src.best({ sweep: values.sweep, metric: values.metric!, goal }),
+      ),
+    );
+    if (!best) {
+      throw new FidlabError(
+        ErrorCode.NOT_FOUND,
+        `no values of metric ${values.metric} recorded in sweep ${values.sweep}`,
+      );
+    }
+    if (values.json) {
+      io.out(
+        JSON.stringify({
+          run: best.run,
+          epoch: best.epoch,
+          value: best.value,
+          checkpoint: best.checkpoint,
+          metrics: best.metrics,
+        }),
+      );
+      return 0;
+    }
+    io.out(`sweep ${best.sweep}: best ${best.metric} (${goal}) = ${fmt(best.value)}`);
+    io.out(`  run         ${best.run}  ${JSON.stringify(best.parameters)}`);
+    io.out(`  epoch       ${best.epoch}`);
+    io.out(`  checkpoint  ${best.checkpoint ?? '(none recorded)'}`);
+    const width = Math.max(...Object.keys(best.metrics).map((k) => k.length));
+    for (const [k, v] of Object.entries(best.metrics)) io.out(`  ${k.padEnd(width)}  ${fmt(v)}`);
+    return 0;
+  },
+};

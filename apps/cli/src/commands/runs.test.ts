@@ -1,0 +1,190 @@
+// fidlab best|runs|export|token|serve against an embedded store, directly and through a server.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { FidlabError } from '@fidlab/fid-core';
+import { openStore } from '@fidlab/store';
+import { captureIo } from '../testing.js';
+import { bestCommand } from './best.js';
+import { exportCommand } from './export.js';
+import { runsCommand } from './runs.js';
+import { serveCommand } from './serve.js';
+import { tokenCommand } from './token.js';
+
+async function seed(db: string): Promise<void> {
+  const store = await openStore({ url: db });
+  const s = await store.upsertSweep({ name: 'demo', spec: {} });
+  for (const [key, fids] of [
+    ['unet-s1', [40, 31, 33]],
+    ['vae-s1', [45, 32.5, 30.5]],
+  ] as const) {
+    const r = await store.upsertRun({
+      sweepId: s.id,
+      key,
+      parameters: { model: key.split('-')[0], note: 'a,"b"' },
+    });
+    for (let e = 1; e <= 3; e++) {
+      await store.recordEpoch(r.id, {
+        epoch: e,
+        losses: { g: 2 / e, d: 0.5 },
+        checkpoint: { uri: `runs/${key}/epoch-000${e}`, sha256: 'a'.repeat(64), bytes: 10 },
+        seconds: 1.5,
+      });
+      await store.recordMetrics(r.id, e, [
+        { name: 'fid_inception', value: fids[e - 1] },
+        { name: 'kid_inception', value: fids[e - 1] / 1000 },
+      ]);
+    }
+    await store.setRunStatus(r.id, 'done');
+  }
+  await store.close();
+}
+
+describe('store commands', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fidlab-cli-store-'));
+  const db = `pglite:${join(dir, 'db')}`;
+  before(() => seed(db));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('best --json prints exactly run, epoch, value, checkpoint, metrics', async () => {
+    const io = captureIo();
+    const code = await bestCommand.run(
+      ['--db', db, '--sweep', 'demo', '--metric', 'fid_inception', '--json'],
+      io,
+    );
+    assert.equal(code, 0);
+    assert.equal(
+      io.stdout.join('\n'),
+      '{"run":"vae-s1","epoch":3,"value":30.5,"checkpoint":"runs/vae-s1/epoch-0003","metrics":{"fid_inception":30.5,"kid_inception":0.0305}}',
+    );
+    const max = captureIo();
+    await bestCommand.run(
+      ['--db', db, '--sweep', 'demo', '--metric', 'fid_inception', '--goal', 'max'],
+      max,
+    );
+    assert.match(max.stdout[0], /best fid_inception \(max\) = 45/);
+  });
+
+  it('best fails with one line for an unknown sweep or metric', async () => {
+    await assert.rejects(
+      bestCommand.run(['--db', db, '--sweep', 'nope', '--metric', 'fid'], captureIo()),
+      (e: unknown) => e instanceof FidlabError && e.code === 'NOT_FOUND' && /nope/.test(e.message),
+    );
+    await assert.rejects(
+      bestCommand.run(['--db', db, '--sweep', 'demo', '--metric', 'fid_vgg'], captureIo()),
+      (e: unknown) => e instanceof FidlabError && /fid_vgg/.test(e.message),
+    );
+    await assert.rejects(bestCommand.run(['--db', db, '--metric', 'fid'], captureIo()), /--sweep/);
+  });
+
+  it('runs prints a table and --json the summaries', async () => {
+    const io = captureIo();
+    await runsCommand.run(['--db', db, '--sweep', 'demo'], io);
+    assert.match(io.stdout[0], /^run\s+status\s+attempt\s+epoch\s+fid_inception\s+kid_inception$/);
+    assert.match(io.stdout[1], /^unet-s1\s+done\s+0\s+3\s+33\.0000/);
+    const js = captureIo();
+    await runsCommand.run(['--db', db, '--sweep', 'demo', '--json'], js);
+    const runs = JSON.parse(js.stdout[0]);
+    assert.deepEqual(
+      runs.map((r: { key: string; best: { fid_inception: { min: number } } }) => [
+        r.key,
+        r.best.fid_inception.min,
+      ]),
+      [
+        ['unet-s1', 31],
+        ['vae-s1', 30.5],
+      ],
+    );
+  });
+
+  it('export writes csv (quoted where needed) and jsonl, one row per run and epoch', async () => {
+    const io = captureIo();
+    await exportCommand.run(['--db', db, '--sweep', 'demo', '--format', 'csv'], io);
+    assert.equal(io.stdout.length, 7);
+    assert.equal(
+      io.stdout[0],
+      'sweep,run,run_id,status,param.model,param.note,epoch,loss.d,loss.g,seconds,checkpoint,checkpoint_sha256,fid_inception,kid_inception',
+    );
+    assert.equal(
+      io.stdout[2],
+      `demo,unet-s1,1,done,unet,"a,""b""",2,0.5,1,1.5,runs/unet-s1/epoch-0002,${'a'.repeat(64)},31,0.031`,
+    );
+    const out = join(dir, 'x.jsonl');
+    await exportCommand.run(
+      ['--db', db, '--sweep', 'demo', '--format', 'jsonl', '--out', out],
+      captureIo(),
+    );
+    const lines = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.equal(lines.length, 6);
+    assert.deepEqual(lines[5].metrics, { fid_inception: 30.5, kid_inception: 0.0305 });
+    await assert.rejects(
+      exportCommand.run(['--db', db, '--sweep', 'demo', '--format', 'xml'], captureIo()),
+      /csv or jsonl/,
+    );
+  });
+
+  it('token create prints a token once; serve answers best/runs/export with it', async () => {
+    const io = captureIo();
+    assert.equal(await tokenCommand.run(['create', 'cli', '--db', db], io), 0);
+    const token = io.stdout[0];
+    assert.match(token, /^fidlab_[A-Za-z0-9_-]{43}$/);
+
+    const serveIo = captureIo();
+    const serving = serveCommand.run(['--db', db, '--port', '0'], serveIo);
+    for (let i = 0; i < 200 && serveIo.stdout.length === 0; i++)
+      await new Promise((r) => setTimeout(r, 25));
+    const url = /(http:\/\/\S+)\/trpc/.exec(serveIo.stdout[0] ?? '')?.[1];
+    assert.ok(url, `serve printed: ${serveIo.stdout.join('|')} ${serveIo.stderr.join('|')}`);
+    try {
+      // The embedded database is held by the server now: direct access is refused with advice.
+      await assert.rejects(
+        bestCommand.run(['--db', db, '--sweep', 'demo', '--metric', 'fid_inception'], captureIo()),
+        /--server URL/,
+      );
+      const remote = captureIo();
+      await bestCommand.run(
+        [
+          '--server',
+          url,
+          '--token',
+          token,
+          '--sweep',
+          'demo',
+          '--metric',
+          'fid_inception',
+          '--json',
+        ],
+        remote,
+      );
+      assert.deepEqual(JSON.parse(remote.stdout[0]), {
+        run: 'vae-s1',
+        epoch: 3,
+        value: 30.5,
+        checkpoint: 'runs/vae-s1/epoch-0003',
+        metrics: { fid_inception: 30.5, kid_inception: 0.0305 },
+      });
+      const csv = captureIo();
+      await exportCommand.run(
+        ['--server', url, '--token', token, '--sweep', 'demo', '--format', 'csv'],
+        csv,
+      );
+      assert.equal(csv.stdout.length, 7);
+      await assert.rejects(
+        runsCommand.run(['--server', url, '--sweep', 'demo'], captureIo()),
+        (e: unknown) => e instanceof FidlabError && /UNAUTHORIZED/.test(e.message),
+      );
+      await assert.rejects(
+        runsCommand.run(['--server', url, '--token', token, '--sweep', 'nope'], captureIo()),
+        (e: unknown) => e instanceof FidlabError && e.code === 'NOT_FOUND',
+      );
+    } finally {
+      process.emit('SIGTERM');
+      assert.equal(await serving, 0);
+    }
+  });
+});

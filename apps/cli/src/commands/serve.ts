@@ -1,0 +1,88 @@
+import { apiError, createApiServer, DEFAULT_PORT } from '@fidlab/api';
+import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { openStore } from '@fidlab/store';
+import { numberOption, parse, type Command } from '../command.js';
+
+/** Client-side: a server's error becomes a FidlabError (one line, exit 1) with its code. */
+export async function serverErrors<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    const api = apiError(err);
+    if (api) {
+      const known = api.fidlabCode !== null && api.fidlabCode in ErrorCode;
+      const code = known
+        ? (api.fidlabCode as ErrorCode)
+        : api.code === 'NOT_FOUND'
+          ? ErrorCode.NOT_FOUND
+          : ErrorCode.INVALID_INPUT;
+      throw new FidlabError(code, `server: ${api.code ?? 'error'}: ${api.message}`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+export const serveCommand: Command = {
+  name: 'serve',
+  summary: 'Serve the experiment store over HTTP (tRPC at /trpc, progress over SSE)',
+  usage: `usage: fidlab serve [--db URL] [--port 4400] [--host 127.0.0.1] [--public-read]
+
+  --db URL        PostgreSQL URL (default DATABASE_URL, else embedded .fidlab/db)
+  --port N        TCP port (default ${DEFAULT_PORT}; 0 picks a free one)
+  --host H        interface to listen on (default 127.0.0.1)
+  --public-read   allow queries without a token (changes always need one: fidlab token create)
+
+Runs until interrupted (Ctrl-C).`,
+  async run(argv, io) {
+    const { values } = parse(argv, {
+      options: {
+        db: { type: 'string' },
+        port: { type: 'string' },
+        host: { type: 'string', default: '127.0.0.1' },
+        'public-read': { type: 'boolean', default: false },
+      },
+    });
+    const port = numberOption(values.port, 'port', DEFAULT_PORT, { integer: true, min: 0 });
+    if (port > 65535)
+      throw new FidlabError(ErrorCode.INVALID_INPUT, `--port must be <= 65535, got ${port}`);
+    const store = await openStore({
+      ...(values.db !== undefined ? { url: values.db } : {}),
+      log: (l) => io.err(l),
+    });
+    let server;
+    try {
+      server = await createApiServer({
+        store,
+        port,
+        host: values.host,
+        publicRead: values['public-read'],
+      });
+    } catch (err) {
+      await store.close();
+      const e = err as NodeJS.ErrnoException;
+      if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
+        throw new FidlabError(
+          ErrorCode.INVALID_INPUT,
+          `cannot listen on ${values.host}:${port}: ${e.code}`,
+        );
+      }
+      throw err;
+    }
+    io.out(
+      `fidlab serve: ${server.url}/trpc (db: ${store.kind} ${store.location}${values['public-read'] ? ', public reads' : ''})`,
+    );
+    await new Promise<void>((resolve) => {
+      const stop = () => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        resolve();
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+    await server.close();
+    await store.close();
+    io.err('fidlab serve: stopped');
+    return 0;
+  },
+};
