@@ -191,6 +191,10 @@ export function unpickle(
       return fail('invalid UTF-8 in string');
     }
   };
+  const parseInteger = (s: string): number | bigint => {
+    if (!/^[-+]?\d+$/.test(s.trim())) fail(`bad integer '${s}'`);
+    return narrow(BigInt(s.trim()));
+  };
   const pop = (): unknown => {
     if (stack.length === 0) fail('stack underflow');
     return stack.pop();
@@ -299,11 +303,11 @@ export function unpickle(
         // INT (protocol 0): '00'/'01' are False/True
         const s = line();
         if (s === '00' || s === '01') stack.push(s === '01');
-        else stack.push(narrow(BigInt(s)));
+        else stack.push(parseInteger(s));
         break;
       }
       case 0x4c: // LONG (protocol 0): digits with a trailing 'L'
-        stack.push(narrow(BigInt(line().replace(/L$/, ''))));
+        stack.push(parseInteger(line().replace(/L$/, '')));
         break;
       case 0x46: // FLOAT (protocol 0)
         stack.push(Number(line()));

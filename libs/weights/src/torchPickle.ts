@@ -35,6 +35,8 @@ class TensorRef {
     readonly offset: number,
     readonly shape: number[],
     readonly strides: number[],
+    /** The storage's dtype, unless _rebuild_tensor_v3 names another (untyped byte storages). */
+    readonly dtype: string,
   ) {}
 }
 
@@ -102,6 +104,7 @@ function intList(x: unknown, what: string, file: string): number[] {
 function torchGlobals(file: string): (module: string, name: string) => PyGlobal | undefined {
   const rebuildTensor = (args: unknown[]): TensorRef => {
     const [storage, offset, size, stride] = args;
+    const dtype = args[6] instanceof DtypeValue ? args[6].dtype : undefined; // v3 only
     if (!(storage && typeof storage === 'object' && 'key' in storage)) {
       throw new FidlabError(ErrorCode.BAD_FILE_FORMAT, `${file}: tensor without a storage`);
     }
@@ -111,6 +114,7 @@ function torchGlobals(file: string): (module: string, name: string) => PyGlobal 
       asInt(offset, 'storage offset', file) + ref.viewOffset,
       intList(size, 'tensor size', file),
       intList(stride, 'tensor stride', file),
+      dtype ?? ref.dtype,
     );
   };
   const fn = (module: string, name: string, call: (args: unknown[]) => unknown): PyGlobal => ({
@@ -222,11 +226,11 @@ function collect(
   const walk = (v: unknown, name: string): void => {
     if (v instanceof TensorRef) {
       const bytes = bytesOf(v.storage);
-      const data = stridedToFloat32(bytes, v.storage.dtype, v.offset, v.shape, v.strides, {
+      const data = stridedToFloat32(bytes, v.dtype, v.offset, v.shape, v.strides, {
         littleEndian,
         what: `${file}: '${name}'`,
       });
-      out.set(name, { shape: v.shape, dtype: v.storage.dtype, data });
+      out.set(name, { shape: v.shape, dtype: v.dtype, data });
     } else if (v instanceof PyDict) {
       for (const [k, x] of v.items) walk(x, name === '' ? String(k) : `${name}.${String(k)}`);
     } else if (Array.isArray(v)) {
