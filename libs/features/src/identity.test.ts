@@ -87,7 +87,7 @@ test('identity trial: facerec body fine-tuned on synthetic identities, rank-k pe
     );
 
     // Checkpoint: manifest with the epoch's metrics; loads as identity:<dir>:<layer>.
-    const ckpt = seen[5].checkpointDir;
+    const ckpt = seen[5].checkpointDir as string;
     assert.equal(path.basename(ckpt), 'epoch-0006');
     const { manifest, tensors } = await loadIdentityCheckpoint(ckpt);
     assert.equal(manifest.metrics.rank1, seen[5].rank['1']);
@@ -122,7 +122,8 @@ test('identity config: defaults and errors name the field', () => {
   const c = parseIdentityConfig({ data: 'd', out: 'o', epochs: 2, lr: 1e-7, eval: { probe } });
   assert.equal(c.trial, 'identity');
   assert.equal(c.body.kind, 'facerec');
-  assert.equal(c.body.inputSize, 150);
+  assert.equal(c.body.inputSize, undefined); // the body's own: facerec 150, vggface 224
+  assert.equal(c.checkpointEvery, 1);
   assert.deepEqual(c.eval.ks, [1, 5, 10]);
   assert.deepEqual(c.eval.gallery, { split: 'test', images: 'sketches' });
   assert.equal(c.optimizer, 'momentum');
@@ -142,8 +143,8 @@ test('identity config: defaults and errors name the field', () => {
         epochs: 2,
         lr: 1,
         eval: { probe },
-        body: { inputSize: 64 },
+        body: { kind: 'resnet' },
       }),
-    (e) => isFidlabError(e) && /body.inputSize/.test(e.message),
+    (e) => isFidlabError(e) && /body.kind/.test(e.message),
   );
 });

@@ -15,7 +15,7 @@ export const IDENTITY_WEIGHTS = 'weights.bin';
 
 const manifestSchema = z.object({
   format: z.literal(IDENTITY_CHECKPOINT_FORMAT),
-  body: z.object({ kind: z.enum(['facerec']), inputSize: z.number().int().positive() }),
+  body: z.object({ kind: z.enum(['facerec', 'vggface']), inputSize: z.number().int().positive() }),
   featureLayer: z.string(),
   classes: z.array(z.string()),
   epoch: z.number().int().nonnegative(),

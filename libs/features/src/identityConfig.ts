@@ -32,10 +32,14 @@ export const identityConfigSchema = z.object({
   out: z.string().min(1),
   body: z
     .object({
-      kind: z.enum(['facerec']).default('facerec'),
-      /** facerec: native 150; smaller runs faster; >= 104 (four stride-2 valid convs need it). */
-      inputSize: z.number().int().min(104).default(150),
-      /** Pretrained weights (face-api manifest); default: the copy in node_modules. */
+      kind: z.enum(['facerec', 'vggface']).default('facerec'),
+      /**
+       * Square input side. facerec: native 150, >= 104 (its four stride-2 valid convs need it),
+       * smaller runs faster; vggface: 224 only (fc6 is fixed to a 7x7 pool5).
+       */
+      inputSize: z.number().int().positive().optional(),
+      /** Pretrained weights: facerec, a face-api manifest (default: node_modules); vggface,
+       * vgg_face_dag.pth (default: the weights cache, see `fidlab weights fetch vggface`). */
       weights: z.string().optional(),
     })
     .prefault({}),
@@ -74,6 +78,8 @@ export const identityConfigSchema = z.object({
    * absent: everything is trained, as in the seed.
    */
   freezeThrough: z.string().optional(),
+  /** Write a checkpoint every N epochs (and after the last); VGG-Face ones are 0.5 GB each. */
+  checkpointEvery: z.number().int().positive().default(1),
   seed: z.number().int().nonnegative().default(0),
 });
 export type IdentityConfigInput = z.input<typeof identityConfigSchema>;

@@ -22,7 +22,12 @@ import {
   type DatasetIndex,
   type DatasetItem,
 } from '@fidlab/datasets';
-import { createIdentityBody, paramGroup, type IdentityBody } from './identityBody.js';
+import {
+  createIdentityBody,
+  IDENTITY_BODY_INPUT,
+  paramGroup,
+  type IdentityBody,
+} from './identityBody.js';
 import { epochDirName, saveIdentityCheckpoint } from './identityCheckpoint.js';
 import {
   parseIdentityConfig,
@@ -40,8 +45,9 @@ export interface IdentityEpochResult {
   /** rank[String(k)] for each eval k (fid-core's rankK). */
   rank: Record<string, number>;
   cmc: number[];
-  checkpointDir: string;
-  sha256: string;
+  /** null on epochs without a checkpoint (checkpointEvery). */
+  checkpointDir: string | null;
+  sha256: string | null;
   bytes: number;
   seconds: number;
 }
@@ -183,10 +189,10 @@ export async function trainIdentity(
   const cfg = parseIdentityConfig(input);
   const index = await discoverDataset(cfg.data, { identityPattern: cfg.identityPattern });
   const body = await createIdentityBody(
-    { kind: cfg.body.kind, inputSize: cfg.body.inputSize },
+    { kind: cfg.body.kind, inputSize: cfg.body.inputSize ?? IDENTITY_BODY_INPUT[cfg.body.kind] },
     cfg.body.weights,
   );
-  const S = cfg.body.inputSize;
+  const S = body.spec.inputSize;
   const evalLayer = cfg.eval.layer ?? body.featureLayer;
   if (evalLayer !== 'logits' && !(evalLayer in body.layers)) {
     throw new FidlabError(
@@ -290,7 +296,8 @@ export async function trainIdentity(
         const { value, grads } = tf.variableGrads(() => {
           const xb = tf.gather(train.x, idx) as tf.Tensor4D;
           const yb = tf.oneHot(tf.gather(y, idx), classes.length);
-          const feat = body.forward(params, xb, [body.featureLayer])[body.featureLayer];
+          const dropout = { seed: (cfg.seed * 1000003 + epoch * 10007 + b * 3) >>> 0 };
+          const feat = body.forward(params, xb, [body.featureLayer], dropout)[body.featureLayer];
           const logits = tf.add(tf.matMul(feat, classifier.w), classifier.b);
           logitsKept = tf.keep(logits);
           return tf.losses.softmaxCrossEntropy(yb, logits) as tf.Scalar;
@@ -320,30 +327,27 @@ export async function trainIdentity(
         trainAccuracy: correct / n,
       };
       for (const [k, v] of Object.entries(r.rank)) metrics[`rank${k}`] = v;
-      const saved = await saveIdentityCheckpoint(
-        path.join(cfg.out, 'checkpoints', epochDirName(epoch)),
-        {
-          body: body.spec,
-          featureLayer: body.featureLayer,
-          classes,
-          epoch,
-          metrics,
-        },
-        new Map([
-          ...params,
-          ['classifier/weight', classifier.w],
-          ['classifier/bias', classifier.b],
-        ]),
-      );
+      const save = epoch % cfg.checkpointEvery === 0 || epoch === cfg.epochs;
+      const saved = save
+        ? await saveIdentityCheckpoint(
+            path.join(cfg.out, 'checkpoints', epochDirName(epoch)),
+            { body: body.spec, featureLayer: body.featureLayer, classes, epoch, metrics },
+            new Map([
+              ...params,
+              ['classifier/weight', classifier.w],
+              ['classifier/bias', classifier.b],
+            ]),
+          )
+        : null;
       const e: IdentityEpochResult = {
         epoch,
         loss: metrics.loss,
         trainAccuracy: metrics.trainAccuracy,
         rank: r.rank,
         cmc: r.cmc,
-        checkpointDir: saved.dir,
-        sha256: saved.sha256,
-        bytes: saved.bytes,
+        checkpointDir: saved?.dir ?? null,
+        sha256: saved?.sha256 ?? null,
+        bytes: saved?.bytes ?? 0,
         seconds: (performance.now() - t0) / 1000,
       };
       result.epochs.push(e);
