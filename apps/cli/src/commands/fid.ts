@@ -8,23 +8,28 @@ import {
   type FrechetResult,
 } from '@fidlab/fid-core';
 import { numberOption, parse, UsageError, type Command } from '../command.js';
-import { readFeatureInput } from '../featureFiles.js';
+import { readFeatureInput, type FeatureInput } from '../featureFiles.js';
 import { fmt, progressPrinter } from '../format.js';
+import { EXTRACTOR_OPTIONS, EXTRACTOR_USAGE, FolderFeatures, isFolder } from './features.js';
 
 export const fidCommand: Command = {
   name: 'fid',
-  summary: 'Frechet Inception Distance between two feature files (.npy features or .npz mu/sigma)',
+  summary:
+    'Frechet Inception Distance between two feature files (.npy features or .npz mu/sigma) or image folders',
   usage: `usage: fidlab fid A B [--json] [--bootstrap N] [--seed S] [--method auto|lowrank|full]
+       fidlab fid DIR_A DIR_B --extractor NAME [--weights PATH] [--json]
 
 A and B: a .npy feature matrix (N x D, float32/float64) or an .npz with 'mu' and 'sigma'
-(pytorch-fid statistics). With two feature matrices and N < D the exact low-rank method runs;
-with a statistics file the (mu, sigma) formulation runs ("method": "stats").
+(pytorch-fid statistics), or (with --extractor) an image folder. With two feature matrices and
+N < D the exact low-rank method runs; with a statistics file the (mu, sigma) formulation runs
+("method": "stats").
 
   --json           print {"fid", "n1", "n2", "dims", "method"[, "ci95"]}
   --bootstrap N    also a 95% bootstrap confidence interval from N resamples of both sets
                    (features only; percentile interval corrected for the resampling bias)
   --seed S         bootstrap seed (default 0)
-  --method M       auto (default), lowrank or full (features only)`,
+  --method M       auto (default), lowrank or full (features only)
+${EXTRACTOR_USAGE}`,
   async run(argv, io) {
     const { values, positionals } = parse(argv, {
       allowPositionals: true,
@@ -33,6 +38,7 @@ with a statistics file the (mu, sigma) formulation runs ("method": "stats").
         bootstrap: { type: 'string' },
         seed: { type: 'string' },
         method: { type: 'string', default: 'auto' },
+        ...EXTRACTOR_OPTIONS,
       },
     });
     if (positionals.length !== 2)
@@ -46,7 +52,19 @@ with a statistics file the (mu, sigma) formulation runs ("method": "stats").
         ? 0
         : numberOption(values.bootstrap, 'bootstrap', 0, { integer: true, min: 2 });
     const seed = numberOption(values.seed, 'seed', 0, { integer: true, min: 0 });
-    const [a, b] = positionals.map(readFeatureInput);
+    const folders = new FolderFeatures(values, io);
+    const input = async (p: string): Promise<FeatureInput> =>
+      isFolder(p)
+        ? { kind: 'features', path: p, features: await folders.of(p) }
+        : readFeatureInput(p);
+    let a: FeatureInput;
+    let b: FeatureInput;
+    try {
+      a = await input(positionals[0]);
+      b = await input(positionals[1]);
+    } finally {
+      await folders.dispose();
+    }
     const names: [string, string] = [a.path, b.path];
 
     let result: FrechetResult;

@@ -2,6 +2,7 @@ import type { Command } from '../command.js';
 import { correlateCommand } from './correlate.js';
 import { data } from './data.js';
 import { demoCommand } from './demo.js';
+import { featuresCommand } from './features.js';
 import { fidCommand } from './fid.js';
 import { generateCommand } from './generate.js';
 import { kidCommand } from './kid.js';
@@ -22,6 +23,7 @@ export const commands: Command[] = [
   kidCommand,
   rankKCommand,
   statsCommand,
+  featuresCommand,
   correlateCommand,
   data,
   demoCommand,

@@ -1,0 +1,114 @@
+import { statSync, writeFileSync } from 'node:fs';
+import { encodeNpy, type Matrix } from '@fidlab/fid-core';
+import {
+  DEFAULT_BATCH_SIZE,
+  createExtractor,
+  folderFeatures,
+  knownExtractors,
+  type FeatureExtractor,
+} from '@fidlab/features';
+import { selectBackend } from '@fidlab/models';
+import { numberOption, parse, UsageError, type Command, type Io } from '../command.js';
+import { progressPrinter } from '../format.js';
+
+/** The options every command that reads image folders takes (fid, kid, stats, features). */
+export const EXTRACTOR_OPTIONS = {
+  extractor: { type: 'string' },
+  weights: { type: 'string' },
+  'batch-size': { type: 'string' },
+  backend: { type: 'string' },
+} as const;
+
+export const EXTRACTOR_USAGE = `  --extractor NAME  feature extractor for image folders: ${knownExtractors().join(', ')}
+  --weights PATH    weights file (.pth or .safetensors; default: the cached download of
+                    'fidlab weights fetch')
+  --batch-size B    images per forward pass (default ${DEFAULT_BATCH_SIZE})
+  --backend B       auto (default), gpu, node, wasm, cpu; also FIDLAB_BACKEND`;
+
+interface ExtractorValues {
+  extractor?: string;
+  weights?: string;
+  'batch-size'?: string;
+  backend?: string;
+}
+
+export function isFolder(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** Features of image folders for one command run: the extractor is built on first use. */
+export class FolderFeatures {
+  private extractor?: Promise<FeatureExtractor>;
+  private readonly batchSize: number;
+
+  constructor(
+    private readonly values: ExtractorValues,
+    private readonly io: Io,
+  ) {
+    this.batchSize = numberOption(values['batch-size'], 'batch-size', DEFAULT_BATCH_SIZE, {
+      integer: true,
+      min: 1,
+    });
+    if (!values.extractor && values.weights) {
+      throw new UsageError('--weights needs --extractor NAME');
+    }
+  }
+
+  async of(dir: string): Promise<Matrix> {
+    const name = this.values.extractor;
+    if (!name) {
+      throw new UsageError(
+        `${dir} is a folder: pass --extractor NAME to compute its features (${knownExtractors().join(', ')})`,
+      );
+    }
+    this.extractor ??= (async () => {
+      await selectBackend({ backend: this.values.backend, log: this.io.err });
+      return createExtractor(name, { weights: this.values.weights });
+    })();
+    const ext = await this.extractor;
+    return folderFeatures(dir, ext, {
+      batchSize: this.batchSize,
+      onProgress: progressPrinter(this.io.err, `${ext.name} ${dir}`),
+    });
+  }
+
+  async dispose(): Promise<void> {
+    if (this.extractor) (await this.extractor.catch(() => undefined))?.dispose();
+  }
+}
+
+export const featuresCommand: Command = {
+  name: 'features',
+  summary: 'features of every image in a folder (.npy, one row per image in file-name order)',
+  usage: `usage: fidlab features DIR --extractor NAME [--weights PATH] [--batch-size B] --out F.npy
+
+Runs the extractor over the images of DIR (png, jpg, webp, tif; not recursive) in sorted
+file-name order, as pytorch-fid does, and writes an N x D float32 .npy. Images may differ in
+size: each is resized to the network's input size (bilinear, align_corners=False).
+
+${EXTRACTOR_USAGE}
+  --out F.npy       output file`,
+  async run(argv, io) {
+    const { values, positionals } = parse(argv, {
+      allowPositionals: true,
+      options: { ...EXTRACTOR_OPTIONS, out: { type: 'string' } },
+    });
+    if (positionals.length !== 1)
+      throw new UsageError(`expected one DIR, got ${positionals.length}`);
+    if (!values.extractor) throw new UsageError('--extractor NAME is required');
+    if (!values.out) throw new UsageError('--out F.npy is required');
+    const folders = new FolderFeatures(values, io);
+    try {
+      const f = await folders.of(positionals[0]);
+      writeFileSync(values.out, encodeNpy({ shape: [f.rows, f.cols], data: f.data }, 'float32'));
+      io.out(`wrote ${values.out} (${f.rows} x ${f.cols}, ${values.extractor})`);
+    } finally {
+      await folders.dispose();
+    }
+    return 0;
+  },
+};
