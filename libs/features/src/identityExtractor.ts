@@ -1,7 +1,8 @@
 // `identity:<checkpoint-dir>:<layer>`: a checkpoint of the identity trial as a feature extractor.
-// Layers: the body's (facerec: `pool` 256-d, `embedding` 128-d) or `logits` (one score per
-// training identity). Preprocessing is the body's at the checkpoint's input size: facerec pads to a
-// square, resizes to inputSize and applies face-api's mean/scale (see facerec.ts).
+// Layers: the body's (facerec: `pool` 256-d, `embedding` 128-d; vggface: fc6, relu6, fc7, relu7)
+// or `logits` (one score per training identity). Preprocessing is the body's at the checkpoint's
+// input size: facerec pads to a square, resizes and applies face-api's mean/scale (facerec.ts);
+// vggface resizes to 224 and subtracts the VGG-Face mean from 0-255 pixels.
 import * as tf from '@tensorflow/tfjs';
 import { ErrorCode, FidlabError } from '@fidlab/fid-core';
 import type { ExtractorFamily, FeatureExtractor } from './extractor.js';
