@@ -3,11 +3,12 @@
 usage: python3 train_reference.py SPEC_JSON
 SPEC_JSON: {"threads": 2, "warmup": 2, "steps": 5,
             "unets": [{"name", "size", "ngf", "depth", "batch", "dropout": [i, ...], "skip"}],
-            "inception": {"batch": 8, "reps": 3} | null}
+            "inception": {"batch": 8, "warmup": 1, "reps": 3} | null}
 A plain PyTorch build of the same layers as the tfjs nets (pix2pix U-Net: Conv k4 s2 p1,
 BatchNorm, LeakyReLU 0.2 / ReLU, ConvTranspose k4 s2 p1, Dropout 0.5, concat skips, tanh),
 one training step = forward + L1 loss + backward + Adam step. Prints one JSON line:
-{"torch": version, "threads": n, "unets": {name: [step ms...]}, "inception": [batch ms...]}.
+{"torch": version, "threads": n, "unets": {name: [step ms...]}, "unets_cpu": {name: [process CPU
+ms per step, all threads...]}, "inception": [batch ms...], "inception_cpu": [...]}.
 """
 import json
 import sys
@@ -64,22 +65,24 @@ def median(xs):
     return s[len(s) // 2]
 
 
-out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "unets": {}}
+out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "unets": {}, "unets_cpu": {}}
 for u in spec.get("unets", []):
     net = UNet(u["ngf"], u["depth"], u.get("dropout", []), u.get("skip", True)).train()
     opt = torch.optim.Adam(net.parameters(), lr=2e-4, betas=(0.5, 0.999))
     x = torch.rand(u["batch"], 3, u["size"], u["size"]) * 2 - 1
     y = torch.rand(u["batch"], 3, u["size"], u["size"]) * 2 - 1
-    times = []
+    times, cpu = [], []
     for k in range(spec["warmup"] + spec["steps"]):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         opt.zero_grad()
         loss = F.l1_loss(net(x), y)
         loss.backward()
         opt.step()
         if k >= spec["warmup"]:
             times.append((time.perf_counter() - t) * 1000)
+            cpu.append((time.process_time() - c) * 1000)
     out["unets"][u["name"]] = times
+    out["unets_cpu"][u["name"]] = cpu
 
 inc = spec.get("inception")
 if inc:
@@ -89,12 +92,15 @@ if inc:
         weights=None, aux_logits=False, init_weights=False, transform_input=False
     ).eval()
     x = torch.rand(inc["batch"], 3, 299, 299)
-    times = []
+    times, cpu = [], []
     with torch.no_grad():
-        for k in range(1 + inc["reps"]):
-            t = time.perf_counter()
+        warm = inc.get("warmup", 1)
+        for k in range(warm + inc["reps"]):
+            t, c = time.perf_counter(), time.process_time()
             net(x)
-            if k >= 1:
+            if k >= warm:
                 times.append((time.perf_counter() - t) * 1000)
+                cpu.append((time.process_time() - c) * 1000)
     out["inception"] = times
+    out["inception_cpu"] = cpu
 print(json.dumps(out))

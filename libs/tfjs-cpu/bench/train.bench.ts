@@ -20,8 +20,8 @@ import { initParams, makeParams, randomArray, seeded, trainStep, unet } from './
 const root = resolve(import.meta.dirname, '../../..');
 const quick = process.argv.includes('--quick');
 const S = quick
-  ? { warm: 1, steps: 3, cpuSteps: 0, torchWarm: 1, torchSteps: 3, incReps: 1 }
-  : { warm: 2, steps: 10, cpuSteps: 2, torchWarm: 2, torchSteps: 10, incReps: 3 };
+  ? { warm: 1, steps: 3, cpuSteps: 0, torchWarm: 1, torchSteps: 3, incWarm: 0, incReps: 1 }
+  : { warm: 2, steps: 10, cpuSteps: 2, torchWarm: 2, torchSteps: 10, incWarm: 1, incReps: 3 };
 const log = (s: string) => process.stderr.write(s + '\n');
 
 const median = (xs: number[]) => {
@@ -91,29 +91,44 @@ function fidTrainer(): Trainer {
   };
 }
 
-async function timeSteps(make: () => Trainer, warm: number, steps: number): Promise<number[]> {
+/** Wall and process CPU milliseconds (all threads) of each timed repetition. */
+interface Times {
+  wall: number[];
+  cpu: number[];
+}
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+async function timeSteps(make: () => Trainer, warm: number, steps: number): Promise<Times> {
   const t = make();
-  const times: number[] = [];
+  const r: Times = { wall: [], cpu: [] };
   for (let i = 0; i < warm + steps; i++) {
-    const t0 = performance.now();
+    const [w0, c0] = [performance.now(), cpuMs()];
     t.step();
-    if (i >= warm) times.push(performance.now() - t0);
+    if (i >= warm) {
+      r.wall.push(performance.now() - w0);
+      r.cpu.push(cpuMs() - c0);
+    }
   }
   t.dispose();
-  return times;
+  return r;
 }
 
 /** FID InceptionV3 (@fidlab/features) with random weights (He-scaled so activations stay O(1)). */
-async function inceptionForward(batch: number, reps: number): Promise<number[]> {
+async function inceptionForward(batch: number, reps: number): Promise<Times> {
   // Loaded by a variable specifier: a bench-only use that must not tie this package's
   // typecheck to @fidlab/features.
   const spec = '@fidlab/features';
-  const { FidInception, inceptionStateDictShapes } = (await import(spec)) as {
+  const { FidInception, inceptionStateDictShapes, INCEPTION_CONVERSION } = (await import(spec)) as {
     FidInception: new (sd: Map<string, unknown>) => {
       features(x: tf.Tensor4D, dims: 2048): tf.Tensor2D;
       dispose(): void;
     };
     inceptionStateDictShapes(): Record<string, number[]>;
+    /** PyTorch state dict -> the folded tensors FidInception takes (newer @fidlab/features). */
+    INCEPTION_CONVERSION?: { convert(sd: Map<string, unknown>): Map<string, unknown> };
   };
   const rnd = seeded(5);
   const sd = new Map<string, { shape: number[]; dtype: string; data: Float32Array }>();
@@ -125,24 +140,27 @@ async function inceptionForward(batch: number, reps: number): Promise<number[]> 
     else data = randomArray(n, rnd, Math.sqrt(6 / (n / shape[0]))); // uniform, var 2/fan_in
     sd.set(k, { shape, dtype: 'float32', data });
   }
-  const net = new FidInception(sd);
+  const net = new FidInception(INCEPTION_CONVERSION ? INCEPTION_CONVERSION.convert(sd) : sd);
   const x = tf.tensor4d(randomArray(batch * 299 * 299 * 3, seeded(6)).map(Math.abs), [
     batch,
     299,
     299,
     3,
   ]);
-  const times: number[] = [];
-  for (let i = 0; i < 1 + reps; i++) {
-    const t0 = performance.now();
+  const r: Times = { wall: [], cpu: [] };
+  for (let i = 0; i < S.incWarm + reps; i++) {
+    const [w0, c0] = [performance.now(), cpuMs()];
     const f = net.features(x, 2048);
     f.dataSync();
     f.dispose();
-    if (i >= 1) times.push(performance.now() - t0);
+    if (i >= S.incWarm) {
+      r.wall.push(performance.now() - w0);
+      r.cpu.push(cpuMs() - c0);
+    }
   }
   x.dispose();
   net.dispose();
-  return times;
+  return r;
 }
 
 function findTorch(): string | undefined {
@@ -162,83 +180,124 @@ function findTorch(): string | undefined {
 }
 
 // ---- run ----
+interface Med {
+  wall: number;
+  cpu: number;
+}
+const med = (t: Times): Med => ({ wall: median(t.wall), cpu: median(t.cpu) });
 const load0 = os.loadavg();
-const rows: { name: string; cpu?: number; fast: number; torch?: number }[] = [];
 
 await setupFastCpu();
 log(`fidlab (wasm) ...`);
-const fastSmall = median(await timeSteps(smallTrainer, S.warm, S.steps));
-const fastFid = median(await timeSteps(fidTrainer, S.warm, S.steps));
+const fastSmall = med(await timeSteps(smallTrainer, S.warm, S.steps));
+const fastFid = med(await timeSteps(fidTrainer, S.warm, S.steps));
 const incBatch = 8;
-const fastInc = median(await inceptionForward(incBatch, S.incReps));
+// The extractor belongs to another package still in motion: its failure skips this row only.
+const fastInc = await inceptionForward(incBatch, S.incReps).then(med, (e: unknown) => {
+  log(`InceptionV3 forward skipped: ${(e as Error).message}`);
+  return undefined;
+});
 
-let cpuSmall: number | undefined;
-let cpuFid: number | undefined;
+let cpuSmall: Med | undefined;
+let cpuFid: Med | undefined;
 if (S.cpuSteps > 0) {
   log(`tfjs cpu (pure JS, slow) ...`);
   await tf.setBackend('cpu');
-  cpuSmall = median(await timeSteps(smallTrainer, 1, S.cpuSteps));
-  cpuFid = median(await timeSteps(fidTrainer, 1, S.cpuSteps));
+  cpuSmall = med(await timeSteps(smallTrainer, 1, S.cpuSteps));
+  cpuFid = med(await timeSteps(fidTrainer, 1, S.cpuSteps));
   await setupFastCpu();
 }
 
-let torchSmall: number | undefined;
-let torchFid: number | undefined;
-let torchInc: number | undefined;
-let torchVersion = 'not available';
-const py = findTorch();
-if (py) {
-  log(`PyTorch CPU (2 threads) ...`);
+interface TorchResult {
+  small: Med;
+  fid: Med;
+  inc?: Med;
+  version: string;
+}
+/** The PyTorch reference in its own process: `threads` intra-op threads. */
+function runTorch(py: string, threads: number, inception: boolean): TorchResult {
   const spec = {
-    threads: 2,
+    threads,
     warmup: S.torchWarm,
     steps: S.torchSteps,
     unets: [
       { name: 'small', ...SMALL, dropout: [1, 2] },
       { name: 'fid', size: FID.size, ngf: FID.ngf, batch: FID.batch, depth: 6, dropout: [4] },
     ],
-    inception: { batch: incBatch, reps: S.incReps },
+    inception: inception ? { batch: incBatch, warmup: S.incWarm, reps: S.incReps } : null,
   };
-  const out = execFileSync(
-    py,
-    [join(root, 'tools/bench/train_reference.py'), JSON.stringify(spec)],
-    {
-      encoding: 'utf8',
-      maxBuffer: 1 << 24,
-    },
-  );
+  const script = join(root, 'tools/bench/train_reference.py');
+  const out = execFileSync(py, [script, JSON.stringify(spec)], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+  });
   const r = JSON.parse(out.trim().split('\n').pop()!) as {
     torch: string;
     unets: Record<string, number[]>;
-    inception: number[];
+    unets_cpu: Record<string, number[]>;
+    inception?: number[];
+    inception_cpu?: number[];
   };
-  torchVersion = r.torch;
-  torchSmall = median(r.unets.small);
-  torchFid = median(r.unets.fid);
-  torchInc = median(r.inception);
+  return {
+    version: r.torch,
+    small: med({ wall: r.unets.small, cpu: r.unets_cpu.small }),
+    fid: med({ wall: r.unets.fid, cpu: r.unets_cpu.fid }),
+    inc: r.inception ? med({ wall: r.inception, cpu: r.inception_cpu ?? [] }) : undefined,
+  };
 }
+
+let torch2: TorchResult | undefined;
+let torch1: TorchResult | undefined;
+const py = findTorch();
+if (py) {
+  log(`PyTorch CPU (2 threads) ...`);
+  torch2 = runTorch(py, 2, true);
+  if (!quick) {
+    // One thread: its CPU time is real work, while two OpenMP threads on a loaded machine
+    // spin at barriers whenever the other one is descheduled.
+    log(`PyTorch CPU (1 thread) ...`);
+    torch1 = runTorch(py, 1, false);
+  }
+}
+const torchSmall = torch2?.small;
+const torchFid = torch2?.fid;
+const torchInc = torch2?.inc;
+const torchVersion = torch2?.version ?? 'not available';
 const load1 = os.loadavg();
 
-rows.push({
-  name: `small U-Net 64px ngf16 4 down/4 up, batch 4 (issue 5)`,
-  cpu: cpuSmall,
-  fast: fastSmall,
-  torch: torchSmall,
-});
-rows.push({ name: `fidlab unet 64px ngf32, batch 1`, cpu: cpuFid, fast: fastFid, torch: torchFid });
+const rows = [
+  {
+    name: 'small U-Net 64px ngf16 4 down/4 up, batch 4 (issue 5)',
+    cpu: cpuSmall,
+    fast: fastSmall,
+    torch: torchSmall,
+    torch1: torch1?.small,
+  },
+  {
+    name: 'fidlab unet 64px ngf32, batch 1',
+    cpu: cpuFid,
+    fast: fastFid,
+    torch: torchFid,
+    torch1: torch1?.fid,
+  },
+];
 
 const ratio = (a?: number, b?: number, d = 2) =>
   a === undefined || b === undefined ? 'skipped' : (a / b).toFixed(d);
 const table = [
-  '| net | tfjs cpu ms | fidlab ms | PyTorch CPU ms | speedup vs tfjs cpu | fidlab / PyTorch |',
-  '|---|---|---|---|---|---|',
+  '| net | tfjs cpu ms | fidlab ms | PyTorch CPU ms | speedup vs tfjs cpu | fidlab / PyTorch | CPU ms per step: fidlab / PyTorch | PyTorch 1 thread: ms (CPU ms) |',
+  '|---|---|---|---|---|---|---|---|',
   ...rows.map(
     (r) =>
-      `| ${r.name} | ${fmt(r.cpu)} | ${fmt(r.fast)} | ${fmt(r.torch)} | ${ratio(r.cpu, r.fast, 1)} | ${ratio(r.fast, r.torch)} |`,
+      `| ${r.name} | ${fmt(r.cpu?.wall)} | ${fmt(r.fast.wall)} | ${fmt(r.torch?.wall)} | ` +
+      `${ratio(r.cpu?.wall, r.fast.wall, 1)} | ${ratio(r.fast.wall, r.torch?.wall)} | ` +
+      `${fmt(r.fast.cpu)} / ${fmt(r.torch?.cpu)} | ${fmt(r.torch1?.wall)} (${fmt(r.torch1?.cpu)}) |`,
   ),
 ];
-const incLine = `inception_v3_forward batch=${incBatch} fidlab_img_s=${fmt((incBatch * 1000) / fastInc, 2)} torch_img_s=${torchInc ? fmt((incBatch * 1000) / torchInc, 2) : 'skipped'}`;
-const final = `train_step_ms fidlab=${fmt(fastSmall)} tfjs_cpu=${fmt(cpuSmall)} torch_cpu=${fmt(torchSmall)} speedup_vs_tfjs_cpu=${ratio(cpuSmall, fastSmall, 1)} ratio_vs_torch=${ratio(fastSmall, torchSmall)}`;
+const imgS = (t?: Med) => (t ? fmt((incBatch * 1000) / t.wall, 2) : 'skipped');
+const incLine = `inception_v3_forward batch=${incBatch} fidlab_img_s=${imgS(fastInc)} torch_img_s=${imgS(torchInc)} cpu_ms fidlab=${fmt(fastInc?.cpu, 0)} torch=${fmt(torchInc?.cpu, 0)}`;
+const cpuLine = `train_step_cpu_ms fidlab=${fmt(fastSmall.cpu)} torch_cpu=${fmt(torchSmall?.cpu)} torch_1thread=${fmt(torch1?.small.cpu)} unet64_fidlab=${fmt(fastFid.cpu)} unet64_torch=${fmt(torchFid?.cpu)} unet64_torch_1thread=${fmt(torch1?.fid.cpu)}`;
+const final = `train_step_ms fidlab=${fmt(fastSmall.wall)} tfjs_cpu=${fmt(cpuSmall?.wall)} torch_cpu=${fmt(torchSmall?.wall)} speedup_vs_tfjs_cpu=${ratio(cpuSmall?.wall, fastSmall.wall, 1)} ratio_vs_torch=${ratio(fastSmall.wall, torchSmall?.wall)}`;
 
 const cpus = os.cpus();
 const machine =
@@ -249,6 +308,7 @@ const loads = `load average ${load0.map((l) => l.toFixed(2)).join(' ')} before, 
 console.log(table.join('\n'));
 console.log(incLine);
 console.log(`# ${loads}`);
+console.log(cpuLine);
 console.log(final);
 
 if (!quick) {
@@ -256,7 +316,8 @@ if (!quick) {
     '# Training benchmark (fast CPU path)',
     '',
     `Measured ${new Date().toISOString().slice(0, 10)} on ${machine}.`,
-    `The machine is shared with other agents: timings are noisy (${loads}).`,
+    `The machine is shared with other agents, so wall times are noisy (${loads});`,
+    'the CPU time per step (process user + system, all threads) is the steadier comparison.',
     'Command: `nice -n -5 npm run bench:train`. Median step = forward + L1 loss + backward + Adam,',
     `after ${S.warm} warm-up steps, over ${S.steps} steps (tfjs cpu: 1 warm-up, ${S.cpuSteps} steps).`,
     'fidlab = the wasm backend (SIMD, 1 thread) with @fidlab/tfjs-cpu kernels;',
@@ -267,13 +328,14 @@ if (!quick) {
     `InceptionV3 forward, 299 px, batch ${incBatch} (fidlab: @fidlab/features FID Inception, random weights;`,
     `PyTorch: torchvision inception_v3, random weights, eval, no_grad), median of ${S.incReps}:`,
     '',
-    '| | images/s | ms per batch |',
-    '|---|---|---|',
-    `| fidlab (wasm) | ${fmt((incBatch * 1000) / fastInc, 2)} | ${fmt(fastInc, 0)} |`,
-    `| PyTorch CPU | ${torchInc ? fmt((incBatch * 1000) / torchInc, 2) : 'skipped'} | ${fmt(torchInc, 0)} |`,
+    '| | images/s | ms per batch | CPU ms per batch |',
+    '|---|---|---|---|',
+    `| fidlab (wasm) | ${imgS(fastInc)} | ${fmt(fastInc?.wall, 0)} | ${fmt(fastInc?.cpu, 0)} |`,
+    `| PyTorch CPU | ${imgS(torchInc)} | ${fmt(torchInc?.wall, 0)} | ${fmt(torchInc?.cpu, 0)} |`,
     '',
     '```',
     incLine,
+    cpuLine,
     final,
     '```',
     '',
