@@ -25,6 +25,22 @@ test('weights inspect lists format, tensors, dtypes and shapes', async () => {
   assert.deepEqual(r.entries[0], { name: 'conv.weight', dtype: 'float32', shape: [4, 3, 3, 3] });
 });
 
+test('weights convert writes a .safetensors with the same tensors', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fidlab-cli-weights-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const out = join(dir, 'w.safetensors');
+  const io = captureIo();
+  const argv = ['weights', 'convert', join(FIXTURES, 'sd_legacy.pth'), '--out', out];
+  assert.equal(await runCli(argv, io), 0);
+  assert.equal(io.stdout[0], `wrote 23 tensors to ${out}`);
+  const a = captureIo();
+  const b = captureIo();
+  await runCli(['weights', 'inspect', join(FIXTURES, 'sd_legacy.pth')], a);
+  await runCli(['weights', 'inspect', out], b);
+  assert.deepEqual(b.stdout.slice(1), a.stdout.slice(1)); // names, dtypes, shapes
+  assert.match(b.stdout[0], /safetensors, 23 tensors, 245 values$/);
+});
+
 test('weights path without a cached file exits 1 with the fetch command, URL and path', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'fidlab-cli-weights-'));
   const saved = process.env.FIDLAB_WEIGHTS;

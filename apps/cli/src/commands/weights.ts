@@ -5,6 +5,7 @@ import {
   knownWeights,
   loadStateDict,
   resolveWeights,
+  saveSafetensors,
   sniffFormat,
 } from '@fidlab/weights';
 import { parse, UsageError, type Command, type Io } from '../command.js';
@@ -14,6 +15,7 @@ const names = knownWeights().join('|');
 const usage = `usage: fidlab weights fetch ${names} [--force]
        fidlab weights path ${names}
        fidlab weights inspect FILE [--json]
+       fidlab weights convert FILE --out OUT.safetensors
 
 fetch    downloads the published weights into the cache (FIDLAB_WEIGHTS, default
          ~/.cache/fidlab/weights) and verifies their sha256; a file already there is verified,
@@ -23,7 +25,8 @@ ${knownWeights()
   .map((n) => `           ${n.padEnd(10)} ${WEIGHTS_SOURCES[n as 'inception'].description}`)
   .join('\n')}
 path     prints the cache path of the weights (verified), or how to get them
-inspect  lists the tensors of a .pth (zip or legacy) or .safetensors file: name, dtype, shape`;
+inspect  lists the tensors of a .pth (zip or legacy) or .safetensors file: name, dtype, shape
+convert  rewrites a weight file as .safetensors (float32; integer tensors keep their type)`;
 
 const MiB = 1024 * 1024;
 
@@ -103,19 +106,33 @@ async function inspectCmd(argv: string[], io: Io): Promise<number> {
   return 0;
 }
 
+async function convertCmd(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    allowPositionals: true,
+    options: { out: { type: 'string' } },
+  });
+  if (positionals.length !== 1) throw new UsageError('expected one FILE');
+  if (!values.out) throw new UsageError('--out OUT.safetensors is required');
+  const sd = await loadStateDict(positionals[0]);
+  await saveSafetensors(values.out, sd);
+  io.out(`wrote ${sd.size} tensors to ${values.out}`);
+  return 0;
+}
+
 export const weightsCommand: Command = {
   name: 'weights',
-  summary: `fetch published network weights (${names}) into the cache, show their path, inspect a weight file`,
+  summary: `fetch published network weights (${names}) into the cache, show their path, inspect or convert a weight file`,
   usage,
   async run(argv, io) {
     const [action, ...rest] = argv;
     if (action === 'fetch') return fetchCmd(rest, io);
     if (action === 'path') return pathCmd(rest, io);
     if (action === 'inspect') return inspectCmd(rest, io);
+    if (action === 'convert') return convertCmd(rest, io);
     throw new UsageError(
       action === undefined
-        ? 'expected fetch, path or inspect'
-        : `unknown action '${action}' (fetch, path, inspect)`,
+        ? 'expected fetch, path, inspect or convert'
+        : `unknown action '${action}' (fetch, path, inspect, convert)`,
     );
   },
 };
