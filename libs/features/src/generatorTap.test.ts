@@ -3,6 +3,12 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { isFidlabError } from '@fidlab/fid-core';
 import { createGenerator } from '@fidlab/models';
+import { synthDataset } from '@fidlab/datasets';
+import { train } from '@fidlab/training';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createExtractor } from './registry.js';
 import {
   createGeneratorTapExtractor,
   generatorTapFactory,
@@ -126,4 +132,41 @@ test('generator tap: a real fidlab U-Net and VAE (en5 flattened and pooled, mu)'
   assert.equal(mu.dims, 256);
   assert.deepEqual(mu.extract(images).shape, [2, 256]);
   vae.dispose();
+});
+
+test('generator tap: a checkpoint written by fidlab training, through the registry', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'fidlab-gentap-'));
+  try {
+    const data = path.join(dir, 'data');
+    await synthDataset({ out: data, identities: 2, perIdentity: 2, size: 32, seed: 1 });
+    const run = path.join(dir, 'run');
+    await train({
+      model: 'unet',
+      direction: 'sketch2sketch',
+      size: 32,
+      ngf: 4,
+      ndf: 4,
+      epochs: 1,
+      gan_mode: 'none',
+      data: { root: data, split: 'train' },
+      run_dir: run,
+    });
+    const ckpt = path.join(run, 'checkpoints', 'epoch-0001');
+    const ex = await createExtractor(`generator:${ckpt}:en3`);
+    assert.equal(ex.name, `generator:${ckpt}:en3`);
+    assert.equal(ex.dims, 4 * 4 * 16); // 32 / 2^3 px, 4 * ngf channels
+    const f = ex.extract(tf.randomUniform([2, 32, 32, 3], 0, 1, 'float32', 1) as tf.Tensor4D);
+    assert.deepEqual(f.shape, [2, 256]);
+    assert.ok(f.dataSync().every(Number.isFinite));
+    ex.dispose();
+    const pooled = await createExtractor(`generator:${ckpt}:en3:avg`);
+    assert.equal(pooled.dims, 16);
+    pooled.dispose();
+    await assert.rejects(
+      createExtractor(`generator:${ckpt}:en12`),
+      (e) => isFidlabError(e) && e.code === 'INVALID_CONFIG' && /en1, en2/.test(e.message),
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -9,6 +9,7 @@
 // Taps that are already vectors (the VAE's `mu`) are used as they are.
 import * as tf from '@tensorflow/tfjs';
 import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { loadCheckpoint } from '@fidlab/training';
 import type { ExtractorFamily, FeatureExtractor } from './extractor.js';
 
 /** What this extractor needs from @fidlab/models' Generator (see team contract). */
@@ -122,17 +123,6 @@ export function parseCheckpointTapArg(
 
 type LoadCheckpoint = (dir: string) => Promise<{ generator: TappableGenerator; epoch: number }>;
 
-async function trainingLoadCheckpoint(): Promise<LoadCheckpoint> {
-  const mod = (await import('@fidlab/training')) as unknown as { loadCheckpoint?: LoadCheckpoint };
-  if (typeof mod.loadCheckpoint !== 'function') {
-    throw new FidlabError(
-      ErrorCode.INVALID_CONFIG,
-      '@fidlab/training has no loadCheckpoint(dir); generator extractors need it',
-    );
-  }
-  return mod.loadCheckpoint;
-}
-
 /**
  * Registry factory for `generator:<checkpoint-dir>:<tap>[:avg]` (taps: en1..en8 for U-Nets, mu
  * for the VAE). The checkpoint is read by @fidlab/training's loadCheckpoint.
@@ -143,14 +133,19 @@ export async function generatorTapFactory(
   load?: LoadCheckpoint,
 ): Promise<FeatureExtractor> {
   const { dir, tap, avg } = parseCheckpointTapArg('generator', arg);
-  const { generator } = await (load ?? (await trainingLoadCheckpoint()))(dir);
+  const { generator } = await (load ?? loadCheckpoint)(dir);
   const disposable = generator as unknown as { dispose?: () => void };
-  return createGeneratorTapExtractor(generator, {
-    tap,
-    avg,
-    name: `generator:${dir}:${tap}${avg ? ':avg' : ''}`,
-    onDispose: () => disposable.dispose?.(),
-  });
+  try {
+    return createGeneratorTapExtractor(generator, {
+      tap,
+      avg,
+      name: `generator:${dir}:${tap}${avg ? ':avg' : ''}`,
+      onDispose: () => disposable.dispose?.(),
+    });
+  } catch (e) {
+    disposable.dispose?.(); // an unknown tap must not leak the loaded weights
+    throw e;
+  }
 }
 
 export const generatorFamily: ExtractorFamily = {
