@@ -191,7 +191,7 @@ A NaN/Inf loss stops the run (exit 1) naming the epoch and step.`,
         return 130;
       }
       io.err(
-        `fidlab train: done, ${r.epoch} epochs; last checkpoint ${r.lastCheckpoint ?? '(none)'}; metrics ${join(r.runDir, 'metrics.jsonl')}`,
+        `fidlab train: done, epoch ${r.epoch}; last checkpoint ${r.lastCheckpoint ?? '(none)'}; metrics ${join(r.runDir, 'metrics.jsonl')}`,
       );
       return 0;
     } finally {

@@ -52,7 +52,7 @@ export function stepReporter(
         const now = Date.now();
         if (now - lastDraw < 100 && p.step < p.steps) return;
         lastDraw = now;
-        const line = progressLine(p).slice(0, Math.max(20, (tty.columns ?? 120) - 1));
+        const line = progressLine(p).slice(0, Math.max(20, (tty.columns || 120) - 1));
         tty.write(`\r\x1b[2K${line}`);
         drawn = true;
         return;
