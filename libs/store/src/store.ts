@@ -39,6 +39,7 @@ import {
 /** PostgreSQL's bind-parameter limit is 32,767 per statement; stay well under it. */
 export const MAX_BIND_PARAMS = 30_000;
 const METRIC_COLUMNS = 10;
+const EPOCH_COLUMNS = 7;
 export const METRIC_CHUNK_ROWS = Math.floor(MAX_BIND_PARAMS / METRIC_COLUMNS);
 
 export interface OpenStoreOptions extends DatabaseOptions {
@@ -424,6 +425,47 @@ export class Store {
         throw err;
       });
     this.changed({ kind: 'epoch', runId, sweepId: row.run.sweepId });
+  }
+
+  /**
+   * Bulk idempotent epoch write (INSERT ... ON CONFLICT (run_id, epoch) DO UPDATE), chunked under
+   * the bind-parameter limit. Same meaning as recordEpoch per row; a later row for a key wins.
+   */
+  async recordEpochRows(rows: (EpochInput & { runId: number })[]): Promise<number> {
+    const byKey = new Map<string, EpochInput & { runId: number }>();
+    for (const e of rows) {
+      requireEpoch(e.epoch);
+      for (const [k, v] of Object.entries(e.losses ?? {}))
+        requireFinite(v, `loss ${k} at epoch ${e.epoch}`);
+      if (e.seconds != null) requireFinite(e.seconds, 'epoch seconds');
+      byKey.set(`${e.runId}\u0000${e.epoch}`, e);
+    }
+    const unique = [...byKey.values()];
+    const per = Math.floor(MAX_BIND_PARAMS / EPOCH_COLUMNS);
+    for (let i = 0; i < unique.length; i += per) {
+      const chunk = unique.slice(i, i + per);
+      const values = chunk.map(
+        (e) =>
+          Prisma.sql`(${e.runId}::int, ${e.epoch}::int, ${JSON.stringify(e.losses ?? {})}::jsonb, ${e.checkpoint?.uri ?? null}::text, ${e.checkpoint?.sha256 ?? null}::text, ${e.checkpoint?.bytes ?? null}::bigint, ${e.seconds ?? null}::float8)`,
+      );
+      try {
+        await this.prisma.$executeRaw`
+          INSERT INTO epochs (run_id, epoch, losses, checkpoint_uri, checkpoint_sha256, checkpoint_bytes, seconds)
+          VALUES ${Prisma.join(values)}
+          ON CONFLICT (run_id, epoch) DO UPDATE SET
+            losses = EXCLUDED.losses, checkpoint_uri = EXCLUDED.checkpoint_uri,
+            checkpoint_sha256 = EXCLUDED.checkpoint_sha256, checkpoint_bytes = EXCLUDED.checkpoint_bytes,
+            seconds = EXCLUDED.seconds`;
+      } catch (err) {
+        if (/foreign key/i.test(String((err as Error)?.message))) {
+          throw new FidlabError(ErrorCode.NOT_FOUND, `epoch rows name a run that does not exist`);
+        }
+        throw err;
+      }
+      for (const runId of new Set(chunk.map((e) => e.runId)))
+        this.changed({ kind: 'epoch', runId });
+    }
+    return unique.length;
   }
 
   /** Records (or replaces) metric values of one run at one epoch. Returns the rows written. */

@@ -195,6 +195,19 @@ export function storeSuite(
       const best = await store.best({ sweep: 'bulk', metric: 'm3' });
       assert.equal(best?.value, bruteMin);
       assert.equal(Object.keys(best?.metrics ?? {}).length, 10);
+      const epochRows = runs.flatMap((r) =>
+        Array.from({ length: 100 }, (_, e) => ({
+          runId: r.id,
+          epoch: e,
+          losses: { g: e },
+          checkpoint: { uri: `ck/${r.key}/${e}`, sha256: null, bytes: e },
+        })),
+      );
+      assert.equal(await store.recordEpochRows(epochRows), 500);
+      assert.equal(await store.recordEpochRows(epochRows), 500);
+      assert.equal(await store.prisma.epoch.count({ where: { run: { sweepId: s.id } } }), 500);
+      const withCk = await store.best({ sweep: 'bulk', metric: 'm3' });
+      assert.equal(withCk?.checkpoint, `ck/${withCk?.run}/${withCk?.epoch}`);
     });
 
     t('cancel marks the sweep and its unfinished runs', async () => {
