@@ -1,9 +1,8 @@
 import { ErrorCode, FidlabError } from './errors.js';
 import type { FeatureStats } from './featureStats.js';
-import { featureStats } from './featureStats.js';
-import { gemmNT, transpose } from './linalg/gemm.js';
+import { gemmNT, gemmNTUpperA, syrkNT, syrkTN, transpose } from './linalg/gemm.js';
 import { nuclearNorm, sumSqrtEigenvalues } from './linalg/nuclearNorm.js';
-import { pivotedCholesky } from './linalg/pivotedCholesky.js';
+import { pivotedCholesky, pivotedCholeskyLower } from './linalg/pivotedCholesky.js';
 import { assertFinite, center, type Matrix } from './matrix.js';
 
 /**
@@ -63,22 +62,54 @@ export function frechetDistance(
   const method = opts.method ?? 'auto';
   const useLowRank =
     method === 'lowrank' || (method === 'auto' && Math.max(x.rows, y.rows) < x.cols);
-  if (!useLowRank) {
-    const r = frechetDistanceFromStats(featureStats(x, nameX), featureStats(y, nameY));
-    return { ...r, method: 'full' };
-  }
   const d = x.cols;
   const cx = center(x);
   const cy = center(y);
   const meanTerm = squaredDistance(cx.mean, cy.mean);
   const tr1 = sumSquares(cx.centered.data) / (x.rows - 1);
   const tr2 = sumSquares(cy.centered.data) / (y.rows - 1);
+  if (!useLowRank) {
+    const nuc = fullTraceSqrt(cx.centered, cy.centered);
+    return result('full', x.rows, y.rows, d, meanTerm, tr1, tr2, nuc);
+  }
   // C1^T C2 = X1c X2c^T / sqrt((n1 - 1)(n2 - 1))   // [n1, n2]
   const M = gemmNT(cx.centered, cy.centered);
   const scale = 1 / Math.sqrt((x.rows - 1) * (y.rows - 1));
   for (let i = 0; i < M.data.length; i++) M.data[i] *= scale;
   const nuc = nuclearNorm(M);
   return result('lowrank', x.rows, y.rows, d, meanTerm, tr1, tr2, nuc);
+}
+
+/**
+ * tr sqrt(S1 S2) from centered features X1c [n1, d], X2c [n2, d] without forming S2: with
+ * P^T S1 P = L L^T (pivoted Cholesky, L lower [d, r]) and Y = X2c P / sqrt(n2 - 1),
+ *   eig(S1 S2) = eig(L^T P^T S2 P L) = eig(G G^T),  G = L^T Y^T  [r, n2],
+ * G's rows skipping L's zero triangle (n2 d^2 / 2 multiply-adds) and G G^T a syrk (n2 r^2 / 2),
+ * against d^3 + n2 d^2 / 2 for S2 and then L^T S2 L by two products.
+ */
+function fullTraceSqrt(x1c: Matrix, x2c: Matrix): ReturnType<typeof sumSqrtEigenvalues> {
+  const d = x1c.cols;
+  const n2 = x2c.rows;
+  const S1 = syrkTN(x1c);
+  const inv1 = 1 / (x1c.rows - 1);
+  for (let i = 0; i < S1.data.length; i++) S1.data[i] *= inv1;
+  const { L, perm, rank: r } = pivotedCholeskyLower(S1);
+  // Lt [r, d]: Lt[j, i] = L[i, j], zero for i < j (upper trapezoidal).
+  const Lt = new Float64Array(r * d);
+  for (let i = 0; i < d; i++) {
+    const ri = i * d;
+    for (let j = 0; j < Math.min(r, i + 1); j++) Lt[j * d + i] = L[ri + j];
+  }
+  // Y [n2, d]: X2c with columns in pivoted order, scaled.
+  const Y = new Float64Array(n2 * d);
+  const s2 = 1 / Math.sqrt(n2 - 1);
+  const x2 = x2c.data;
+  for (let t = 0; t < n2; t++) {
+    const o = t * d;
+    for (let i = 0; i < d; i++) Y[o + i] = x2[o + perm[i]] * s2;
+  }
+  const G = gemmNTUpperA({ rows: r, cols: d, data: Lt }, { rows: n2, cols: d, data: Y });
+  return sumSqrtEigenvalues(syrkNT(G));
 }
 
 /** Frechet distance from two (mu, sigma) pairs (method `stats`). */

@@ -101,3 +101,28 @@ export function syrkTN(A: Matrix): Matrix {
   for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) c[i * n + j] = c[j * n + i];
   return { rows: n, cols: n, data: c };
 }
+
+/**
+ * C = A B^T where A [m, k] is upper trapezoidal (A[i, p] = 0 for p < i, e.g. the transpose of a
+ * lower Cholesky factor): each tile of C skips the zero prefix of its rows, ~half the work when
+ * m ~ k. Same kernel and threading as gemmNT.
+ */
+export function gemmNTUpperA(A: Matrix, B: Matrix): Matrix {
+  check(A.cols === B.cols, `gemmNTUpperA: inner dimensions differ (${A.cols} vs ${B.cols})`);
+  const m = A.rows;
+  const n = B.rows;
+  const k = A.cols;
+  const helpers = helperCount((m * n * k) / 2);
+  const c = ntProduct(A.data, m, B.data, n, k, false, helpers, (i0) => i0);
+  return { rows: m, cols: n, data: c };
+}
+
+/** C = A A^T for A [m, k] (rows contiguous, no transpose): the upper tiles, mirrored. */
+export function syrkNT(A: Matrix): Matrix {
+  const m = A.rows;
+  const k = A.cols;
+  const helpers = helperCount((m * (m + 1) * k) / 2);
+  const c = ntProduct(A.data, m, A.data, m, k, true, helpers);
+  for (let i = 0; i < m; i++) for (let j = 0; j < i; j++) c[i * m + j] = c[j * m + i];
+  return { rows: m, cols: m, data: c };
+}

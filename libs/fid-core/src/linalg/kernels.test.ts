@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Matrix } from '../matrix.js';
+import { matrix, type Matrix } from '../matrix.js';
 import { naiveNT, randomMatrix } from '../testing.js';
-import { gemmNN, gemmNT, gemmTN, syrkTN, transpose } from './gemm.js';
+import { gemmNN, gemmNT, gemmNTUpperA, gemmTN, syrkNT, syrkTN, transpose } from './gemm.js';
 import { singularValues } from './singularValues.js';
 import { gemmThreads } from './threads.js';
 import { tridiagonalEigenvalues } from './tridiagonalEigenvalues.js';
@@ -152,10 +152,16 @@ test('tridiagonal QL: extreme scales (hypot fallback) give scaled eigenvalues', 
 });
 
 /** Runs f with the given thread count and threshold, restoring the settings afterwards. */
-function withThreads<T>(threads: number, minMultiplyAdds: number, f: () => T): T {
+function withThreads<T>(
+  threads: number,
+  minMultiplyAdds: number,
+  f: () => T,
+  kernel: 'wasm' | 'js' = 'wasm',
+): T {
   const saved = { ...gemmThreads };
   gemmThreads.threads = threads;
   gemmThreads.minMultiplyAdds = minMultiplyAdds;
+  gemmThreads.kernel = kernel;
   try {
     return f();
   } finally {
@@ -174,8 +180,49 @@ test('k-blocked tiled gemm matches a naive product across tile and k-block edges
     const B = randomMatrix(n, k, n + 2 * k);
     const want = naiveNT(A, B);
     const tol = 1e-13 * Math.sqrt(k);
-    const got = withThreads(1, Infinity, () => gemmNT(A, B).data);
-    for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i] - want[i]) <= tol, `${i}`);
+    for (const kernel of ['js', 'wasm'] as const) {
+      const got = withThreads(1, Infinity, () => gemmNT(A, B).data, kernel);
+      for (let i = 0; i < want.length; i++) {
+        assert.ok(Math.abs(got[i] - want[i]) <= tol, `${kernel} ${m}x${k}x${n} ${i}`);
+      }
+    }
+  }
+});
+
+test('wasm SIMD kernel agrees with the JS kernel to 1e-12 (padding, triangles, syrk)', () => {
+  for (const [m, k, n] of [
+    [1, 1, 1],
+    [5, 3, 7],
+    [66, 258, 131],
+    [130, 515, 3],
+  ]) {
+    const A = randomMatrix(m, k, 7 * m + k);
+    const B = randomMatrix(n, k, 11 * n + k);
+    // A upper trapezoidal (A[i, p] = 0 for p < i) for the triangle-skipping product.
+    const U = matrix(
+      m,
+      k,
+      A.data.map((v, q) => (q % k < Math.floor(q / k) ? 0 : v)),
+    );
+    const run = (): Float64Array[] => [
+      gemmNT(A, B).data,
+      gemmNTUpperA(U, B).data,
+      syrkNT(A).data,
+      syrkTN(A).data,
+    ];
+    const js = withThreads(1, Infinity, run, 'js');
+    const wasm = withThreads(1, Infinity, run, 'wasm');
+    const wasm2 = withThreads(2, 0, run, 'wasm');
+    const exact = naiveNT(U, B);
+    for (let q = 0; q < js.length; q++) {
+      assert.deepEqual(wasm2[q], wasm[q], `threads ${m}x${k}x${n} product ${q}`);
+      let scale = 0;
+      for (const v of js[q]) scale = Math.max(scale, Math.abs(v));
+      for (let i = 0; i < js[q].length; i++) {
+        assert.ok(Math.abs(wasm[q][i] - js[q][i]) <= 1e-12 * scale, `${m}x${k}x${n} ${q} ${i}`);
+      }
+    }
+    for (let i = 0; i < exact.length; i++) assert.ok(Math.abs(wasm[1][i] - exact[i]) <= 1e-12);
   }
 });
 
@@ -198,10 +245,12 @@ test('threaded products are bitwise equal to single-threaded ones', () => {
       syrkTN(A).data,
       syrkTN(At).data,
     ];
-    const single = withThreads(1, 0, run);
-    const multi = withThreads(2, 0, run);
-    for (let q = 0; q < single.length; q++) {
-      assert.deepEqual(multi[q], single[q], `${m}x${k}x${n} product ${q}`);
+    for (const kernel of ['js', 'wasm'] as const) {
+      const single = withThreads(1, 0, run, kernel);
+      const multi = withThreads(2, 0, run, kernel);
+      for (let q = 0; q < single.length; q++) {
+        assert.deepEqual(multi[q], single[q], `${kernel} ${m}x${k}x${n} product ${q}`);
+      }
     }
   }
   // syrkTN stays exactly symmetric and matches A^T A.

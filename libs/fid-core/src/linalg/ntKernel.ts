@@ -1,3 +1,5 @@
+import type { WasmTile } from './wasmKernel.js';
+
 /**
  * The GEMM micro-kernel as JavaScript source text, so that the very same code runs on the main
  * thread (compiled once with `new Function`) and in worker threads (evaluated with
@@ -5,9 +7,9 @@
  * the compiled dist). Identical code on every thread makes threaded and single-threaded results
  * bitwise equal: each output tile is always computed by one thread with one summation order.
  *
- * ntTile(a, b, c, k, n, i0, i1, j0, j1) adds to c[i * n + j] (i in [i0, i1), j in [j0, j1)) the
- * dot product of row i of a and row j of b, both row-major with row length k:
- *   C = A B^T restricted to one tile.
+ * ntTile(a, b, c, k, n, i0, i1, j0, j1, ps) adds to c[i * n + j] (i in [i0, i1), j in [j0, j1))
+ * the dot product of row i of a and row j of b over p in [ps, k), both row-major with row length k:
+ *   C = A B^T restricted to one tile. ps > 0 skips a known zero prefix (triangular operands).
  * Loop order (a blocked GEMM in the Goto/BLIS style, without packing since rows are already
  * contiguous): k is cut into blocks of KC = 256 so that 4 rows of A (8 KiB) stay in L1 while the
  * tile's B rows (<= 64 x 2 KiB) stream from L2, and within a k block 4 x 4 register blocks of C
@@ -16,10 +18,10 @@
  */
 export const NT_KERNEL_SOURCE = String.raw`
 var KC = 256;
-function ntTile(a, b, c, k, n, i0, i1, j0, j1) {
+function ntTile(a, b, c, k, n, i0, i1, j0, j1, ps) {
   var i4 = i0 + ((i1 - i0) & ~3);
   var j4 = j0 + ((j1 - j0) & ~3);
-  for (var p0 = 0; p0 < k; p0 += KC) {
+  for (var p0 = ps; p0 < k; p0 += KC) {
     var p1 = p0 + KC < k ? p0 + KC : k;
     for (var i = i0; i < i4; i += 4) {
       var a0 = i * k, a1 = a0 + k, a2 = a1 + k, a3 = a2 + k;
@@ -63,16 +65,30 @@ function ntDot(x, xo, y, yo, p0, p1) {
   return s0 + s1 + (s2 + s3);
 }
 /*
- * Runs tiles of one job until none is left: tiles[4 t .. 4 t + 4) = (i0, i1, j0, j1); ctrl[0] is
+ * Runs tiles of one job until none is left: tiles[5 t .. 5 t + 5) = (i0, i1, j0, j1, ps); ctrl[0] is
  * the next unclaimed tile, ctrl[1] the number finished (notified on every change), done[t] = 1
  * once tile t is written. Any thread may call it; claims are atomic.
  */
 function ntRun(a, b, c, k, n, tiles, ctrl, done) {
-  var count = tiles.length >> 2;
+  var count = (tiles.length / 5) | 0;
   for (;;) {
     var t = Atomics.add(ctrl, 0, 1);
     if (t >= count) return;
-    ntTile(a, b, c, k, n, tiles[4 * t], tiles[4 * t + 1], tiles[4 * t + 2], tiles[4 * t + 3]);
+    var q = 5 * t;
+    ntTile(a, b, c, k, n, tiles[q], tiles[q + 1], tiles[q + 2], tiles[q + 3], tiles[q + 4]);
+    Atomics.store(done, t, 1);
+    Atomics.add(ctrl, 1, 1);
+    Atomics.notify(ctrl, 1);
+  }
+}
+/* The same loop for the WebAssembly kernel (wasmKernel.ts): a, b, c are byte offsets. */
+function ntRunWasm(tile, a, b, c, k, n, tiles, ctrl, done) {
+  var count = (tiles.length / 5) | 0;
+  for (;;) {
+    var t = Atomics.add(ctrl, 0, 1);
+    if (t >= count) return;
+    var q = 5 * t;
+    tile(a, b, c, k, n, tiles[q], tiles[q + 1], tiles[q + 2], tiles[q + 3], tiles[q + 4]);
     Atomics.store(done, t, 1);
     Atomics.add(ctrl, 1, 1);
     Atomics.notify(ctrl, 1);
@@ -80,14 +96,33 @@ function ntRun(a, b, c, k, n, tiles, ctrl, done) {
 }
 `;
 
-/** Worker body: runs every job posted to it; on an error flags ctrl[2] so the caller finishes. */
+/**
+ * Worker body: runs every job posted to it; on an error flags ctrl[2] so the caller finishes.
+ * workerData { module, memory } (optional): the WebAssembly kernel, instantiated once on the
+ * shared memory that wasm jobs address by offset.
+ */
 export const NT_WORKER_SOURCE =
   NT_KERNEL_SOURCE +
   String.raw`
-var parentPort = require('node:worker_threads').parentPort;
+var wt = require('node:worker_threads');
+var parentPort = wt.parentPort;
+var wasmTile = null;
+if (wt.workerData && wt.workerData.memory) {
+  try {
+    var inst = new WebAssembly.Instance(wt.workerData.module, { env: { mem: wt.workerData.memory } });
+    wasmTile = inst.exports.tile;
+  } catch (err) {
+    wasmTile = null;
+  }
+}
 parentPort.on('message', function (job) {
   try {
-    ntRun(job.a, job.b, job.c, job.k, job.n, job.tiles, job.ctrl, job.done);
+    if (job.wasm) {
+      if (!wasmTile) throw new Error('no wasm kernel in this worker');
+      ntRunWasm(wasmTile, job.a, job.b, job.c, job.k, job.n, job.tiles, job.ctrl, job.done);
+    } else {
+      ntRun(job.a, job.b, job.c, job.k, job.n, job.tiles, job.ctrl, job.done);
+    }
   } catch (err) {
     Atomics.store(job.ctrl, 2, 1);
     Atomics.notify(job.ctrl, 1);
@@ -109,11 +144,23 @@ export interface NtKernels {
     i1: number,
     j0: number,
     j1: number,
+    ps: number,
   ): void;
   ntRun(a: F64, b: F64, c: F64, k: number, n: number, tiles: I32, ctrl: I32, done: I32): void;
+  ntRunWasm(
+    tile: WasmTile,
+    a: number,
+    b: number,
+    c: number,
+    k: number,
+    n: number,
+    tiles: I32,
+    ctrl: I32,
+    done: I32,
+  ): void;
 }
 
 /** The kernels compiled on this thread from the same source the workers run. */
 export const ntKernels: NtKernels = new Function(
-  `${NT_KERNEL_SOURCE}\nreturn { ntTile: ntTile, ntRun: ntRun };`,
+  `${NT_KERNEL_SOURCE}\nreturn { ntTile: ntTile, ntRun: ntRun, ntRunWasm: ntRunWasm };`,
 )() as NtKernels;

@@ -14,6 +14,24 @@ export function pivotedCholesky(
   tol?: number,
 ): { factor: Matrix; rank: number; maxDiagonal: number } {
   const d = S.rows;
+  const { L, perm, rank, maxDiagonal } = pivotedCholeskyLower(S, tol);
+  const F = new Float64Array(d * rank);
+  for (let i = 0; i < d; i++) {
+    F.set(L.subarray(i * d, i * d + Math.min(rank, i + 1)), perm[i] * rank);
+  }
+  return { factor: { rows: d, cols: rank, data: F }, rank, maxDiagonal };
+}
+
+/**
+ * The same factorisation in pivoted order: P^T S P ~= L L^T with L lower trapezoidal [d, rank],
+ * returned row-major in a [d, d] array (L[i * d + j], j < rank; entries j > i are 0) with
+ * perm[i] = the original index of pivoted row i. Callers that exploit the triangle use this.
+ */
+export function pivotedCholeskyLower(
+  S: Matrix,
+  tol?: number,
+): { L: Float64Array; perm: Int32Array; rank: number; maxDiagonal: number } {
+  const d = S.rows;
   const s = S.data;
   const perm = new Int32Array(d);
   for (let i = 0; i < d; i++) perm[i] = i;
@@ -60,11 +78,7 @@ export function pivotedCholesky(
     }
     rank = j + 1;
   }
-  const F = new Float64Array(d * rank);
-  for (let i = 0; i < d; i++) {
-    F.set(L.subarray(i * d, i * d + Math.min(rank, i + 1)), perm[i] * rank);
-  }
-  return { factor: { rows: d, cols: rank, data: F }, rank, maxDiagonal };
+  return { L, perm, rank, maxDiagonal };
 }
 
 function swap(a: Float64Array | Int32Array, i: number, j: number): void {

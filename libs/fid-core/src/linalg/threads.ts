@@ -1,6 +1,14 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { NT_WORKER_SOURCE, ntKernels } from './ntKernel.js';
+import {
+  NT_WASM_BYTES,
+  WASM_PAD,
+  wasmApi,
+  type WasmMemory,
+  type WasmModule,
+  type WasmTile,
+} from './wasmKernel.js';
 
 /**
  * A small lazily created pool of worker threads for the GEMM kernels (`ntKernel.ts`), sharing
@@ -17,7 +25,44 @@ export const gemmThreads: {
   threads: number | undefined;
   /** Products below this many multiply-adds stay on the calling thread. */
   minMultiplyAdds: number;
-} = { threads: undefined, minMultiplyAdds: 2e7 };
+  /**
+   * 'wasm': the WebAssembly SIMD kernel (wasmKernel.ts), 'js': the JavaScript one; 'auto' (the
+   * default): wasm when it can be instantiated and FIDLAB_KERNEL is not 'js'.
+   */
+  kernel: 'auto' | 'wasm' | 'js';
+} = { threads: undefined, minMultiplyAdds: 2e7, kernel: 'auto' };
+
+/**
+ * The WebAssembly kernel on one shared memory (every thread instantiates it there once). Operands
+ * are copied in, zero padded to the kernel's shape contract; the memory grows to the largest
+ * product seen and is kept (no reallocation per call).
+ */
+interface WasmState {
+  module: WasmModule;
+  memory: WasmMemory;
+  tile: WasmTile;
+}
+let wasmState: WasmState | null | undefined;
+
+function wasmKernel(): WasmState | null {
+  if (wasmState === undefined) {
+    try {
+      if (!wasmApi) throw new Error('no WebAssembly');
+      const module = new wasmApi.Module(NT_WASM_BYTES);
+      const memory = new wasmApi.Memory({ initial: 1, maximum: 65536, shared: true });
+      const inst = new wasmApi.Instance(module, { env: { mem: memory } });
+      wasmState = { module, memory, tile: inst.exports.tile as WasmTile };
+    } catch {
+      wasmState = null;
+    }
+  }
+  return wasmState;
+}
+
+function useWasm(): WasmState | null {
+  const k = gemmThreads.kernel === 'auto' ? process.env.FIDLAB_KERNEL : gemmThreads.kernel;
+  return k === 'js' ? null : wasmKernel();
+}
 
 const MAX_THREADS = 16;
 let workers: Worker[] = [];
@@ -38,7 +83,9 @@ export function helperCount(macs: number): number {
   const want = wantedThreads() - 1;
   try {
     while (workers.length < want) {
-      const w = new Worker(NT_WORKER_SOURCE, { eval: true });
+      const wk = wasmKernel();
+      const workerData = wk ? { module: wk.module, memory: wk.memory } : undefined;
+      const w = new Worker(NT_WORKER_SOURCE, { eval: true, workerData });
       w.unref();
       w.on('error', () => dropWorker(w));
       w.on('exit', () => dropWorker(w));
@@ -75,7 +122,8 @@ const TILE = 64;
  * C [m, n] = A B^T for row-major A [m, k], B [n, k] (B may be the same array as A). With
  * `upper`, only tiles on or above the diagonal are computed (m = n; the caller mirrors).
  * Uses `helpers` extra workers (from helperCount); the result is an ordinary Float64Array and is
- * bitwise identical for any thread count.
+ * bitwise identical for any thread count. `kStart(i0, j0)`: the tile at (i0, j0) sums only over
+ * p >= kStart (the caller knows the operands are zero below it: triangular factors).
  */
 export function ntProduct(
   a: Float64Array,
@@ -85,30 +133,28 @@ export function ntProduct(
   k: number,
   upper: boolean,
   helpers: number,
+  kStart?: (i0: number, j0: number) => number,
 ): Float64Array {
   const tileList: number[] = [];
   for (let i0 = 0; i0 < m; i0 += TILE) {
     for (let j0 = upper ? i0 : 0; j0 < n; j0 += TILE) {
-      tileList.push(i0, Math.min(m, i0 + TILE), j0, Math.min(n, j0 + TILE));
+      const ps = kStart ? Math.max(0, Math.min(k, kStart(i0, j0))) : 0;
+      tileList.push(i0, Math.min(m, i0 + TILE), j0, Math.min(n, j0 + TILE), ps);
     }
   }
-  const count = tileList.length >> 2;
+  const count = tileList.length / 5;
+  const wk = k > 0 && m > 0 && n > 0 ? useWasm() : null;
+  if (wk) {
+    const c = wasmProduct(wk, a, m, b, n, k, upper, helpers, kStart);
+    if (c) return c;
+  }
   const pool = helpers > 0 && count > 1 ? workers.slice(0, helpers) : [];
   if (pool.length === 0) {
     const c = new Float64Array(m * n);
     for (let t = 0; t < count; t++) {
-      const q = 4 * t;
-      ntKernels.ntTile(
-        a,
-        b,
-        c,
-        k,
-        n,
-        tileList[q],
-        tileList[q + 1],
-        tileList[q + 2],
-        tileList[q + 3],
-      );
+      const q = 5 * t;
+      const [i0, i1, j0, j1, ps] = tileList.slice(q, q + 5);
+      ntKernels.ntTile(a, b, c, k, n, i0, i1, j0, j1, ps);
     }
     return c;
   }
@@ -122,23 +168,105 @@ export function ntProduct(
   const job = { a: sa, b: sb, c, k, n, tiles, ctrl, done };
   for (const w of pool) w.postMessage(job);
   ntKernels.ntRun(sa, sb, c, k, n, tiles, ctrl, done);
-  for (;;) {
-    const finished = Atomics.load(ctrl, 1);
-    if (finished >= count || Atomics.load(ctrl, 2) !== 0) break;
-    Atomics.wait(ctrl, 1, finished, 1000);
-  }
+  waitForTiles(ctrl, count);
   if (Atomics.load(ctrl, 2) !== 0) {
     // A worker failed: stop using workers and redo, from zero, every tile not marked done.
-    broken = true;
-    for (const w of workers) void w.terminate();
-    workers = [];
+    dropAllWorkers();
     for (let t = 0; t < count; t++) {
       if (Atomics.load(done, t) === 1) continue;
-      const q = 4 * t;
-      const [i0, i1, j0, j1] = [tileList[q], tileList[q + 1], tileList[q + 2], tileList[q + 3]];
+      const q = 5 * t;
+      const [i0, i1, j0, j1, ps] = tileList.slice(q, q + 5);
       for (let i = i0; i < i1; i++) c.fill(0, i * n + j0, i * n + j1);
-      ntKernels.ntTile(sa, sb, c, k, n, i0, i1, j0, j1);
+      ntKernels.ntTile(sa, sb, c, k, n, i0, i1, j0, j1, ps);
     }
   }
   return new Float64Array(c);
+}
+
+const ceilTo = (x: number, q: number) => Math.ceil(x / q) * q;
+
+/** ntProduct on the WebAssembly kernel; undefined when the operands do not fit in 4 GiB. */
+function wasmProduct(
+  wk: WasmState,
+  a: Float64Array,
+  m: number,
+  b: Float64Array,
+  n: number,
+  k: number,
+  upper: boolean,
+  helpers: number,
+  kStart?: (i0: number, j0: number) => number,
+): Float64Array | undefined {
+  const mp = ceilTo(m, WASM_PAD.rows);
+  const np = ceilTo(n, WASM_PAD.rows); // rows of B are rows of C^T: same padding both ways
+  const kp = ceilTo(k, WASM_PAD.k);
+  const same = b === a && m === n;
+  const aOff = 0;
+  const bOff = same ? aOff : aOff + mp * kp * 8;
+  const cOff = same ? aOff + mp * kp * 8 : bOff + np * kp * 8;
+  const bytes = cOff + mp * np * 8;
+  if (bytes > 65536 * 65535) return undefined;
+  const have = wk.memory.buffer.byteLength;
+  if (bytes > have) wk.memory.grow(Math.ceil((bytes - have) / 65536));
+  const mem = new Float64Array(wk.memory.buffer);
+  const load = (x: Float64Array, rows: number, rowsPadded: number, off: number) => {
+    const o = off / 8;
+    for (let i = 0; i < rows; i++) {
+      mem.set(x.subarray(i * k, i * k + k), o + i * kp);
+      if (kp > k) mem.fill(0, o + i * kp + k, o + (i + 1) * kp);
+    }
+    mem.fill(0, o + rows * kp, o + rowsPadded * kp);
+  };
+  load(a, m, mp, aOff);
+  if (!same) load(b, n, np, bOff);
+  mem.fill(0, cOff / 8, cOff / 8 + mp * np);
+  const tileList: number[] = [];
+  for (let i0 = 0; i0 < mp; i0 += TILE) {
+    for (let j0 = upper ? i0 : 0; j0 < np; j0 += TILE) {
+      let ps = kStart ? Math.max(0, kStart(i0, j0)) : 0;
+      ps -= ps % WASM_PAD.k;
+      if (ps >= kp) continue; // the whole tile is a zero sum
+      tileList.push(i0, Math.min(mp, i0 + TILE), j0, Math.min(np, j0 + TILE), ps);
+    }
+  }
+  const count = tileList.length / 5;
+  const tiles = new Int32Array(new SharedArrayBuffer(4 * Math.max(1, tileList.length)));
+  tiles.set(tileList);
+  const ctrl = new Int32Array(new SharedArrayBuffer(4 * 4)); // next, finished, error
+  const done = new Int32Array(new SharedArrayBuffer(4 * Math.max(1, count)));
+  const pool = helpers > 0 && count > 1 ? workers.slice(0, helpers) : [];
+  if (pool.length > 0) {
+    const job = { wasm: true, a: aOff, b: bOff, c: cOff, k: kp, n: np, tiles, ctrl, done };
+    for (const w of pool) w.postMessage(job);
+  }
+  ntKernels.ntRunWasm(wk.tile, aOff, bOff, cOff, kp, np, tiles, ctrl, done);
+  if (pool.length > 0) waitForTiles(ctrl, count);
+  if (Atomics.load(ctrl, 2) !== 0) {
+    // A worker failed: stop using workers and redo, from zero, every tile not marked done.
+    dropAllWorkers();
+    for (let t = 0; t < count; t++) {
+      if (Atomics.load(done, t) === 1) continue;
+      const [i0, i1, j0, j1, ps] = tileList.slice(5 * t, 5 * t + 5);
+      for (let i = i0; i < i1; i++) mem.fill(0, cOff / 8 + i * np + j0, cOff / 8 + i * np + j1);
+      wk.tile(aOff, bOff, cOff, kp, np, i0, i1, j0, j1, ps);
+    }
+  }
+  const c = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) c.set(mem.subarray(cOff / 8 + i * np, cOff / 8 + i * np + n), i * n);
+  return c;
+}
+
+/** Blocks until `count` tiles are finished or a worker flagged an error (ctrl[2]). */
+function waitForTiles(ctrl: Int32Array, count: number): void {
+  for (;;) {
+    const finished = Atomics.load(ctrl, 1);
+    if (finished >= count || Atomics.load(ctrl, 2) !== 0) return;
+    Atomics.wait(ctrl, 1, finished, 1000);
+  }
+}
+
+function dropAllWorkers(): void {
+  broken = true;
+  for (const w of workers) void w.terminate();
+  workers = [];
 }
