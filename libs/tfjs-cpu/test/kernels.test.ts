@@ -84,6 +84,10 @@ const MATMULS: [number[], number[], boolean, boolean][] = [
   [[3, 4, 6], [3, 6, 2], false, false],
   [[3, 6, 4], [3, 2, 6], true, true],
   [[1, 33], [33, 17], false, false], // one row, as in a dense layer with batch 1
+  [[2, 50], [40, 50], false, true], // dX = dY W^T with a big W: computed as (W dY^T)^T
+  [[50, 40], [50, 2], true, false],
+  [[50, 2], [40, 50], true, true],
+  [[3, 2, 30], [3, 20, 30], false, true],
 ];
 for (const [as, bs, ta, tb] of MATMULS) {
   test(`matMul and its gradients match cpu: a=${as} b=${bs} ta=${ta} tb=${tb}`, async () => {
