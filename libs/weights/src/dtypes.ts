@@ -14,6 +14,8 @@ export const DTYPE_BYTES: Record<string, number> = {
   bool: 1,
 };
 
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /** Half-precision bits -> number (IEEE 754 binary16, subnormals and inf/nan included). */
 export function halfToFloat(h: number): number {
   const s = h & 0x8000 ? -1 : 1;
@@ -66,17 +68,9 @@ export function stridedToFloat32(
     if (shape[d] !== 1 && strides[d] !== expect) contiguous = false;
     expect *= shape[d];
   }
-  if (contiguous && dtype === 'float32' && le) {
-    const start = bytes.byteOffset + offset * 4;
-    if (start % 4 === 0) {
-      out.set(new Float32Array(bytes.buffer, start, n));
-    } else {
-      // Unaligned (legacy files pack storages back to back): copy the bytes first. Not
-      // bytes.slice(): on a Node Buffer that is a view of the whole pool, not a copy.
-      const copy = new Uint8Array(n * 4);
-      copy.set(bytes.subarray(offset * 4, (offset + n) * 4));
-      out.set(new Float32Array(copy.buffer));
-    }
+  if (contiguous && dtype === 'float32' && le && LITTLE_ENDIAN_HOST) {
+    // One byte copy into the result, aligned or not (legacy files pack storages unaligned).
+    new Uint8Array(out.buffer).set(bytes.subarray(offset * 4, (offset + n) * 4));
     return out;
   }
   if (contiguous) {
