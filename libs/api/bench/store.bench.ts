@@ -1,0 +1,163 @@
+// Store benchmark: seeds 1,000 runs x 100 epochs x 10 metrics = 1,000,000 metric rows (plus
+// 100,000 epoch rows) into a fresh PostgreSQL database through the store's bulk idempotent
+// writes, then times `runs.best` through tRPC over HTTP (client and server in this process).
+// Writes bench/results/store.md at the repository root. It is the `bench` target of libs/store
+// but lives here because it drives the API too (store importing api would be a cycle).
+//   nx run store:bench                      (full size)
+//   nx run store:bench -- --quick           (100 runs x 20 epochs x 10 metrics)
+// FIDLAB_TEST_PG_URL names the server (default postgresql://postgres@127.0.0.1:5432/postgres).
+import { writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { resolve } from 'node:path';
+import { createApiClient, createApiServer } from '@fidlab/api';
+import { openStore, type MetricRow } from '@fidlab/store';
+import { createTestDatabase } from '../../store/test/pg.js';
+
+const quick = process.argv.includes('--quick');
+const RUNS = quick ? 100 : 1000;
+const EPOCHS = quick ? 20 : 100;
+const METRICS = 10;
+const QUERIES = quick ? 200 : 1000;
+const RUNS_PER_CALL = 10; // rows per recordMetricRows call: RUNS_PER_CALL * EPOCHS * METRICS
+const out = resolve(process.env.BENCH_OUT ?? 'bench/results/store.md');
+
+function percentile(sorted: number[], p: number): number {
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i];
+}
+
+// Deterministic, metric-dependent values with a minimum somewhere mid-training.
+function value(run: number, epoch: number, m: number): number {
+  const x = Math.sin(run * 12.9898 + epoch * 78.233 + m * 37.719) * 43758.5453;
+  const noise = x - Math.floor(x);
+  return 10 + m + ((epoch - EPOCHS / 2) / EPOCHS) ** 2 * 50 + noise * 5 + (run % 97) / 10;
+}
+
+const created = await createTestDatabase('fidlab_bench');
+if (typeof created === 'string') {
+  console.error(`store bench: ${created}`);
+  process.exit(1);
+}
+const load0 = loadavg();
+const store = await openStore({ url: created.url });
+try {
+  const sweep = await store.upsertSweep({ name: 'bench', spec: { runs: RUNS } });
+  const runIds: number[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    runIds.push((await store.upsertRun({ sweepId: sweep.id, key: `r${r}`, parameters: { r } })).id);
+  }
+
+  // Epoch rows (checkpoints), one bulk call per RUNS_PER_CALL runs.
+  let t0 = performance.now();
+  for (let r = 0; r < RUNS; r += RUNS_PER_CALL) {
+    const rows = runIds.slice(r, r + RUNS_PER_CALL).flatMap((runId) =>
+      Array.from({ length: EPOCHS }, (_, e) => ({
+        runId,
+        epoch: e + 1,
+        losses: { g: 1 / (e + 1), d: 0.5 },
+        checkpoint: { uri: `runs/${runId}/epoch-${e + 1}`, sha256: 'a'.repeat(64), bytes: 1e6 },
+        seconds: 1,
+      })),
+    );
+    await store.recordEpochRows(rows);
+  }
+  const epochSecs = (performance.now() - t0) / 1000;
+
+  t0 = performance.now();
+  for (let r = 0; r < RUNS; r += RUNS_PER_CALL) {
+    const rows: MetricRow[] = [];
+    for (const runId of runIds.slice(r, r + RUNS_PER_CALL))
+      for (let e = 1; e <= EPOCHS; e++)
+        for (let m = 0; m < METRICS; m++)
+          rows.push({
+            runId,
+            epoch: e,
+            name: `metric_${m}`,
+            value: value(runId, e, m),
+            extractor: 'x',
+          });
+    await store.recordMetricRows(rows);
+  }
+  const metricSecs = (performance.now() - t0) / 1000;
+  const metricRows = RUNS * EPOCHS * METRICS;
+
+  // Re-recording one run's last epoch (the idempotent path `fidlab run` takes after a resume).
+  t0 = performance.now();
+  const rerecord = 50;
+  for (let i = 0; i < rerecord; i++) {
+    const runId = runIds[i % RUNS];
+    await store.recordMetrics(
+      runId,
+      EPOCHS,
+      Array.from({ length: METRICS }, (_, m) => ({
+        name: `metric_${m}`,
+        value: value(runId, EPOCHS, m),
+      })),
+    );
+  }
+  const rerecordMs = (performance.now() - t0) / rerecord;
+  const count = await store.prisma.metricValue.count();
+  if (count !== metricRows) throw new Error(`expected ${metricRows} rows, found ${count}`);
+
+  const token = await store.createToken('bench');
+  const server = await createApiServer({ store, port: 0 });
+  const client = createApiClient({ url: server.url, token });
+  const scopes = {
+    sweep: () => ({ sweep: 'bench' }),
+    run: () => ({ scope: 'run' as const, run: runIds[Math.floor(Math.random() * RUNS)] }),
+    all: () => ({ scope: 'all' as const }),
+  };
+  const latency: Record<string, { p50: number; p95: number; max: number }> = {};
+  for (const [scope, q] of Object.entries(scopes)) {
+    for (let i = 0; i < 20; i++) await client.runs.best.query({ metric: 'metric_0', ...q() }); // warm-up
+    const times: number[] = [];
+    for (let i = 0; i < QUERIES; i++) {
+      const metric = `metric_${i % METRICS}`;
+      const goal = i % 2 ? ('max' as const) : ('min' as const);
+      const s = performance.now();
+      const best = await client.runs.best.query({ metric, goal, ...q() });
+      times.push(performance.now() - s);
+      if (!best || Object.keys(best.metrics).length !== METRICS) throw new Error('bad best result');
+    }
+    times.sort((a, b) => a - b);
+    latency[scope] = { p50: percentile(times, 50), p95: percentile(times, 95), max: times.at(-1)! };
+  }
+  await server.close();
+
+  const load1 = loadavg();
+  const ms = (x: number) => x.toFixed(2);
+  const report = `# Store benchmark${quick ? ' (--quick)' : ''}
+
+\`nx run store:bench${quick ? ' -- --quick' : ''}\` (libs/api/bench/store.bench.ts), ${new Date().toISOString()}.
+PostgreSQL ${created.url.replace(/\/[^/]*$/, '/…')} (fresh database), ${cpus().length} cores (${cpus()[0]?.model ?? '?'}),
+Node ${process.version}. Load average before/after: ${load0.map((x) => x.toFixed(1)).join(' ')} / ${load1.map((x) => x.toFixed(1)).join(' ')}.
+**The machine is shared with other agents' builds and tests**: numbers are noisy, read them as
+an order of magnitude, not a precise measurement.
+
+Seed: ${RUNS} runs x ${EPOCHS} epochs x ${METRICS} metrics = ${metricRows.toLocaleString('en-US')} metric rows,
+written through \`Store.recordMetricRows\` (INSERT ... ON CONFLICT DO UPDATE, ${RUNS_PER_CALL * EPOCHS * METRICS} rows per
+call split into chunks of 3,000 rows = 30,000 bind parameters, each chunk in one transaction with
+the refresh of its runs' \`run_best\` summary rows).
+
+| write | rows | seconds | rows/s |
+|---|---:|---:|---:|
+| epochs (\`recordEpochRows\`) | ${(RUNS * EPOCHS).toLocaleString('en-US')} | ${epochSecs.toFixed(1)} | ${Math.round((RUNS * EPOCHS) / epochSecs).toLocaleString('en-US')} |
+| metric values + run_best (\`recordMetricRows\`) | ${metricRows.toLocaleString('en-US')} | ${metricSecs.toFixed(1)} | ${Math.round(metricRows / metricSecs).toLocaleString('en-US')} |
+| re-record one epoch's ${METRICS} metrics (\`recordMetrics\`, idempotent) | ${METRICS} | ${ms(rerecordMs)} ms per call | |
+
+\`runs.best\` through tRPC over HTTP (httpBatchLink, bearer token; client and server in one
+process), ${QUERIES} sequential queries per scope, metric and goal varied, each answer carrying
+every metric at the best epoch. Goal: p95 < 20 ms.
+
+| scope | p50 ms | p95 ms | max ms |
+|---|---:|---:|---:|
+${Object.entries(latency)
+  .map(([s, l]) => `| ${s} | ${ms(l.p50)} | ${ms(l.p95)} | ${ms(l.max)} |`)
+  .join('\n')}
+`;
+  writeFileSync(out, report);
+  console.log(report);
+} finally {
+  await store.close();
+  await created.drop();
+}
