@@ -28,7 +28,12 @@ export interface CheckpointFile {
   name: string;
   bytes: number;
   sha256: string;
+  /** 'weights': the generator (what evaluation needs); 'state': what resuming also needs. */
+  role: 'weights' | 'state';
 }
+
+/** Lists the state files removed from an older checkpoint (keep_state: 'last'). */
+export const PRUNED_FILE = 'pruned.json';
 
 /** manifest.json: what a checkpoint is, how it was made, and how to check its files. */
 export interface CheckpointManifest {
@@ -102,7 +107,8 @@ export async function saveCheckpoint(
     const files: CheckpointFile[] = [];
     for (const [file, buf] of blobs) {
       await writeFile(join(tmp, file), buf);
-      files.push({ name: file, bytes: buf.length, sha256: sha256(buf) });
+      const role = file === GENERATOR_FILE ? 'weights' : 'state';
+      files.push({ name: file, bytes: buf.length, sha256: sha256(buf), role });
     }
     const full: CheckpointManifest = {
       format: CHECKPOINT_FORMAT,
@@ -126,10 +132,29 @@ export async function saveCheckpoint(
   }
 }
 
-/** Reads and verifies a checkpoint folder: manifest shape, every file's size and sha256. */
+/**
+ * Removes the training state (discriminator, optimizer) of an older checkpoint, keeping its
+ * generator and manifest (whose sha256 therefore stays valid); `pruned.json` lists what went.
+ * At 256 px the state is two thirds of a checkpoint's 686 MB.
+ */
+export async function pruneTrainingState(dir: string): Promise<void> {
+  const ck = JSON.parse(await readFile(join(dir, MANIFEST_FILE), 'utf8')) as CheckpointManifest;
+  const state = ck.files.filter((f) => f.role === 'state').map((f) => f.name);
+  if (state.length === 0) return;
+  const tmp = join(dir, `.${PRUNED_FILE}.tmp`);
+  await writeFile(tmp, JSON.stringify({ removed: state, at: new Date().toISOString() }) + '\n');
+  await rename(tmp, join(dir, PRUNED_FILE));
+  for (const f of state) await rm(join(dir, basename(f)), { force: true });
+}
+
+/**
+ * Reads and verifies a checkpoint folder: manifest shape, every file's size and sha256 (state
+ * files listed in pruned.json may be absent: then `hasState` is false).
+ */
 export async function readCheckpoint(dir: string): Promise<{
   manifest: CheckpointManifest;
   sha256: string;
+  hasState: boolean;
   read(file: string): Map<string, StoredTensor>;
 }> {
   const path = join(dir, MANIFEST_FILE);
@@ -156,9 +181,17 @@ export async function readCheckpoint(dir: string): Promise<{
     );
   }
   manifest.config = parseTrialConfig(manifest.config);
+  const pruned = existsSync(join(dir, PRUNED_FILE))
+    ? (JSON.parse(await readFile(join(dir, PRUNED_FILE), 'utf8')) as { removed: string[] }).removed
+    : [];
   const blobs = new Map<string, Buffer>();
+  let hasState = true;
   for (const f of manifest.files) {
     const p = join(dir, basename(f.name));
+    if (!existsSync(p) && f.role === 'state' && pruned.includes(f.name)) {
+      hasState = false;
+      continue;
+    }
     if (!existsSync(p)) throw new FidlabError(ErrorCode.FILE_NOT_FOUND, `${p} is missing`);
     const buf = await readFile(p);
     if (buf.length !== f.bytes || sha256(buf) !== f.sha256) {
@@ -172,6 +205,7 @@ export async function readCheckpoint(dir: string): Promise<{
   return {
     manifest,
     sha256: sha256(text),
+    hasState,
     read(file) {
       const buf = blobs.get(file);
       if (!buf) throw new FidlabError(ErrorCode.FILE_NOT_FOUND, `${join(dir, file)} is missing`);

@@ -86,6 +86,17 @@ describe('train', () => {
       'epoch-0003',
       'epoch-0004',
     ]);
+    // keep_state 'last': older epochs keep only their generator (still loadable and verified).
+    const files = (e: string) => readdirSync(join(dir, 'checkpoints', e)).sort();
+    assert.deepEqual(files('epoch-0001'), [
+      'generator.safetensors',
+      'manifest.json',
+      'pruned.json',
+    ]);
+    assert.ok(files('epoch-0004').includes('optimizer.safetensors'));
+    const first = await loadCheckpoint(join(dir, 'checkpoints', 'epoch-0001'));
+    assert.equal(first.epoch, 1);
+    first.generator.dispose();
     const m = metrics(dir);
     assert.deepEqual(
       m.map((x) => x.epoch),

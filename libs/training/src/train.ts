@@ -28,6 +28,7 @@ import {
   GENERATOR_FILE,
   listCheckpoints,
   OPTIMIZER_FILE,
+  pruneTrainingState,
   readCheckpoint,
   saveCheckpoint,
   type CheckpointManifest,
@@ -271,6 +272,12 @@ export async function train(
       } else {
         const m = ck.manifest;
         checkSameArchitecture(m.config, c, dir);
+        if (!ck.hasState) {
+          throw new FidlabError(
+            ErrorCode.INVALID_INPUT,
+            `${dir} has no training state (pruned), so the run cannot resume from it exactly`,
+          );
+        }
         assignParams(
           G.params,
           ck.read(GENERATOR_FILE),
@@ -422,6 +429,7 @@ export async function train(
           ...(nets.optD?.tensors().map(([k, t]) => [`D.${k}`, t] as [string, tf.Tensor]) ?? []),
         ],
       });
+      if (c.keep_state === 'last' && lastCheckpoint) await pruneTrainingState(lastCheckpoint);
       lastCheckpoint = saved.dir;
       const seconds = (performance.now() - t0) / 1000;
       await appendFile(

@@ -52,6 +52,12 @@ export const TrialConfigSchema = z
     data: DataConfigSchema,
     /** RUN_DIR: checkpoints/epoch-0001/..., metrics.jsonl. */
     run_dir: z.string().min(1),
+    /**
+     * Training state (discriminator + Adam moments) of older epochs: removed once a newer
+     * checkpoint is complete ('last'; resuming needs only the newest) or kept ('all'). Generator
+     * weights are always kept. At 256 px a full checkpoint is 686 MB, the generator 218 MB.
+     */
+    keep_state: z.enum(['last', 'all']).default('last'),
     /** Continue from the last complete checkpoint in run_dir. */
     resume: z.boolean().default(false),
   })

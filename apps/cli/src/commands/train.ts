@@ -46,6 +46,9 @@ Defaults are pix2pix's: GAN (vanilla) + 100 x L1, Adam 2e-4 / beta1 0.5, batch s
   --layout L           auto (default), paired or aligned
   --pair-pattern RE    pair photos and sketches by this file-name regex (see fidlab data check)
   --no-flip            no random horizontal flips
+  --keep-state last|all  keep the discriminator and optimizer state of every epoch (all), or only
+                       of the newest, which is all resuming needs (last, default; the generator
+                       weights of every epoch are always kept)
   --backend B          auto (default: tfjs-node-gpu > tfjs-node > wasm > cpu), gpu, node, wasm, cpu;
                        also FIDLAB_BACKEND
   --json               print each epoch's result as one JSON line on stdout
@@ -77,6 +80,7 @@ A NaN/Inf loss stops the run (exit 1) naming the epoch and step.`,
         layout: { type: 'string' },
         'pair-pattern': { type: 'string' },
         'no-flip': { type: 'boolean', default: false },
+        'keep-state': { type: 'string' },
         backend: { type: 'string' },
         json: { type: 'boolean', default: false },
       },
@@ -120,6 +124,7 @@ A NaN/Inf loss stops the run (exit 1) naming the epoch and step.`,
       beta1: num('beta1'),
       lambda_l1: num('lambda-l1'),
       kl_weight: num('kl-weight'),
+      keep_state: oneOf(values['keep-state'], 'keep-state', ['last', 'all']) as 'last' | undefined,
     };
     const data = {
       ...(base.data ?? {}),
