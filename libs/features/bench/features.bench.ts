@@ -1,0 +1,95 @@
+/**
+ * Feature-extractor benchmark: images/s of `inception` (pool3) and `vggface:fc6` at batch 16 on
+ * the CPU (tfjs wasm backend, one thread) against the PyTorch CPU reference (Debian
+ * python3-torch, at 1 thread and at all cores) measured in the same run on the same random
+ * weights. Writes bench/results/features.md.
+ *
+ *   npx nx run features:bench                 (2 timed batches per case)
+ *   npx nx run features:bench -- --iters 4
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '@fidlab/models';
+import { createExtractor } from '../src/index.js';
+import { runReference, torchPython } from '../test/helpers.js';
+
+const root = resolve(import.meta.dirname, '../../..');
+const BATCH = 16;
+const itersArg = process.argv.indexOf('--iters');
+const ITERS = itersArg > 0 ? Number(process.argv[itersArg + 1]) : 2;
+
+interface Case {
+  extractor: string;
+  arch: 'inception' | 'vggface';
+  size: number;
+}
+const CASES: Case[] = [
+  { extractor: 'inception', arch: 'inception', size: 299 },
+  { extractor: 'vggface:fc6', arch: 'vggface', size: 224 },
+];
+
+if (!torchPython()) {
+  console.error(
+    'python3-torch + python3-torchvision are needed for the reference (apt-get install)',
+  );
+  process.exit(1);
+}
+const dir = mkdtempSync(join(tmpdir(), 'fidlab-features-bench-'));
+process.env.FIDLAB_WEIGHTS = join(dir, 'cache');
+const backend = await selectBackend({ log: (l) => console.error(l) });
+
+const rows: string[] = [];
+try {
+  for (const c of CASES) {
+    const weights = join(dir, `${c.arch}.pth`);
+    runReference(['weights', '--arch', c.arch, '--seed', '0', '--out', weights]);
+    const ext = await createExtractor(c.extractor, { weights });
+    const x = tf.randomUniform([BATCH, c.size, c.size, 3], 0, 1, 'float32', 7) as tf.Tensor4D;
+    const batch = async () => {
+      const y = ext.extract(x);
+      await y.data();
+      y.dispose();
+    };
+    await batch(); // warm-up: kernels compiled, buffers allocated
+    const t0 = performance.now();
+    for (let i = 0; i < ITERS; i++) await batch();
+    const fidlab = (BATCH * ITERS) / ((performance.now() - t0) / 1000);
+    x.dispose();
+    ext.dispose();
+    const torch = (threads: number) =>
+      JSON.parse(
+        runReference([
+          ...['bench', '--arch', c.arch, '--weights', weights],
+          ...['--batch', String(BATCH), '--iters', String(ITERS), '--threads', String(threads)],
+        ]),
+      ) as { images_per_s: number; threads: number; torch: string };
+    const t1 = torch(1);
+    const tAll = torch(cpus().length);
+    const line =
+      `| ${c.extractor} | ${c.size} | ${fidlab.toFixed(2)} | ${t1.images_per_s.toFixed(2)} | ` +
+      `${tAll.images_per_s.toFixed(2)} (${tAll.threads}) | ${(fidlab / t1.images_per_s).toFixed(2)} |`;
+    console.error(line);
+    rows.push(line);
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const md = `# Feature extractors: images/s on the CPU
+
+\`npx nx run features:bench\` (${new Date().toISOString().slice(0, 10)}): batch ${BATCH}, ${ITERS}
+timed batches after one warm-up batch, random weights of the real architectures (same file for
+both), forward pass only (no image decoding). fidlab: tfjs backend \`${backend}\` (tfjs-backend-wasm
+4.22, XNNPACK, SIMD, one thread). PyTorch: Debian python3-torch, \`torch.set_num_threads(n)\`.
+Machine: ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, shared with other jobs while
+measured, so the numbers are noisy (a few tens of per cent).
+
+| extractor | input | fidlab img/s | PyTorch 1 thread | PyTorch all cores (threads) | fidlab / PyTorch 1 thread |
+| --- | --- | --- | --- | --- | --- |
+${rows.join('\n')}
+`;
+mkdirSync(join(root, 'bench/results'), { recursive: true });
+writeFileSync(join(root, 'bench/results/features.md'), md);
+console.error(`wrote bench/results/features.md`);
