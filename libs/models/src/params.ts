@@ -77,7 +77,10 @@ export class ParamBuilder {
       throw new Error(`duplicate parameter name ${name}`);
     }
     // No tfjs variable name: tfjs names are global, and two networks share ours.
-    const v = tf.variable(tf.tensor(values, shape, 'float32'), trainable);
+    // The initial tensor is disposed: the variable keeps its own reference to the data.
+    const init = tf.tensor(values, shape, 'float32');
+    const v = tf.variable(init, trainable);
+    init.dispose();
     (trainable ? this.set.params : this.set.buffers).set(name, v);
     return v;
   }

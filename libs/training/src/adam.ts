@@ -22,8 +22,15 @@ export class Adam {
     private readonly beta2: number,
   ) {
     for (const [name, p] of params.params) {
-      this.m.set(name, tf.variable(tf.zerosLike(p), false));
-      this.v.set(name, tf.variable(tf.zerosLike(p), false));
+      // tidy frees the zeros tensors; the variables keep their data.
+      this.m.set(
+        name,
+        tf.tidy(() => tf.variable(tf.zerosLike(p), false)),
+      );
+      this.v.set(
+        name,
+        tf.tidy(() => tf.variable(tf.zerosLike(p), false)),
+      );
     }
   }
 
@@ -67,7 +74,7 @@ export class Adam {
           `${file}: optimizer state ${key} is ${t ? `[${t.shape}]` : 'missing'}, expected [${target.shape}]`,
         );
       }
-      target.assign(tf.tensor(t.data, t.shape, 'float32'));
+      tf.tidy(() => target.assign(tf.tensor(t.data, t.shape, 'float32')));
     }
     this.step = step;
   }

@@ -241,7 +241,7 @@ export function assignParams(
   }
   for (const [name, v] of set.entries()) {
     const t = tensors.get(name)!;
-    v.assign(tf.tensor(t.data, t.shape, 'float32'));
+    tf.tidy(() => v.assign(tf.tensor(t.data, t.shape, 'float32')));
   }
 }
 

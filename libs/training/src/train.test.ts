@@ -185,7 +185,8 @@ describe('train', () => {
     assert.equal(existsSync(join(dir, 'checkpoints', 'epoch-0001')), false);
   });
 
-  test('a VAE trains with its KL term', async () => {
+  test('a VAE trains with its KL term; no tensors outlive train() and loadCheckpoint', async () => {
+    const tensorsBefore = tf.memory().numTensors;
     const dir = runDir('vae');
     const e: EpochResult[] = [];
     await train(
@@ -200,6 +201,7 @@ describe('train', () => {
     const { generator } = await loadCheckpoint(e[0].checkpointDir);
     assert.ok(generator.tapNames.includes('mu'));
     generator.dispose();
+    assert.equal(tf.memory().numTensors, tensorsBefore);
   });
 });
 
