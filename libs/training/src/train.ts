@@ -36,6 +36,7 @@ import {
 import { datasetFingerprint } from './datasetFingerprint.js';
 import { ganLoss, klLoss, l1Loss } from './losses.js';
 import { lrFactor } from './lrSchedule.js';
+import { isOutOfMemory, outOfMemoryHint } from './outOfMemory.js';
 import {
   loadSizeOf,
   modelConfigOf,
@@ -173,11 +174,6 @@ function trainStep(
   tf.dispose([...new Set([value, ...Object.values(grads), ...Object.values(kept)])]);
   return out;
 }
-
-const isOom = (e: unknown) =>
-  /out of memory|OOM|ResourceExhausted|failed to allocate|Array buffer allocation failed|Invalid typed array length/i.test(
-    String((e as Error)?.message ?? e),
-  );
 
 /** Sum of |w| over every parameter: finite iff every weight is. */
 function weightsFinite(set: Generator['params']): boolean {
@@ -359,11 +355,11 @@ export async function train(
         try {
           last = trainStep(c, nets, input, sketch, lr, mixSeed(c.seed, epoch, step, 0x57e9));
         } catch (e) {
-          if (isOom(e)) {
+          if (isOutOfMemory(e)) {
             throw new FidlabError(
               ErrorCode.INVALID_CONFIG,
-              `out of memory at batch size ${c.batch_size} (${describeModel(modelConfig)}, backend ${tf.getBackend()}); ` +
-                `try --batch-size ${Math.max(1, Math.floor(c.batch_size / 2))}${c.batch_size === 1 ? ' with a smaller --size or --ngf' : ''}`,
+              `out of memory at batch size ${c.batch_size} (${describeModel(modelConfig)}, backend ` +
+                `${tf.getBackend()}, epoch ${epoch}, step ${step}): ${outOfMemoryHint(c.batch_size)}`,
               { cause: e },
             );
           }
