@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -29,6 +29,14 @@ test('identity trial: facerec body fine-tuned on synthetic identities, rank-k pe
       splitBy: 'image',
       testFraction: 0.34,
     });
+    // Stand-ins for generated sketches: the held-out sketches copied to a folder, named as the
+    // dataset's files (as `fidlab generate` names its outputs), so the probe is matched by name.
+    const generated = path.join(dir, 'generated');
+    await mkdir(generated);
+    const testSketches = path.join(data, 'test', 'sketches');
+    for (const f of await readdir(testSketches)) {
+      await copyFile(path.join(testSketches, f), path.join(generated, f));
+    }
     const seen: IdentityEpochResult[] = [];
     const out = path.join(dir, 'run');
     const r = await trainIdentity(
@@ -43,9 +51,9 @@ test('identity trial: facerec body fine-tuned on synthetic identities, rank-k pe
         // Only the last residual block, the fc layer and the classifier learn: fast on a CPU.
         freezeThrough: 'conv256_2/conv2',
         body: { inputSize: 104 },
-        // Held-out real sketches identified against the training sketches by classifier scores.
+        // Held-out sketches identified against the training sketches by classifier scores.
         eval: {
-          probe: { split: 'test' },
+          probe: { dir: generated, split: 'test' },
           gallery: { split: 'train' },
           ks: [1, 3],
           layer: 'logits',
@@ -84,6 +92,19 @@ test('identity trial: facerec body fine-tuned on synthetic identities, rank-k pe
         eval: { probe: { split: 'train' }, gallery: { split: 'train' } },
       }),
       (e) => isFidlabError(e) && e.code === 'INVALID_CONFIG' && /same images/.test(e.message),
+    );
+
+    await writeFile(path.join(generated, 'stranger.png'), Buffer.alloc(0));
+    await assert.rejects(
+      trainIdentity({
+        data,
+        out,
+        epochs: 1,
+        lr: 1,
+        body: { inputSize: 104 },
+        eval: { probe: { dir: generated, split: 'test' }, gallery: { split: 'train' } },
+      }),
+      (e) => isFidlabError(e) && /1 of 7 images .* stranger\.png/.test(e.message),
     );
 
     // Checkpoint: manifest with the epoch's metrics; loads as identity:<dir>:<layer>.
@@ -127,6 +148,16 @@ test('identity config: defaults and errors name the field', () => {
   assert.deepEqual(c.eval.ks, [1, 5, 10]);
   assert.deepEqual(c.eval.gallery, { split: 'test', images: 'sketches' });
   assert.equal(c.optimizer, 'momentum');
+  assert.deepEqual(c.eval.probe, { dir: 'generated' });
+  const withSplit = { dir: 'g', split: 'test' };
+  const c2 = parseIdentityConfig({
+    data: 'd',
+    out: 'o',
+    epochs: 1,
+    lr: 1,
+    eval: { probe: withSplit },
+  });
+  assert.deepEqual(c2.eval.probe, withSplit);
   assert.throws(
     () => parseIdentityConfig({ data: 'd', out: 'o', epochs: 2, lr: 1 }),
     (e) => isFidlabError(e) && /eval/.test(e.message),

@@ -3,22 +3,28 @@
 import { z } from 'zod';
 import { ErrorCode, FidlabError } from '@fidlab/fid-core';
 
+// The `dir` form comes first and both are strict: zod unions take the first match, and a
+// non-strict `{ split }` object would silently drop a `dir`.
 const imageSetSchema = z.union([
-  z.object({
-    /** Dataset split whose images are used. */
-    split: z.string().min(1),
-    /** Which side of each pair. */
-    images: z.enum(['sketches', 'photos']).default('sketches'),
-  }),
-  z.object({
-    /**
-     * A folder of images (e.g. generated sketches) matched to the gallery split's items by file
-     * name without extension (the photo's or the sketch's); their identities are those items'.
-     */
-    dir: z.string().min(1),
-    /** Split whose items give the identities; default: the gallery's split. */
-    split: z.string().min(1).optional(),
-  }),
+  z
+    .object({
+      /**
+       * A folder of images (e.g. generated sketches) matched to a split's items by file name
+       * without extension (the photo's or the sketch's); their identities are those items'.
+       */
+      dir: z.string().min(1),
+      /** Split whose items give the identities; default: the gallery's split. */
+      split: z.string().min(1).optional(),
+    })
+    .strict(),
+  z
+    .object({
+      /** Dataset split whose images are used. */
+      split: z.string().min(1),
+      /** Which side of each pair. */
+      images: z.enum(['sketches', 'photos']).default('sketches'),
+    })
+    .strict(),
 ]);
 export type IdentityImageSet = z.infer<typeof imageSetSchema>;
 
