@@ -99,6 +99,11 @@ try {
   const count = await store.prisma.metricValue.count();
   if (count !== metricRows) throw new Error(`expected ${metricRows} rows, found ${count}`);
 
+  // Fresh statistics for the planner, as autovacuum would have after such a load.
+  t0 = performance.now();
+  await store.prisma.$executeRawUnsafe('ANALYZE');
+  const analyzeSecs = (performance.now() - t0) / 1000;
+
   const token = await store.createToken('bench');
   const server = await createApiServer({ store, port: 0 });
   const client = createApiClient({ url: server.url, token });
@@ -144,6 +149,7 @@ the refresh of its runs' \`run_best\` summary rows).
 | epochs (\`recordEpochRows\`) | ${(RUNS * EPOCHS).toLocaleString('en-US')} | ${epochSecs.toFixed(1)} | ${Math.round((RUNS * EPOCHS) / epochSecs).toLocaleString('en-US')} |
 | metric values + run_best (\`recordMetricRows\`) | ${metricRows.toLocaleString('en-US')} | ${metricSecs.toFixed(1)} | ${Math.round(metricRows / metricSecs).toLocaleString('en-US')} |
 | re-record one epoch's ${METRICS} metrics (\`recordMetrics\`, idempotent) | ${METRICS} | ${ms(rerecordMs)} ms per call | |
+| then \`ANALYZE\` (planner statistics, as autovacuum would) | | ${analyzeSecs.toFixed(1)} | |
 
 \`runs.best\` through tRPC over HTTP (httpBatchLink, bearer token; client and server in one
 process), ${QUERIES} sequential queries per scope, metric and goal varied, each answer carrying

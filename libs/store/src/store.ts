@@ -620,11 +620,11 @@ export class Store {
         `goal must be min or max, got ${JSON.stringify(goal)}`,
       );
     }
+    // One round trip: the sweep is resolved inside the query (existence checked only on a miss).
     let scope = Prisma.empty;
     if (q.run !== undefined) scope = Prisma.sql`AND rb.run_id = ${q.run}::int`;
     else if (q.sweep !== undefined) {
-      const s = await this.sweepOrThrow(q.sweep);
-      scope = Prisma.sql`AND r.sweep_id = ${s.id}::int`;
+      scope = Prisma.sql`AND r.sweep_id = (SELECT id FROM sweeps WHERE name = ${q.sweep})`;
     }
     const pick =
       goal === 'min'
@@ -660,7 +660,10 @@ export class Store {
           WHERE m.run_id = b.run_id AND m.epoch = b.epoch) AS metrics
       FROM b JOIN runs r ON r.id = b.run_id JOIN sweeps s ON s.id = r.sweep_id
       LEFT JOIN epochs e ON e.run_id = b.run_id AND e.epoch = b.epoch`;
-    if (rows.length === 0) return null;
+    if (rows.length === 0) {
+      if (q.run === undefined && q.sweep !== undefined) await this.sweepOrThrow(q.sweep);
+      return null;
+    }
     const r = rows[0];
     return {
       sweep: r.sweep,
