@@ -53,13 +53,8 @@ export async function generateImages(
       pairPattern: config.data.pair_pattern,
     });
     const items = itemsOfSplit(index, split);
-    const useSketch = config.direction === 'sketch2sketch';
-    if (useSketch && index.layout === 'single') {
-      throw new FidlabError(
-        ErrorCode.INVALID_INPUT,
-        `${index.root} has no sketches; a sketch2sketch model needs paired data`,
-      );
-    }
+    // sketch2sketch reads the sketch of a pair, or the image itself in a folder of sketches.
+    const useSketch = config.direction === 'sketch2sketch' && index.layout !== 'single';
     const out = resolve(o.out);
     await mkdir(out, { recursive: true });
     const size = config.size;

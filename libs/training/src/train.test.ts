@@ -171,6 +171,28 @@ describe('train', () => {
     assert.equal(existsSync(runDir('bad-run')), false);
   });
 
+  test('sketch2sketch trains on a folder of sketches alone; photo2sketch refuses it', async () => {
+    const sk = join(tmp, 'sketches-only');
+    for (const split of ['train', 'test']) {
+      cpSync(join(root, split, 'sketches'), join(sk, split), { recursive: true });
+    }
+    const cfg = small({
+      direction: 'sketch2sketch',
+      epochs: 1,
+      gan_mode: 'none',
+      data: { root: sk },
+    });
+    const r = await train({ ...cfg, run_dir: runDir('sk') });
+    assert.equal(r.epoch, 1);
+    const out = join(tmp, 'sk-gen');
+    const g = await generateImages({ checkpoint: r.lastCheckpoint!, out });
+    assert.equal(g.written, readdirSync(join(sk, 'test')).length);
+    await assert.rejects(
+      train({ ...cfg, direction: 'photo2sketch', run_dir: runDir('sk2') }),
+      isCode(ErrorCode.INVALID_INPUT, /unpaired images/),
+    );
+  });
+
   test('abort between steps: no partial checkpoint, status aborted', async () => {
     const ac = new AbortController();
     const dir = runDir('abort');

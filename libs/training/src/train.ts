@@ -205,10 +205,13 @@ export async function train(
     layout: c.data.layout,
     pairPattern: c.data.pair_pattern,
   });
-  if (index.layout === 'single') {
+  // A folder of single images can only be sketches for the sketch auto-encoder (seed 4.1).
+  const single = index.layout === 'single';
+  if (single && c.direction !== 'sketch2sketch') {
     throw new FidlabError(
       ErrorCode.INVALID_INPUT,
-      `${index.root} holds unpaired images; training needs photo/sketch pairs (paired or aligned layout)`,
+      `${index.root} holds unpaired images; photo2sketch training needs photo/sketch pairs ` +
+        '(paired or aligned layout); a folder of sketches alone suits --direction sketch2sketch',
     );
   }
   const items = itemsOfSplit(index, c.data.split);
@@ -350,7 +353,7 @@ export async function train(
         step++;
         globalStep++;
         const shape: [number, number, number, number] = [batch.n, batch.size, batch.size, 3];
-        const sketch = tf.tensor4d(batch.b!, shape);
+        const sketch = tf.tensor4d(single ? batch.a : batch.b!, shape);
         const input = c.direction === 'photo2sketch' ? tf.tensor4d(batch.a, shape) : sketch;
         try {
           last = trainStep(c, nets, input, sketch, lr, mixSeed(c.seed, epoch, step, 0x57e9));

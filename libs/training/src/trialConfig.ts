@@ -11,7 +11,8 @@ export type GanMode = (typeof GAN_MODES)[number];
 export const DataConfigSchema = z
   .object({
     root: z.string().min(1),
-    layout: z.enum(['auto', 'paired', 'aligned']).default('auto'),
+    /** 'single' (a folder of sketches, no photos) only for sketch2sketch. */
+    layout: z.enum(['auto', 'paired', 'aligned', 'single']).default('auto'),
     split: z.string().min(1).default('train'),
     /** Regex pairing photos with sketches by file name (CUFS names differ); default: same basename. */
     pair_pattern: z.string().optional(),

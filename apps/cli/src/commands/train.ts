@@ -43,7 +43,8 @@ Defaults are pix2pix's: GAN (vanilla) + 100 x L1, Adam 2e-4 / beta1 0.5, batch s
   --lambda-l1 X        L1 weight (default 100)
   --kl-weight X        VAE KL weight (default 0.05)
   --split NAME         training split (default train)
-  --layout L           auto (default), paired or aligned
+  --layout L           auto (default), paired, aligned, or single (a folder of sketches, for
+                       sketch2sketch)
   --pair-pattern RE    pair photos and sketches by this file-name regex (see fidlab data check)
   --no-flip            no random horizontal flips
   --keep-state last|all  keep the discriminator and optimizer state of every epoch (all), or only
@@ -131,7 +132,14 @@ A NaN/Inf loss stops the run (exit 1) naming the epoch and step.`,
       ...(values.data !== undefined ? { root: values.data } : {}),
       ...(values.split !== undefined ? { split: values.split } : {}),
       ...(values.layout !== undefined
-        ? { layout: oneOf(values.layout, 'layout', ['auto', 'paired', 'aligned']) as 'auto' }
+        ? {
+            layout: oneOf(values.layout, 'layout', [
+              'auto',
+              'paired',
+              'aligned',
+              'single',
+            ]) as 'auto',
+          }
         : {}),
       ...(values['pair-pattern'] !== undefined ? { pair_pattern: values['pair-pattern'] } : {}),
       ...(values['no-flip'] ? { flip: false } : {}),
