@@ -118,8 +118,11 @@ export function disposeFacerecParams(p: FacerecParams): void {
   p.fc.dispose();
 }
 
-/** Steps 1-4 of the preprocessing above. images: [n, h, w, 3] in [0,1] -> [n, size, size, 3]. */
-export function facerecPreprocess(images: tf.Tensor4D, size = FACEREC_INPUT_SIZE): tf.Tensor4D {
+/**
+ * Steps 2-3 of the preprocessing above, on [0,1] pixels (padding with 0 is black either way):
+ * [n, h, w, 3] -> [n, size, size, 3].
+ */
+export function facerecResize(images: tf.Tensor4D, size = FACEREC_INPUT_SIZE): tf.Tensor4D {
   return tf.tidy(() => {
     const [, h, w, c] = images.shape;
     if (c !== 3) {
@@ -128,7 +131,7 @@ export function facerecPreprocess(images: tf.Tensor4D, size = FACEREC_INPUT_SIZE
         `facerec: expected RGB images [n, h, w, 3], got [${images.shape}]`,
       );
     }
-    let x = tf.mul(images, 255) as tf.Tensor4D;
+    let x = images;
     if (h !== w) {
       const diff = Math.abs(h - w);
       const after = Math.round(diff * 0.5);
@@ -136,6 +139,18 @@ export function facerecPreprocess(images: tf.Tensor4D, size = FACEREC_INPUT_SIZE
       x = tf.pad(x, h > w ? [[0, 0], [0, 0], pad, [0, 0]] : [[0, 0], pad, [0, 0], [0, 0]]);
     }
     if (x.shape[1] !== size) x = tf.image.resizeBilinear(x, [size, size], false, false);
+    return x;
+  });
+}
+
+/**
+ * Steps 1-4 of the preprocessing above. images: [n, h, w, 3] in [0,1] -> [n, size, size, 3].
+ * Deviation: face-api pads and resizes 0-255 values, fidlab [0,1] ones before scaling by 255;
+ * both are linear, so the results agree to float rounding.
+ */
+export function facerecPreprocess(images: tf.Tensor4D, size = FACEREC_INPUT_SIZE): tf.Tensor4D {
+  return tf.tidy(() => {
+    const x = tf.mul(facerecResize(images, size), 255);
     return tf.div(tf.sub(x, tf.tensor1d(FACEREC_MEAN_RGB as unknown as number[])), 255);
   });
 }

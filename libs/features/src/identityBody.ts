@@ -17,6 +17,7 @@ import {
   facerecConvNames,
   facerecForward,
   facerecPreprocess,
+  facerecResize,
   loadFacerecParams,
   type FacerecParams,
 } from './facerec.js';
@@ -39,6 +40,11 @@ export interface IdentityBody {
   readonly groups: string[];
   /** Every parameter, named `<group>/<tensor>`. */
   readonly params: Map<string, tf.Tensor>;
+  /**
+   * The body's geometric preprocessing alone: [n, h, w, 3] in [0,1] -> [n, S, S, 3] in [0,1]
+   * (forward skips it for input already at S x S).
+   */
+  resize(images: tf.Tensor4D): tf.Tensor4D;
   /**
    * images [n, h, w, 3] in [0,1] -> the named layers, [n, dims] each. Not tidied. `dropout`
    * (training only) gives the seed of the body's dropout masks; absent: inference.
@@ -85,6 +91,7 @@ export function facerecBody(params: Map<string, tf.Tensor>, inputSize: number): 
     featureLayer: 'embedding',
     groups,
     params,
+    resize: (images) => facerecResize(images, inputSize),
     forward(p, images, layers) {
       const x = facerecPreprocess(images, inputSize);
       const out = facerecForward(facerecFromMap(p), x);
@@ -168,6 +175,10 @@ export function vggfaceBody(
     featureLayer: 'relu7',
     groups: [...VGG_CONVS, 'fc6', 'fc7'],
     params,
+    resize: (images) => {
+      const [, h, w] = images.shape;
+      return h === S && w === S ? images : tf.image.resizeBilinear(images, [S, S], false, true);
+    },
     forward(p, images, layers, dropout) {
       const [, h, w] = images.shape;
       let x: tf.Tensor4D =

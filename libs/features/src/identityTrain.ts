@@ -18,7 +18,7 @@ import {
   discoverDataset,
   itemsOfSplit,
   listImages,
-  resizeRgb,
+  toUnitFloat,
   type DatasetIndex,
   type DatasetItem,
 } from '@fidlab/datasets';
@@ -77,14 +77,25 @@ interface LabelledImages {
 const stem = (p: string) => path.basename(p, path.extname(p));
 const identityOf = (it: DatasetItem) => it.identity ?? stem(it.b ?? it.a);
 
-async function loadImages(files: string[], size: number): Promise<tf.Tensor4D> {
-  const n = files.length;
-  const data = new Float32Array(n * size * size * 3);
-  for (let i = 0; i < n; i++) {
-    const img = await resizeRgb(await decodeImage(files[i]), size, size, 'pytorch-bilinear');
-    data.set(img.data, i * size * size * 3);
+/**
+ * Decodes images and brings each to the body's input size with the body's own resize, so that
+ * training sees exactly what `identity:<dir>:<layer>` will see at extraction time.
+ */
+async function loadImages(files: string[], body: IdentityBody): Promise<tf.Tensor4D> {
+  const out: tf.Tensor4D[] = [];
+  try {
+    for (const f of files) {
+      const img = await decodeImage(f);
+      out.push(
+        tf.tidy(() =>
+          body.resize(tf.tensor4d(toUnitFloat(img.data), [1, img.height, img.width, 3])),
+        ),
+      );
+    }
+    return tf.concat(out, 0);
+  } finally {
+    tf.dispose(out);
   }
-  return tf.tensor4d(data, [n, size, size, 3]);
 }
 
 /** Resolves a probe/gallery/training image set to files and identities. */
@@ -192,7 +203,6 @@ export async function trainIdentity(
     { kind: cfg.body.kind, inputSize: cfg.body.inputSize ?? IDENTITY_BODY_INPUT[cfg.body.kind] },
     cfg.body.weights,
   );
-  const S = body.spec.inputSize;
   const evalLayer = cfg.eval.layer ?? body.featureLayer;
   if (evalLayer !== 'logits' && !(evalLayer in body.layers)) {
     throw new FidlabError(
@@ -220,9 +230,12 @@ export async function trainIdentity(
     );
   }
 
-  const train: LabelledImages = { x: await loadImages(trainSet.files, S), labels: trainSet.labels };
-  const probeX = await loadImages(probeSet.files, S);
-  const galleryX = await loadImages(gallerySet.files, S);
+  const train: LabelledImages = {
+    x: await loadImages(trainSet.files, body),
+    labels: trainSet.labels,
+  };
+  const probeX = await loadImages(probeSet.files, body);
+  const galleryX = await loadImages(gallerySet.files, body);
   const classOf = new Map(classes.map((c, i) => [c, i]));
   const y = tf.tensor1d(
     train.labels.map((l) => classOf.get(l) as number),
