@@ -179,6 +179,44 @@ function findTorch(): string | undefined {
   return ok('/usr/bin/python3') ? '/usr/bin/python3' : undefined;
 }
 
+const NOTES = [
+  '## What the fast path is',
+  '',
+  '`setupFastCpu()` (@fidlab/tfjs-cpu) loads the wasm backend (SIMD build) from',
+  '`node_modules/@tensorflow/tfjs-backend-wasm/dist/` and registers, for `wasm`:',
+  '',
+  '- `Conv2DBackpropFilter` (missing in wasm): a dilated convolution of the input with the output',
+  '  gradient (batch and channels swapped) when there are many pixels; a transposed im2col + one',
+  '  GEMM when there are fewer pixels than filter taps x channels (deep layers).',
+  "- `Conv2DBackpropInput` (wasm's is a direct loop, ~10x slower than the forward convolution):",
+  '  one GEMM + col2im, with the bigger of filter and gradient streamed rather than transposed.',
+  "- `Conv2D` when pixels < 4 x output channels: XNNPACK's convolution repacks a new filter on",
+  '  every call (~9 ns per weight; training makes a new filter every step), its GEMM ~6x faster.',
+  '- `BatchMatMul` with transposed operands (wasm: ~1-3 GFLOP/s against ~26 untransposed).',
+  "- `MaxPoolGrad`: wasm's returns wrong gradients for 2x2 stride-2 pools (relative error 0.73).",
+  '- `Tile`, `Sum`/`Mean` over leading axes, `Concat`: memory-bound, in JS on the wasm heap',
+  "  (wasm's were 5-20 ms per call on BatchNorm gradients and U-Net skips).",
+  '',
+  'Each is tested against the pure-JS `cpu` backend (forward and gradients, relative error < 1e-4),',
+  'and training steps of small U-Net / VAE / PatchGAN / VGG / Inception-style nets and of',
+  "@fidlab/models' own architectures match the cpu backend's updated weights to 1e-3.",
+  '',
+  '## Threads',
+  '',
+  'tfjs-backend-wasm 4.22 turns wasm threads off in Node (`WASM_HAS_MULTITHREAD_SUPPORT` is false',
+  'when `IS_NODE`; tfjs issue #3830). Forcing the flag fails: the pthread worker script is a `blob:`',
+  "URL, which Node's worker_threads refuses (ERR_WORKER_PATH). With two shims (the worker script",
+  "written to a file, the worker's main-script blob replaced by the package's",
+  '`wasm-out/tfjs-backend-wasm-threaded-simd.js`) the threaded SIMD build does start in Node 20 and',
+  "its 8 pool workers load, but XNNPACK's thread pool reports 1 thread (`getThreadsCount()` = 1",
+  'after `setThreadsCount(2)`, no worker ever runs), so it computes on one core like the plain SIMD',
+  'build. fidlab therefore uses the single-threaded SIMD build. On this machine, shared by about',
+  'five agents (load average 8-13 on 2 cores), a second thread could not have paid anyway; PyTorch',
+  'with 2 OpenMP threads suffers from it (threads spin at barriers while the other one waits for',
+  'a core), which is why its 1-thread timings are listed too.',
+  '',
+];
+
 // ---- run ----
 interface Med {
   wall: number;
@@ -339,6 +377,7 @@ if (!quick) {
     final,
     '```',
     '',
+    ...NOTES,
   ];
   mkdirSync(join(root, 'bench/results'), { recursive: true });
   writeFileSync(join(root, 'bench/results/train.md'), md.join('\n'));
