@@ -23,7 +23,7 @@ export function gemmNT(A: Matrix, B: Matrix): Matrix {
   const m = A.rows;
   const n = B.rows;
   const k = A.cols;
-  const c = ntProduct(A.data, m, B.data, n, k, false, helperCount(m * n * k));
+  const c = ntProduct(A.data, m, B.data, n, k, 'full', helperCount(m * n * k));
   return { rows: m, cols: n, data: c };
 }
 
@@ -72,7 +72,7 @@ export function gemmNN(A: Matrix, B: Matrix): Matrix {
   const k = A.cols;
   const helpers = helperCount(m * n * k);
   const bt = transposeTo(B, helpers > 0).data;
-  return { rows: m, cols: n, data: ntProduct(A.data, m, bt, n, k, false, helpers) };
+  return { rows: m, cols: n, data: ntProduct(A.data, m, bt, n, k, 'full', helpers) };
 }
 
 /** C = A^T B, A [k, m], B [k, n]. */
@@ -84,7 +84,7 @@ export function gemmTN(A: Matrix, B: Matrix): Matrix {
   const helpers = helperCount(m * n * k);
   const at = transposeTo(A, helpers > 0).data;
   const bt = B === A ? at : transposeTo(B, helpers > 0).data;
-  return { rows: m, cols: n, data: ntProduct(at, m, bt, n, k, false, helpers) };
+  return { rows: m, cols: n, data: ntProduct(at, m, bt, n, k, 'full', helpers) };
 }
 
 /**
@@ -97,7 +97,7 @@ export function syrkTN(A: Matrix): Matrix {
   const k = A.rows;
   const helpers = helperCount((n * (n + 1) * k) / 2);
   const a = transposeTo(A, helpers > 0).data; // [n, k]: rows are A's columns, contiguous
-  const c = ntProduct(a, n, a, n, k, true, helpers);
+  const c = ntProduct(a, n, a, n, k, 'upper', helpers);
   for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) c[i * n + j] = c[j * n + i];
   return { rows: n, cols: n, data: c };
 }
@@ -113,7 +113,7 @@ export function gemmNTUpperA(A: Matrix, B: Matrix): Matrix {
   const n = B.rows;
   const k = A.cols;
   const helpers = helperCount((m * n * k) / 2);
-  const c = ntProduct(A.data, m, B.data, n, k, false, helpers, (i0) => i0);
+  const c = ntProduct(A.data, m, B.data, n, k, 'full', helpers, (i0) => i0);
   return { rows: m, cols: n, data: c };
 }
 
@@ -122,7 +122,7 @@ export function syrkNT(A: Matrix): Matrix {
   const m = A.rows;
   const k = A.cols;
   const helpers = helperCount((m * (m + 1) * k) / 2);
-  const c = ntProduct(A.data, m, A.data, m, k, true, helpers);
+  const c = ntProduct(A.data, m, A.data, m, k, 'upper', helpers);
   for (let i = 0; i < m; i++) for (let j = 0; j < i; j++) c[i * m + j] = c[j * m + i];
   return { rows: m, cols: m, data: c };
 }

@@ -6,7 +6,7 @@ import { gemmNN, gemmNT, gemmNTUpperA, gemmTN, syrkNT, syrkTN, transpose } from 
 import { singularValues } from './singularValues.js';
 import { gemmThreads } from './threads.js';
 import { tridiagonalEigenvalues } from './tridiagonalEigenvalues.js';
-import { tridiagonalize } from './tridiagonalize.js';
+import { tridiagonalize, tridiagonalizeBlocked } from './tridiagonalize.js';
 
 /** Max |x - y| / scale over sorted copies. */
 function sortedDiff(x: ArrayLike<number>, y: ArrayLike<number>): number {
@@ -330,5 +330,27 @@ test('fused lower-storage tridiagonalisation matches the two-pass reference', ()
     const e2 = tridiagonalEigenvalues(ref.diag, ref.off);
     const scale = Math.max(maxAbs(e2), 1e-300);
     assert.ok(sortedDiff(e1, e2) <= 1e-13 * scale, `n = ${A.rows}`);
+  }
+});
+
+test('blocked (dlatrd) tridiagonalisation matches the two-pass reference, JS and wasm symv', () => {
+  const cases: [Matrix, number][] = [
+    [{ rows: 1, cols: 1, data: Float64Array.of(3) }, 4],
+    [{ rows: 2, cols: 2, data: Float64Array.of(1, 2, 2, 5) }, 4],
+    [{ rows: 6, cols: 6, data: new Float64Array(36) }, 4], // no reflection at all
+    [syrkTN(randomMatrix(40, 3, 31)), 3], // rank 3: panels with skipped reflections
+    [syrkTN(randomMatrix(80, 67, 33)), 8], // panel edges: 67 = 8 * 8 + 3
+    [randomMatrix(45, 45, 34), 16], // not symmetric: only the upper triangle may be read
+    [syrkTN(randomMatrix(310, 300, 35)), 64], // the default dispatch size
+  ];
+  for (const [A, nb] of cases) {
+    const ref = referenceTridiagonal(A);
+    const e2 = tridiagonalEigenvalues(ref.diag, ref.off);
+    const scale = Math.max(maxAbs(e2), 1e-300);
+    for (const kernel of ['js', 'wasm'] as const) {
+      const got = withThreads(2, 0, () => tridiagonalizeBlocked(A, nb), kernel);
+      const e1 = tridiagonalEigenvalues(got.diag, got.off);
+      assert.ok(sortedDiff(e1, e2) <= 1e-13 * scale, `${kernel} n = ${A.rows} nb = ${nb}`);
+    }
   }
 });

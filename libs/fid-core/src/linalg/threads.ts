@@ -7,6 +7,7 @@ import {
   wasmApi,
   type WasmMemory,
   type WasmModule,
+  type WasmSymv,
   type WasmTile,
 } from './wasmKernel.js';
 
@@ -41,6 +42,7 @@ interface WasmState {
   module: WasmModule;
   memory: WasmMemory;
   tile: WasmTile;
+  symv: WasmSymv;
 }
 let wasmState: WasmState | null | undefined;
 
@@ -51,12 +53,43 @@ function wasmKernel(): WasmState | null {
       const module = new wasmApi.Module(NT_WASM_BYTES);
       const memory = new wasmApi.Memory({ initial: 1, maximum: 65536, shared: true });
       const inst = new wasmApi.Instance(module, { env: { mem: memory } });
-      wasmState = { module, memory, tile: inst.exports.tile as WasmTile };
+      wasmState = {
+        module,
+        memory,
+        tile: inst.exports.tile as WasmTile,
+        symv: inst.exports.symv as WasmSymv,
+      };
     } catch {
       wasmState = null;
     }
   }
   return wasmState;
+}
+
+/** Bytes at the start of the wasm memory held by reserveWasm (products go after them). */
+let reserved = 0;
+
+/**
+ * Holds the first `bytes` of the wasm memory for a caller that keeps data there across products
+ * (the blocked tridiagonalisation keeps its matrix there for the wasm symv). Returns null when
+ * the wasm kernel is off or unavailable. Views on the memory must be re-made after any product
+ * (the memory may grow): use `view()`. Call `release()` when done (not reentrant).
+ */
+export function reserveWasm(
+  bytes: number,
+): { symv: WasmSymv; view: () => Float64Array; release: () => void } | null {
+  const wk = useWasm();
+  if (!wk || reserved !== 0 || bytes > 65536 * 65535) return null;
+  const have = wk.memory.buffer.byteLength;
+  if (bytes > have) wk.memory.grow(Math.ceil((bytes - have) / 65536));
+  reserved = ceilTo(bytes, 16);
+  return {
+    symv: wk.symv,
+    view: () => new Float64Array(wk.memory.buffer),
+    release: () => {
+      reserved = 0;
+    },
+  };
 }
 
 function useWasm(): WasmState | null {
@@ -115,12 +148,15 @@ function toShared(x: Float64Array): Float64Array {
   return s;
 }
 
+export type Part = 'full' | 'upper' | 'lower';
+
 /** Tile edge for the work queue: a 64 x 64 tile of C is ~8M multiply-adds at k = 2048. */
 const TILE = 64;
 
 /**
  * C [m, n] = A B^T for row-major A [m, k], B [n, k] (B may be the same array as A). With
- * `upper`, only tiles on or above the diagonal are computed (m = n; the caller mirrors).
+ * part 'upper' ('lower'), only tiles on or above (below) the diagonal are computed (m = n; the
+ * other tiles are 0: the caller mirrors or ignores them).
  * Uses `helpers` extra workers (from helperCount); the result is an ordinary Float64Array and is
  * bitwise identical for any thread count. `kStart(i0, j0)`: the tile at (i0, j0) sums only over
  * p >= kStart (the caller knows the operands are zero below it: triangular factors).
@@ -131,13 +167,13 @@ export function ntProduct(
   b: Float64Array,
   n: number,
   k: number,
-  upper: boolean,
+  part: Part,
   helpers: number,
   kStart?: (i0: number, j0: number) => number,
 ): Float64Array {
   const tileList: number[] = [];
   for (let i0 = 0; i0 < m; i0 += TILE) {
-    for (let j0 = upper ? i0 : 0; j0 < n; j0 += TILE) {
+    for (let j0 = part === 'upper' ? i0 : 0; j0 < (part === 'lower' ? i0 + 1 : n); j0 += TILE) {
       const ps = kStart ? Math.max(0, Math.min(k, kStart(i0, j0))) : 0;
       tileList.push(i0, Math.min(m, i0 + TILE), j0, Math.min(n, j0 + TILE), ps);
     }
@@ -145,7 +181,7 @@ export function ntProduct(
   const count = tileList.length / 5;
   const wk = k > 0 && m > 0 && n > 0 ? useWasm() : null;
   if (wk) {
-    const c = wasmProduct(wk, a, m, b, n, k, upper, helpers, kStart);
+    const c = wasmProduct(wk, a, m, b, n, k, part, helpers, kStart);
     if (c) return c;
   }
   const pool = helpers > 0 && count > 1 ? workers.slice(0, helpers) : [];
@@ -193,7 +229,7 @@ function wasmProduct(
   b: Float64Array,
   n: number,
   k: number,
-  upper: boolean,
+  part: Part,
   helpers: number,
   kStart?: (i0: number, j0: number) => number,
 ): Float64Array | undefined {
@@ -201,7 +237,7 @@ function wasmProduct(
   const np = ceilTo(n, WASM_PAD.rows); // rows of B are rows of C^T: same padding both ways
   const kp = ceilTo(k, WASM_PAD.k);
   const same = b === a && m === n;
-  const aOff = 0;
+  const aOff = reserved;
   const bOff = same ? aOff : aOff + mp * kp * 8;
   const cOff = same ? aOff + mp * kp * 8 : bOff + np * kp * 8;
   const bytes = cOff + mp * np * 8;
@@ -222,7 +258,7 @@ function wasmProduct(
   mem.fill(0, cOff / 8, cOff / 8 + mp * np);
   const tileList: number[] = [];
   for (let i0 = 0; i0 < mp; i0 += TILE) {
-    for (let j0 = upper ? i0 : 0; j0 < np; j0 += TILE) {
+    for (let j0 = part === 'upper' ? i0 : 0; j0 < (part === 'lower' ? i0 + 1 : np); j0 += TILE) {
       let ps = kStart ? Math.max(0, kStart(i0, j0)) : 0;
       ps -= ps % WASM_PAD.k;
       if (ps >= kp) continue; // the whole tile is a zero sum

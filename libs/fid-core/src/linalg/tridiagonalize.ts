@@ -1,4 +1,5 @@
 import type { Matrix } from '../matrix.js';
+import { helperCount, ntProduct, reserveWasm } from './threads.js';
 
 /**
  * Householder reduction of a symmetric matrix to tridiagonal form, Q^T A Q = T (Golub & Van Loan
@@ -19,26 +20,21 @@ import type { Matrix } from '../matrix.js';
  *    v = x - alpha e1 is not known during the sweep (alpha needs all of x), so step k+1 uses
  *    A22' v = q - alpha A22' e1, A22' e1 being the first column of the new trailing block. This
  *    only regroups sums (errors stay ~eps ||A||).
- * Deviation from LAPACK dsytrd: no blocking (panel + rank-2k update); with one half-matrix sweep
- * per step the memory traffic is already a quarter of the unblocked two-pass full-storage form.
+ * This fused form is used below order BLOCKED_FROM; larger matrices take `tridiagonalizeBlocked`
+ * (LAPACK dsytrd's panel + rank-2k update), which moves half the flops into the threaded GEMM
+ * kernel and leaves a read-only A22 v per column (wasm SIMD when available).
  */
 export function tridiagonalize(A: Matrix): { diag: Float64Array; off: Float64Array } {
+  return A.rows >= BLOCKED_FROM ? tridiagonalizeBlocked(A) : tridiagonalizeFused(A);
+}
+
+/** Below this order the unblocked fused sweep wins (the blocked update's overhead dominates). */
+const BLOCKED_FROM = 256;
+
+/** The unblocked reduction described above (exported for tests). */
+export function tridiagonalizeFused(A: Matrix): { diag: Float64Array; off: Float64Array } {
   const n = A.rows;
-  const src = A.data;
-  const a = new Float64Array(n * n);
-  // Lower storage from the upper triangle (tiny asymmetries in the input cannot leak in):
-  // a[i, j] = A[j, i] for j <= i, copied in 32 x 32 tiles.
-  const B = 32;
-  for (let j0 = 0; j0 < n; j0 += B) {
-    for (let i0 = j0; i0 < n; i0 += B) {
-      const j1 = Math.min(j0 + B, n);
-      const i1 = Math.min(i0 + B, n);
-      for (let j = j0; j < j1; j++) {
-        const rj = j * n;
-        for (let i = Math.max(i0, j); i < i1; i++) a[i * n + j] = src[rj + i];
-      }
-    }
-  }
+  const a = lowerCopy(A);
   const diag = new Float64Array(n);
   const off = new Float64Array(Math.max(0, n - 1));
   if (n === 0) return { diag, off };
@@ -156,5 +152,202 @@ function sweep(
       }
     }
     q[i] += s0 + s1 + a[r + i] * xi;
+  }
+}
+
+/**
+ * Lower storage from the upper triangle (tiny asymmetries in the input cannot leak in):
+ * a[i, j] = A[j, i] for j <= i, copied in 32 x 32 tiles.
+ */
+function lowerCopy(
+  A: Matrix,
+  a: Float64Array<ArrayBufferLike> = new Float64Array(A.rows * A.rows),
+): Float64Array<ArrayBufferLike> {
+  const n = A.rows;
+  const src = A.data;
+  const B = 32;
+  for (let j0 = 0; j0 < n; j0 += B) {
+    for (let i0 = j0; i0 < n; i0 += B) {
+      const j1 = Math.min(j0 + B, n);
+      const i1 = Math.min(i0 + B, n);
+      for (let j = j0; j < j1; j++) {
+        const rj = j * n;
+        for (let i = Math.max(i0, j); i < i1; i++) a[i * n + j] = src[rj + i];
+      }
+    }
+  }
+  return a;
+}
+
+/**
+ * The same reduction blocked as LAPACK dsytrd/dlatrd (lower): reflections are generated for a
+ * panel of `nb` columns while the trailing matrix stays as it was at the panel's start; each
+ * column of the panel is first brought up to date with the panel's earlier reflections, and the
+ * symmetric product A22 v is corrected the same way (V (W^T v) + W (V^T v)). After the panel the
+ * trailing matrix takes all of them at once, A22 -= V W^T + W V^T: a rank-2nb product on the
+ * threaded GEMM kernel, half of the reduction's flops. The other half, one A22 v per column, is
+ * read-only (the fused form reads and writes A22 per column).
+ */
+export function tridiagonalizeBlocked(
+  A: Matrix,
+  nb = 64,
+): { diag: Float64Array; off: Float64Array } {
+  const n = A.rows;
+  const diag = new Float64Array(n);
+  const off = new Float64Array(Math.max(0, n - 1));
+  if (n === 0) return { diag, off };
+  // With the wasm kernel, a, v and q live in wasm memory and A22 v runs as f64x2 (wasm symv).
+  const arena = reserveWasm((n * n + 2 * n) * 8);
+  try {
+    return blocked(A, nb, diag, off, arena);
+  } finally {
+    arena?.release();
+  }
+}
+
+function blocked(
+  A: Matrix,
+  nb: number,
+  diag: Float64Array,
+  off: Float64Array,
+  arena: ReturnType<typeof reserveWasm>,
+): { diag: Float64Array; off: Float64Array } {
+  const n = A.rows;
+  const vOff = n * n;
+  const qOff = vOff + n;
+  let a: Float64Array<ArrayBufferLike> = new Float64Array(0);
+  let v = a;
+  let q = a;
+  const views = () => {
+    const mem = arena ? arena.view() : new Float64Array(qOff + n);
+    a = mem.subarray(0, n * n);
+    v = mem.subarray(vOff, vOff + n);
+    q = mem.subarray(qOff, qOff + n);
+  };
+  views();
+  lowerCopy(A, a);
+  const V = new Float64Array(n * nb); // [n, nb] row-major: reflection vectors of the panel
+  const W = new Float64Array(n * nb); // [n, nb]: their update partners (A22 -= V W^T + W V^T)
+  const tv = new Float64Array(nb);
+  const tw = new Float64Array(nb);
+  for (let i0 = 0; i0 < n - 2; i0 += nb) {
+    const i1 = Math.min(i0 + nb, n - 2);
+    V.fill(0);
+    W.fill(0);
+    for (let c = i0; c < i1; c++) {
+      const ib = c - i0;
+      const c1 = c + 1;
+      if (ib > 0) {
+        // Column c (rows c..n) with this panel's earlier reflections applied.
+        const vc = c * nb;
+        for (let r = c; r < n; r++) {
+          const vr = r * nb;
+          let s = 0;
+          for (let t = 0; t < ib; t++) s += V[vr + t] * W[vc + t] + W[vr + t] * V[vc + t];
+          a[r * n + c] -= s;
+        }
+      }
+      diag[c] = a[c * n + c];
+      let alpha2 = 0;
+      for (let r = c1; r < n; r++) alpha2 += a[r * n + c] * a[r * n + c];
+      const x0 = a[c1 * n + c];
+      if (alpha2 === x0 * x0) {
+        off[c] = x0; // nothing to annihilate: H = I, V and W columns stay 0
+        continue;
+      }
+      const alpha = x0 >= 0 ? -Math.sqrt(alpha2) : Math.sqrt(alpha2);
+      off[c] = alpha;
+      const beta = 1 / (alpha2 - alpha * x0);
+      for (let r = c1; r < n; r++) v[r] = a[r * n + c];
+      v[c1] = x0 - alpha;
+      if (arena) {
+        q.fill(0, c1, n);
+        arena.symv(0, n, c1, n, vOff * 8, qOff * 8);
+      } else {
+        symvLower(a, n, c1, v, q);
+      }
+      if (ib > 0) {
+        // q -= V (W^T v) + W (V^T v) over rows c+1..n: the panel's pending updates.
+        tv.fill(0, 0, ib);
+        tw.fill(0, 0, ib);
+        for (let r = c1; r < n; r++) {
+          const vr = r * nb;
+          const x = v[r];
+          for (let t = 0; t < ib; t++) {
+            tw[t] += W[vr + t] * x;
+            tv[t] += V[vr + t] * x;
+          }
+        }
+        for (let r = c1; r < n; r++) {
+          const vr = r * nb;
+          let s = 0;
+          for (let t = 0; t < ib; t++) s += V[vr + t] * tw[t] + W[vr + t] * tv[t];
+          q[r] -= s;
+        }
+      }
+      // p = beta q; w = p - (beta / 2)(p . v) v
+      let pv = 0;
+      for (let r = c1; r < n; r++) pv += beta * q[r] * v[r];
+      const half = 0.5 * beta * pv;
+      for (let r = c1; r < n; r++) {
+        V[r * nb + ib] = v[r];
+        W[r * nb + ib] = beta * q[r] - half * v[r];
+      }
+    }
+    // Trailing update, lower half: a[i1.., i1..] -= [V W] [W V]^T.
+    const m = n - i1;
+    const kb = i1 - i0;
+    const k2 = 2 * kb;
+    const VW = new Float64Array(m * k2);
+    const WV = new Float64Array(m * k2);
+    for (let r = 0; r < m; r++) {
+      const src = (i1 + r) * nb;
+      const o = r * k2;
+      for (let t = 0; t < kb; t++) {
+        VW[o + t] = V[src + t];
+        VW[o + kb + t] = W[src + t];
+        WV[o + t] = W[src + t];
+        WV[o + kb + t] = V[src + t];
+      }
+    }
+    const C = ntProduct(VW, m, WV, m, k2, 'lower', helperCount((m * m * k2) / 2));
+    if (arena) views(); // the product may have grown (moved) the wasm memory
+    for (let r = 0; r < m; r++) {
+      const ar = (i1 + r) * n + i1;
+      const cr = r * m;
+      for (let s = 0; s <= r; s++) a[ar + s] -= C[cr + s];
+    }
+  }
+  if (n >= 2) {
+    diag[n - 2] = a[(n - 2) * n + n - 2];
+    off[n - 2] = a[(n - 1) * n + n - 2];
+  }
+  diag[n - 1] = a[n * n - 1];
+  return { diag, off };
+}
+
+/** q[s..n) = A[s.., s..] v[s..n) from lower row-major storage (each entry used twice). */
+function symvLower(a: Float64Array, n: number, s: number, v: Float64Array, q: Float64Array): void {
+  q.fill(0, s, n);
+  for (let i = s; i < n; i++) {
+    const r = i * n;
+    const vi = v[i];
+    let s0 = 0;
+    let s1 = 0;
+    let j = s;
+    for (; j + 1 < i; j += 2) {
+      const p = a[r + j];
+      const t = a[r + j + 1];
+      s0 += p * v[j];
+      s1 += t * v[j + 1];
+      q[j] += p * vi;
+      q[j + 1] += t * vi;
+    }
+    if (j < i) {
+      const p = a[r + j];
+      s0 += p * v[j];
+      q[j] += p * vi;
+    }
+    q[i] += s0 + s1 + a[r + i] * vi;
   }
 }

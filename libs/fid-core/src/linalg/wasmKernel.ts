@@ -38,6 +38,12 @@ const I32_MUL = 0x6c;
 const I32_SHL = 0x74;
 const F64_ADD = 0xa0;
 const SELECT = 0x1b;
+const IF = 0x04;
+const I32_GT_U = 0x4b;
+const F64_MUL = 0xa2;
+const F64 = 0x7c;
+const V128_STORE = 0x0b;
+const F64X2_SPLAT = 0x14;
 const VOID = 0x40;
 const SIMD = 0xfd;
 const V128_LOAD = 0x00;
@@ -80,6 +86,93 @@ function str(s: string): number[] {
   return [...uleb(s.length), ...Array.from(s, (ch) => ch.charCodeAt(0))];
 }
 
+/** Instruction builders (each returns its bytes) and w(), which appends them to `code`. */
+function assembler() {
+  const code: number[] = [];
+  const get = (l: number) => [LOCAL_GET, ...uleb(l)];
+  const set = (l: number) => [LOCAL_SET, ...uleb(l)];
+  const tee = (l: number) => [LOCAL_TEE, ...uleb(l)];
+  const c32 = (v: number) => [I32_CONST, ...sleb(v)];
+  const op = (...b: number[]) => b;
+  const simd = (o: number) => [SIMD, ...uleb(o)];
+  const w = (...parts: number[][]) => {
+    for (const q of parts) code.push(...q);
+  };
+  return { code, get, set, tee, c32, op, simd, w };
+}
+
+/**
+ * symv(a, ns, s, e, v, q), all i32 (a, v, q byte offsets; ns the row stride of a in doubles):
+ * for the rows i in [s, e) of a symmetric matrix in lower row-major storage (entries j <= i),
+ *   q[j] += a[i, j] v[i]  (s <= j < i),   q[i] += sum_{s <= j < i} a[i, j] v[j] + a[i, i] v[i],
+ * i.e. q += A[s.., s..] v restricted to those rows, each stored entry read once. Pairs of j are
+ * done as f64x2 (the row sum in two lanes, added at the row's end), an odd tail as a scalar.
+ */
+function symvBody(): number[] {
+  const [A, NS, S, E, VV, Q] = [0, 1, 2, 3, 4, 5];
+  let next = 6;
+  const I = next++;
+  const PA = next++; // &a[i, j]
+  const PV = next++; // &v[j]
+  const PQ = next++; // &q[j]
+  const ROWEND = next++; // &a[i, i]
+  const i32Count = next - 6;
+  const VI = next++; // f64: v[i]
+  const SC = next++; // f64: row sum
+  const X = next++; // f64: tail a[i, j]
+  const f64Count = 3;
+  const ACC = next++;
+  const VIS = next++;
+  const XV = next++;
+  const v128Count = 3;
+  const { code, get, set, tee, c32, op, simd, w } = assembler();
+  w(get(S), set(I));
+  w(op(BLOCK, VOID, LOOP, VOID));
+  {
+    w(get(I), get(E), op(I32_GE_U), op(BR_IF, 1));
+    // pa = a + (i * ns + s) * 8; rowEnd = a + (i * ns + i) * 8
+    w(get(A), get(I), get(NS), op(I32_MUL), c32(3), op(I32_SHL), op(I32_ADD), tee(PA));
+    w(get(I), c32(3), op(I32_SHL), op(I32_ADD), set(ROWEND));
+    w(get(PA), get(S), c32(3), op(I32_SHL), op(I32_ADD), set(PA));
+    w(get(VV), get(S), c32(3), op(I32_SHL), op(I32_ADD), set(PV));
+    w(get(Q), get(S), c32(3), op(I32_SHL), op(I32_ADD), set(PQ));
+    w(get(VV), get(I), c32(3), op(I32_SHL), op(I32_ADD), op(F64_LOAD, 3, 0), tee(VI));
+    w(simd(F64X2_SPLAT), set(VIS));
+    w(simd(V128_CONST), op(...new Array<number>(16).fill(0)), set(ACC));
+    w(op(BLOCK, VOID, LOOP, VOID)); // pairs while pa + 16 <= rowEnd
+    {
+      w(get(PA), c32(16), op(I32_ADD), get(ROWEND), op(I32_GT_U), op(BR_IF, 1));
+      w(get(PA), simd(V128_LOAD), op(3, 0), set(XV));
+      w(get(ACC), get(XV), get(PV), simd(V128_LOAD), op(3, 0), simd(F64X2_MUL), simd(F64X2_ADD));
+      w(set(ACC));
+      w(get(PQ), get(PQ), simd(V128_LOAD), op(3, 0), get(XV), get(VIS), simd(F64X2_MUL));
+      w(simd(F64X2_ADD), simd(V128_STORE), op(3, 0));
+      for (const p of [PA, PV, PQ]) w(get(p), c32(16), op(I32_ADD), set(p));
+      w(op(BR, 0));
+    }
+    w(op(END, END));
+    w(get(ACC), simd(F64X2_EXTRACT_LANE), op(0), get(ACC), simd(F64X2_EXTRACT_LANE), op(1));
+    w(op(F64_ADD), set(SC));
+    // odd tail: one more j < i
+    w(get(PA), get(ROWEND), op(I32_LT_U), op(IF, VOID));
+    {
+      w(get(PA), op(F64_LOAD, 3, 0), set(X));
+      w(get(SC), get(X), get(PV), op(F64_LOAD, 3, 0), op(F64_MUL), op(F64_ADD), set(SC));
+      w(get(PQ), get(PQ), op(F64_LOAD, 3, 0), get(X), get(VI), op(F64_MUL), op(F64_ADD));
+      w(op(F64_STORE, 3, 0));
+      w(get(PQ), c32(8), op(I32_ADD), set(PQ));
+    }
+    w(op(END));
+    // q[i] += sc + a[i, i] v[i]  (pq now points at q[i])
+    w(get(PQ), get(PQ), op(F64_LOAD, 3, 0), get(SC), get(ROWEND), op(F64_LOAD, 3, 0), get(VI));
+    w(op(F64_MUL), op(F64_ADD), op(F64_ADD), op(F64_STORE, 3, 0));
+    w(get(I), c32(1), op(I32_ADD), set(I), op(BR, 0));
+  }
+  w(op(END, END, END));
+  const locals = [3, ...uleb(i32Count), I32, ...uleb(f64Count), F64, ...uleb(v128Count), V128];
+  return [...locals, ...code];
+}
+
 /** The tile function's body (locals + code). */
 function tileBody(): number[] {
   // Parameters 0..9: a, b, c, k, n, i0, i1, j0, j1, ps.
@@ -102,17 +195,7 @@ function tileBody(): number[] {
   const Y = Array.from({ length: 2 }, () => next++);
   const v128Count = next - 10 - i32Count;
 
-  const code: number[] = [];
-  // Instruction builders return bytes; w() appends a sequence of them to the body.
-  const get = (l: number) => [LOCAL_GET, ...uleb(l)];
-  const set = (l: number) => [LOCAL_SET, ...uleb(l)];
-  const tee = (l: number) => [LOCAL_TEE, ...uleb(l)];
-  const c32 = (v: number) => [I32_CONST, ...sleb(v)];
-  const op = (...b: number[]) => b;
-  const simd = (o: number) => [SIMD, ...uleb(o)];
-  const w = (...parts: number[][]) => {
-    for (const q of parts) code.push(...q);
-  };
+  const { code, get, set, tee, c32, op, simd, w } = assembler();
 
   // kb = k << 3; p0 = ps
   w(get(K), c32(3), op(I32_SHL), set(KB));
@@ -190,13 +273,18 @@ function tileBody(): number[] {
 }
 
 function emitModule(): Uint8Array {
-  const type = section(1, [1, 0x60, 10, ...new Array<number>(10).fill(I32), 0]);
+  const type = section(1, [
+    2,
+    ...[0x60, 10, ...new Array<number>(10).fill(I32), 0],
+    ...[0x60, 6, ...new Array<number>(6).fill(I32), 0],
+  ]);
   // import env.mem: shared memory, min 1 page, max 65536 pages (4 GiB, the memory32 limit).
   const imp = section(2, [1, ...str('env'), ...str('mem'), 0x02, 0x03, ...uleb(1), ...uleb(65536)]);
-  const func = section(3, [1, 0]);
-  const exp = section(7, [1, ...str('tile'), 0x00, 0]);
-  const body = tileBody();
-  const codeSec = section(10, [1, ...uleb(body.length), ...body]);
+  const func = section(3, [2, 0, 1]);
+  const exp = section(7, [2, ...str('tile'), 0x00, 0, ...str('symv'), 0x00, 1]);
+  const tile = tileBody();
+  const symv = symvBody();
+  const codeSec = section(10, [2, ...uleb(tile.length), ...tile, ...uleb(symv.length), ...symv]);
   return Uint8Array.from([
     0x00,
     0x61,
@@ -232,6 +320,8 @@ export type WasmTile = (
   j1: number,
   ps: number,
 ) => void;
+
+export type WasmSymv = (a: number, ns: number, s: number, e: number, v: number, q: number) => void;
 
 /** The parts of the WebAssembly JS API used here (the project's TypeScript libs do not declare it). */
 export interface WasmMemory {
