@@ -57,7 +57,10 @@ export interface IdentityTrainResult {
   /** Rank-k of the pretrained body before any training (epoch 0). */
   initial: { rank: Record<string, number>; cmc: number[] };
   epochs: IdentityEpochResult[];
-  /** The epoch with the best rank-1 (earliest on ties), or null when no epoch finished. */
+  /**
+   * The checkpointed epoch with the best rank-1 (earliest on ties), or null when none was
+   * written: rank-k exists to pick the checkpoint to use as a feature extractor.
+   */
   best: IdentityEpochResult | null;
   aborted: boolean;
 }
@@ -365,7 +368,7 @@ export async function trainIdentity(
       };
       result.epochs.push(e);
       const k1 = (x: IdentityEpochResult) => x.rank['1'] ?? x.cmc[0];
-      if (!result.best || k1(e) > k1(result.best)) result.best = e;
+      if (saved && (!result.best || k1(e) > k1(result.best))) result.best = e;
       await hooks.onEpoch?.(e);
     }
     return result;
