@@ -1,4 +1,8 @@
 import type { Matrix } from '../matrix.js';
+import { helperCount, ntProduct } from './threads.js';
+
+/** Panel width of the blocked factorisation. */
+const NB = 64;
 
 /**
  * Cholesky factorisation with symmetric (diagonal) pivoting of a symmetric positive
@@ -47,36 +51,56 @@ export function pivotedCholeskyLower(
   // L in pivoted order, row-major [d, d]; row i holds L[i, 0..j) for the columns done so far, so
   // the inner products below are over contiguous row prefixes.
   const L = new Float64Array(d * d);
+  // Blocked as LAPACK dpstrf: columns are computed in panels of NB; within a panel each column
+  // subtracts only the panel's earlier columns from W, the Schur complement as of the panel's
+  // start, and after the panel W takes all NB columns at once (W -= L2 L2^T, a threaded GEMM).
+  // W stays in S's original index order (row perm[i], column perm[j]): pivoting swaps no data.
+  const W = Float64Array.from(s);
   let rank = 0;
-  for (let j = 0; j < d; j++) {
-    let q = j;
-    for (let i = j + 1; i < d; i++) if (diag[i] > diag[q]) q = i;
-    if (!(diag[q] > stop)) break;
-    if (q !== j) {
-      swap(perm, j, q);
-      swap(diag, j, q);
-      // Swap rows j and q of L (their first j entries).
-      for (let k = 0; k < j; k++) {
-        const t = L[j * d + k];
-        L[j * d + k] = L[q * d + k];
-        L[q * d + k] = t;
+  panels: for (let j0 = 0; j0 < d; j0 += NB) {
+    const j1 = Math.min(j0 + NB, d);
+    for (let j = j0; j < j1; j++) {
+      let q = j;
+      for (let i = j + 1; i < d; i++) if (diag[i] > diag[q]) q = i;
+      if (!(diag[q] > stop)) break panels;
+      if (q !== j) {
+        swap(perm, j, q);
+        swap(diag, j, q);
+        // Swap rows j and q of L (their first j entries).
+        for (let k = 0; k < j; k++) {
+          const t = L[j * d + k];
+          L[j * d + k] = L[q * d + k];
+          L[q * d + k] = t;
+        }
       }
+      const ljj = Math.sqrt(diag[j]);
+      L[j * d + j] = ljj;
+      const wj = perm[j] * d; // row perm[j] of W = column perm[j] (W symmetric)
+      const rj = j * d;
+      for (let i = j + 1; i < d; i++) {
+        const ri = i * d;
+        let acc = W[wj + perm[i]];
+        let k = j0;
+        for (; k + 1 < j; k += 2) acc -= L[ri + k] * L[rj + k] + L[ri + k + 1] * L[rj + k + 1];
+        if (k < j) acc -= L[ri + k] * L[rj + k];
+        const lij = acc / ljj;
+        L[ri + j] = lij;
+        diag[i] -= lij * lij;
+      }
+      rank = j + 1;
     }
-    const ljj = Math.sqrt(diag[j]);
-    L[j * d + j] = ljj;
-    const pj = perm[j];
-    const rj = j * d;
-    for (let i = j + 1; i < d; i++) {
-      const ri = i * d;
-      let acc = s[perm[i] * d + pj];
-      let k = 0;
-      for (; k + 1 < j; k += 2) acc -= L[ri + k] * L[rj + k] + L[ri + k + 1] * L[rj + k + 1];
-      if (k < j) acc -= L[ri + k] * L[rj + k];
-      const lij = acc / ljj;
-      L[ri + j] = lij;
-      diag[i] -= lij * lij;
+    const m = d - j1;
+    if (m === 0) break;
+    // W[perm r, perm c] -= sum_{k in panel} L[r, k] L[c, k] for the rows r, c after the panel.
+    const kb = j1 - j0;
+    const P = new Float64Array(m * kb);
+    for (let r = 0; r < m; r++) P.set(L.subarray((j1 + r) * d + j0, (j1 + r) * d + j1), r * kb);
+    const U = ntProduct(P, m, P, m, kb, 'full', helperCount(m * m * kb));
+    for (let r = 0; r < m; r++) {
+      const wr = perm[j1 + r] * d;
+      const ur = r * m;
+      for (let c = 0; c < m; c++) W[wr + perm[j1 + c]] -= U[ur + c];
     }
-    rank = j + 1;
   }
   return { L, perm, rank, maxDiagonal };
 }
