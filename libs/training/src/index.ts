@@ -14,6 +14,7 @@ export { datasetFingerprint } from './datasetFingerprint.js';
 export { generateImages, toUint8, type GenerateOptions } from './generate.js';
 export { ganLoss, klLoss, l1Loss } from './losses.js';
 export { lrFactor } from './lrSchedule.js';
+export { trainStep, type Nets } from './trainStep.js';
 export { isOutOfMemory, outOfMemoryHint } from './outOfMemory.js';
 export {
   decodeSafetensors,
