@@ -49,7 +49,7 @@ test('identity trial: facerec body fine-tuned on synthetic identities, rank-k pe
         classifierLr: 0.05,
         optimizer: 'adam',
         // Only the last residual block, the fc layer and the classifier learn: fast on a CPU.
-        freezeThrough: 'conv256_2/conv2',
+        frozen: 27, // = freezeThrough 'conv256_2/conv2': the 27 groups before conv256_down_out
         body: { inputSize: 104 },
         // Held-out sketches identified against the training sketches by classifier scores.
         eval: {
@@ -149,6 +149,14 @@ test('identity config: defaults and errors name the field', () => {
   assert.deepEqual(c.eval.gallery, { split: 'test', images: 'sketches' });
   assert.equal(c.optimizer, 'momentum');
   assert.deepEqual(c.eval.probe, { dir: 'generated' });
+  assert.throws(
+    () =>
+      parseIdentityConfig({
+        ...{ data: 'd', out: 'o', epochs: 1, lr: 1, eval: { probe } },
+        ...{ frozen: 3, freezeThrough: 'fc' },
+      }),
+    (e) => isFidlabError(e) && /not both/.test(e.message),
+  );
   const withSplit = { dir: 'g', split: 'test' };
   const c2 = parseIdentityConfig({
     data: 'd',

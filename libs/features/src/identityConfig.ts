@@ -84,6 +84,8 @@ export const identityConfigSchema = z.object({
    * absent: everything is trained, as in the seed.
    */
   freezeThrough: z.string().optional(),
+  /** The same as a count: freeze the body's first N parameter groups (0: none). */
+  frozen: z.number().int().min(0).optional(),
   /** Write a checkpoint every N epochs (and after the last); VGG-Face ones are 0.5 GB each. */
   checkpointEvery: z.number().int().positive().default(1),
   seed: z.number().int().nonnegative().default(0),
@@ -99,6 +101,12 @@ export function parseIdentityConfig(input: unknown, source = 'identity config'):
     throw new FidlabError(
       ErrorCode.INVALID_CONFIG,
       `${source}: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
+    );
+  }
+  if (r.data.freezeThrough !== undefined && r.data.frozen !== undefined) {
+    throw new FidlabError(
+      ErrorCode.INVALID_CONFIG,
+      `${source}: give freezeThrough or frozen, not both`,
     );
   }
   return r.data;

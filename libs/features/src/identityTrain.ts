@@ -167,9 +167,22 @@ function layerFeatures(
   return matrix(n, cols, out ?? new Float64Array(0));
 }
 
-/** Which body parameters stay fixed under `freezeThrough`. */
-function frozenNames(body: IdentityBody, freezeThrough: string | undefined): Set<string> {
+/** Which body parameters stay fixed under `freezeThrough` or `frozen`. */
+function frozenNames(
+  body: IdentityBody,
+  freezeThrough: string | undefined,
+  count: number | undefined,
+): Set<string> {
   const frozen = new Set<string>();
+  if (count !== undefined) {
+    if (count > body.groups.length) {
+      throw new FidlabError(
+        ErrorCode.INVALID_CONFIG,
+        `frozen: ${count} exceeds the body's ${body.groups.length} parameter groups`,
+      );
+    }
+    freezeThrough = count === 0 ? undefined : body.groups[count - 1];
+  }
   if (freezeThrough === undefined) return frozen;
   const last =
     freezeThrough === 'body' ? body.groups.length - 1 : body.groups.indexOf(freezeThrough);
@@ -246,7 +259,7 @@ export async function trainIdentity(
   );
 
   // Trainable parameters become variables; frozen ones stay constant tensors.
-  const frozen = frozenNames(body, cfg.freezeThrough);
+  const frozen = frozenNames(body, cfg.freezeThrough, cfg.frozen);
   const params = new Map<string, tf.Tensor>();
   const bodyVars: tf.Variable[] = [];
   for (const [name, t] of body.params) {
