@@ -224,7 +224,7 @@ export function facerecForward(p: FacerecParams, x: tf.Tensor4D): FacerecOutputs
   return { pool, embedding: tf.matMul(pool, p.fc) };
 }
 
-export interface FeatureExtractorOptions {
+export interface FacerecExtractorOptions {
   /** A face-api weights manifest (or its directory); default: the one in node_modules. */
   weights?: string;
   /** 'embedding' (128-d, default) or 'pool' (256-d average before the fc layer). */
@@ -232,7 +232,7 @@ export interface FeatureExtractorOptions {
 }
 
 export async function createFacerecExtractor(
-  opts: FeatureExtractorOptions = {},
+  opts: FacerecExtractorOptions = {},
 ): Promise<FeatureExtractor> {
   const layer = opts.layer ?? 'embedding';
   const params = await loadFacerecParams(opts.weights);
