@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { randomArray, seeded } from '../bench/nets.js';
 import { both, relErr } from './compare.js';
 import { FAST_KERNELS, setupFastCpu } from '../src/index.js';
+import { filterGradTuning } from '../src/kernels/conv2d-backprop-filter.js';
 
 const TOL = 1e-4;
 type Pad = 'same' | 'valid';
@@ -75,6 +76,27 @@ for (const [xs, ws, stride, pad] of CONVS) {
     check(label, pairs, ['y', 'd input', 'dW']);
   });
 }
+
+test('conv2d filter gradient by dilated convolution (the path for huge im2col) matches cpu', async () => {
+  // Forced for every case: by default it only runs where im2col would exceed 32 MB.
+  const saved = filterGradTuning.gemmMaxCols;
+  filterGradTuning.gemmMaxCols = 0;
+  try {
+    for (const [xs, ws, stride, pad] of CONVS) {
+      const xd = rand(xs, 1);
+      const wd = rand(ws, 2);
+      const pairs = await both(() => {
+        const x = tf.tensor4d(xd, xs);
+        const w = tf.tensor4d(wd, ws);
+        const dw = tf.grad((b: tf.Tensor) => tf.conv2d(x, b as tf.Tensor4D, stride, pad));
+        return [dw(w)];
+      });
+      check(`dilated dW x=${xs} w=${ws} s=${stride} ${pad}`, pairs, ['dW']);
+    }
+  } finally {
+    filterGradTuning.gemmMaxCols = saved;
+  }
+});
 
 const MATMULS: [number[], number[], boolean, boolean][] = [
   [[7, 5], [5, 3], false, false],
