@@ -40,6 +40,8 @@ export {
   modelConfigOf,
   parseTrialConfig,
   TrialConfigSchema,
+  TRIAL_PRESETS,
+  type TrialPreset,
   type Direction,
   type GanMode,
   type TrialConfig,

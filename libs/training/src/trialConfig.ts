@@ -68,6 +68,17 @@ export type TrialConfigInput = z.input<typeof TrialConfigSchema>;
 /** A parsed trial with every default filled in. */
 export type TrialConfig = z.output<typeof TrialConfigSchema> & { ngf: number };
 
+/**
+ * Named starting points (explicit settings override them). `tiny` trains in about a minute on a
+ * laptop CPU with the wasm backend on `fidlab data synth` data (nanoGPT's Shakespeare config in
+ * spirit); `pix2pix` is the published face-sketch recipe (unet_256, 100 + 100 epochs).
+ */
+export const TRIAL_PRESETS = {
+  tiny: { model: 'unet', size: 64, ngf: 8, ndf: 8, epochs: 4, batch_size: 4 },
+  pix2pix: { model: 'unet', size: 256, ngf: 64, ndf: 64, epochs: 100, epochs_decay: 100 },
+} as const satisfies Record<string, Partial<TrialConfigInput>>;
+export type TrialPreset = keyof typeof TRIAL_PRESETS;
+
 /** Trial fields that fix the parameter shapes: a checkpoint must agree on all of them. */
 export const ARCHITECTURE_FIELDS = ['model', 'size', 'ngf', 'ndf', 'gan_mode'] as const;
 

@@ -5,6 +5,7 @@ import {
   DIRECTIONS,
   GAN_MODES,
   listCheckpoints,
+  TRIAL_PRESETS,
   readCheckpoint,
   train,
   type TrialConfigInput,
@@ -25,6 +26,9 @@ sha256; written atomically) after every epoch, and one JSON line per epoch to RU
 Defaults are pix2pix's: GAN (vanilla) + 100 x L1, Adam 2e-4 / beta1 0.5, batch size 1.
 
   --data ROOT          paired dataset (see fidlab data check); the train split is used
+  --preset P           tiny (64 px unet, ngf 8, 4 epochs, batch 4: about a minute on a laptop CPU
+                       with the wasm backend) or pix2pix (256 px unet_256, 100 + 100 epochs);
+                       options given with it override it
   --model M            unet (pix2pix unet_256 at 256 px), unet-noskip, vae (the seed's VAE, size >= 64)
   --direction D        photo2sketch (default) or sketch2sketch (an auto-encoder on the sketches)
   --size S             image size, a power of two (default 256)
@@ -62,6 +66,7 @@ A NaN/Inf loss stops the run (exit 1) naming the epoch and step.`,
       options: {
         data: { type: 'string' },
         model: { type: 'string' },
+        preset: { type: 'string' },
         direction: { type: 'string' },
         size: { type: 'string' },
         epochs: { type: 'string' },
@@ -104,10 +109,13 @@ A NaN/Inf loss stops the run (exit 1) naming the epoch and step.`,
         : numberOption(values[name] as string, name, 0, { min: 0 });
 
     // --resume: the saved trial is the base; options given now override it.
-    let base: Partial<TrialConfigInput> = {};
+    const preset = oneOf(values.preset, 'preset', Object.keys(TRIAL_PRESETS));
+    let base: Partial<TrialConfigInput> = preset
+      ? { ...TRIAL_PRESETS[preset as keyof typeof TRIAL_PRESETS] }
+      : {};
     if (values.resume) {
       const [newest] = await listCheckpoints(values.out);
-      if (newest) base = (await readCheckpoint(newest.dir)).manifest.config;
+      if (newest) base = { ...base, ...(await readCheckpoint(newest.dir)).manifest.config };
       else io.err(`fidlab train: no checkpoint in ${values.out} yet: starting at epoch 1`);
     }
     const explicit: Partial<TrialConfigInput> = {
