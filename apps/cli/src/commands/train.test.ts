@@ -88,6 +88,9 @@ test('fidlab train: bad usage and bad config exit with a named problem', async (
   let r = await run('train', '--data', root, '--model', 'resnet', '--out', join(tmp, 'x'));
   assert.equal(r.code, 2);
   assert.match(r.err, /--model must be one of unet, unet-noskip, vae, got 'resnet'/);
+  r = await run('train', '--preset', 'huge', '--data', root, '--out', join(tmp, 'x'));
+  assert.equal(r.code, 2);
+  assert.match(r.err, /--preset must be one of tiny, pix2pix, got 'huge'/);
   r = await run(
     'train',
     '--data',
