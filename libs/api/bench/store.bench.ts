@@ -112,20 +112,43 @@ try {
     run: () => ({ scope: 'run' as const, run: runIds[Math.floor(Math.random() * RUNS)] }),
     all: () => ({ scope: 'all' as const }),
   };
-  const latency: Record<string, { p50: number; p95: number; max: number }> = {};
-  for (const [scope, q] of Object.entries(scopes)) {
-    for (let i = 0; i < 20; i++) await client.runs.best.query({ metric: 'metric_0', ...q() }); // warm-up
-    const times: number[] = [];
-    for (let i = 0; i < QUERIES; i++) {
-      const metric = `metric_${i % METRICS}`;
-      const goal = i % 2 ? ('max' as const) : ('min' as const);
-      const s = performance.now();
-      const best = await client.runs.best.query({ metric, goal, ...q() });
-      times.push(performance.now() - s);
-      if (!best || Object.keys(best.metrics).length !== METRICS) throw new Error('bad best result');
+  type Best = (q: {
+    metric: string;
+    goal: 'min' | 'max';
+    sweep?: string;
+    scope?: 'run' | 'all';
+    run?: number;
+  }) => Promise<{ metrics: Record<string, number> } | null>;
+  const viaApi: Best = (q) => client.runs.best.query(q);
+  // The same query without HTTP/tRPC, to split the latency.
+  const direct: Best = ({ scope: _scope, ...q }) => store.best(q);
+  const latency: { label: string; p50: number; p95: number; max: number; cpu: number }[] = [];
+  for (const [how, best] of [
+    ['tRPC', viaApi],
+    ['store.best (no HTTP)', direct],
+  ] as const) {
+    for (const [scope, q] of Object.entries(scopes)) {
+      for (let i = 0; i < 20; i++) await best({ metric: 'metric_0', goal: 'min', ...q() }); // warm-up
+      const times: number[] = [];
+      const cpu0 = process.cpuUsage();
+      for (let i = 0; i < QUERIES; i++) {
+        const metric = `metric_${i % METRICS}`;
+        const goal = i % 2 ? ('max' as const) : ('min' as const);
+        const s = performance.now();
+        const r = await best({ metric, goal, ...q() });
+        times.push(performance.now() - s);
+        if (!r || Object.keys(r.metrics).length !== METRICS) throw new Error('bad best result');
+      }
+      const cpu = process.cpuUsage(cpu0);
+      times.sort((a, b) => a - b);
+      latency.push({
+        label: `${how}, scope ${scope}`,
+        p50: percentile(times, 50),
+        p95: percentile(times, 95),
+        max: times.at(-1)!,
+        cpu: (cpu.user + cpu.system) / 1000 / QUERIES,
+      });
     }
-    times.sort((a, b) => a - b);
-    latency[scope] = { p50: percentile(times, 50), p95: percentile(times, 95), max: times.at(-1)! };
   }
   await server.close();
 
@@ -151,15 +174,16 @@ the refresh of its runs' \`run_best\` summary rows).
 | re-record one epoch's ${METRICS} metrics (\`recordMetrics\`, idempotent) | ${METRICS} | ${ms(rerecordMs)} ms per call | |
 | then \`ANALYZE\` (planner statistics, as autovacuum would) | | ${analyzeSecs.toFixed(1)} | |
 
-\`runs.best\` through tRPC over HTTP (httpBatchLink, bearer token; client and server in one
-process), ${QUERIES} sequential queries per scope, metric and goal varied, each answer carrying
+\`runs.best\` through tRPC over HTTP (httpLink, bearer token; client and server in one
+process), then the same through \`Store.best\` directly, ${QUERIES} sequential queries per scope, metric and goal varied, each answer carrying
 every metric at the best epoch. Goal: p95 < 20 ms.
 
-| scope | p50 ms | p95 ms | max ms |
-|---|---:|---:|---:|
-${Object.entries(latency)
-  .map(([s, l]) => `| ${s} | ${ms(l.p50)} | ${ms(l.p95)} | ${ms(l.max)} |`)
-  .join('\n')}
+| path, scope | p50 ms | p95 ms | max ms | Node CPU ms/query |
+|---|---:|---:|---:|---:|
+${latency.map((l) => `| ${l.label} | ${ms(l.p50)} | ${ms(l.p95)} | ${ms(l.max)} | ${ms(l.cpu)} |`).join('\n')}
+
+Node CPU is this process's user+system time per query (client and server together; PostgreSQL's
+own time is not in it): unlike wall-clock latency it barely depends on the other agents' load.
 `;
   writeFileSync(out, report);
   console.log(report);
