@@ -5,3 +5,4 @@ export * from './metricValues.js';
 export * from './trialConfig.js';
 export * from './evaluateCheckpoint.js';
 export * from './runSweep.js';
+export * from './evaluationJob.js';

@@ -49,7 +49,7 @@ const parameterRange = z.strictObject({
 });
 export type ParameterSpec = z.infer<typeof parameterValues> | z.infer<typeof parameterRange>;
 
-const dataSpec = z.strictObject({
+export const dataSpec = z.strictObject({
   root: z.string().min(1),
   layout: z.enum(['auto', 'paired', 'aligned', 'single']).default('auto'),
   size: z
@@ -85,7 +85,7 @@ const extractorRef = z.union([
 ]);
 export type ExtractorRef = z.infer<typeof extractorRef>;
 
-const metricSpec = z
+export const metricSpec = z
   .strictObject({
     name: z.string().regex(/^[a-z][a-z0-9_]*$/, 'use lower-case letters, digits and _'),
     kind: z.enum(['fid', 'kid', 'rank-k']),
