@@ -20,7 +20,7 @@ import { initParams, makeParams, randomArray, seeded, trainStep, unet } from './
 const root = resolve(import.meta.dirname, '../../..');
 const quick = process.argv.includes('--quick');
 const S = quick
-  ? { warm: 1, steps: 3, cpuSteps: 0, torchWarm: 1, torchSteps: 3, incWarm: 0, incReps: 1 }
+  ? { warm: 1, steps: 3, cpuSteps: 0, torchWarm: 1, torchSteps: 2, incWarm: 0, incReps: 1 }
   : { warm: 2, steps: 10, cpuSteps: 2, torchWarm: 2, torchSteps: 10, incWarm: 1, incReps: 3 };
 const log = (s: string) => process.stderr.write(s + '\n');
 
