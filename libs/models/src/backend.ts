@@ -22,7 +22,15 @@ type Loader = () => Promise<string>; // returns the tfjs backend name now active
 async function importOptional(pkg: string): Promise<unknown> {
   // A variable specifier keeps bundlers and tsc from resolving the optional package.
   const spec = pkg;
-  return import(spec);
+  try {
+    return await import(spec);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
+      throw new Error(`${pkg} is not installed`, { cause: e });
+    }
+    throw e;
+  }
 }
 
 /** A GPU device node is visible (Linux); tfjs-node-gpu would otherwise fall back silently. */
