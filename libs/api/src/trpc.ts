@@ -38,6 +38,8 @@ function fidlabCode(err: unknown): string | undefined {
 }
 
 const t = initTRPC.context<Context>().create({
+  // No stack traces in answers, whatever NODE_ENV says.
+  isDev: false,
   errorFormatter({ shape, error }) {
     const code = fidlabCode(error.cause);
     return {

@@ -9,8 +9,9 @@ import { createApiClient, createApiServer, type ApiClient, type ApiServer } from
 function rejectsWith(code: string, fidlabCode?: string) {
   return (e: unknown) => {
     assert.ok(e instanceof TRPCClientError, `expected TRPCClientError, got ${String(e)}`);
-    const data = e.data as { code?: string; fidlabCode?: string | null };
+    const data = e.data as { code?: string; fidlabCode?: string | null; stack?: string };
     assert.equal(data?.code, code, e.message);
+    assert.equal(data.stack, undefined, 'no server stack traces in answers');
     if (fidlabCode !== undefined) assert.equal(data.fidlabCode, fidlabCode);
     return true;
   };
