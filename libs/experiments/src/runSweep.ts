@@ -4,13 +4,13 @@ import { join, resolve } from 'node:path';
 import { ErrorCode, FidlabError } from '@fidlab/fid-core';
 import type { Store } from '@fidlab/store';
 import { synthDataset } from '@fidlab/datasets';
-import { knownExtractors } from '@fidlab/features';
+import { knownExtractors, trainIdentity } from '@fidlab/features';
 import { train, type EpochResult } from '@fidlab/training';
 import { Evaluator, type ResolvedMetric } from './evaluateCheckpoint.js';
 import { describeTrial, expandTrials, type Trial } from './expandTrials.js';
 import type { MetricValue } from './metricValues.js';
-import { formatPath, type SweepSpec } from './sweepSpec.js';
-import { toTrainConfig } from './trialConfig.js';
+import { formatPath, metricNames, type SweepSpec } from './sweepSpec.js';
+import { toIdentityConfig, toTrainConfig } from './trialConfig.js';
 
 export interface RunSweepOptions {
   store: Store;
@@ -43,14 +43,16 @@ export async function runSweep(spec: SweepSpec, opts: RunSweepOptions): Promise<
   const sweep = await store.upsertSweep({ name: spec.name, spec, status: 'running' });
   const trials = expandTrials(spec);
   log(
-    `sweep ${spec.name}: ${trials.length} trial(s), metrics ${metrics.map((m) => m.spec.name).join(', ')}`,
+    `sweep ${spec.name}: ${trials.length} ${spec.trial} trial(s), metrics ${metricNames(spec).join(', ')}`,
   );
-  const evaluator = new Evaluator(
-    spec.data,
-    spec.evaluate.split,
-    (spec.fixed.direction as 'photo2sketch' | 'sketch2sketch' | undefined) ?? 'photo2sketch',
-    spec.evaluate.max_images,
-  );
+  const evaluator = spec.evaluate
+    ? new Evaluator(
+        spec.data,
+        spec.evaluate.split,
+        (spec.fixed.direction as 'photo2sketch' | 'sketch2sketch' | undefined) ?? 'photo2sketch',
+        spec.evaluate.max_images,
+      )
+    : null;
   const outcomes: TrialOutcome[] = [];
   try {
     for (const trial of trials) {
@@ -68,48 +70,23 @@ export async function runSweep(spec: SweepSpec, opts: RunSweepOptions): Promise<
         outcomes.push({ trial, runId: run.id, status: 'skipped' });
         continue;
       }
-      const config = toTrainConfig(spec, trial, runDir);
-      const totalEpochs = (config.epochs ?? 100) + (config.epochs_decay ?? 0);
-      const done = new Set(
-        (await store.runEpochs(run.id))
-          .filter((e) => Object.keys(e.metrics).length > 0)
-          .map((e) => e.epoch),
-      );
       await store.setRunStatus(run.id, 'running');
-      const evaluate = async (epoch: number, checkpointDir: string) => {
-        const last = epoch === totalEpochs;
-        if (done.has(epoch) || (epoch % spec.evaluate.every !== 0 && !last)) return;
-        const values = await evaluator.evaluate({
-          checkpointDir,
-          data: spec.data,
-          split: spec.evaluate.split,
-          direction: config.direction ?? 'photo2sketch',
-          metrics,
-          maxImages: spec.evaluate.max_images,
-        });
-        await store.recordMetrics(run.id, epoch, values);
-        done.add(epoch);
-        log(`${label} epoch ${epoch}: ${summarise(values)}`);
+      const ctx: TrialContext = {
+        spec,
+        trial,
+        runId: run.id,
+        runDir,
+        label,
+        store,
+        log,
+        signal: opts.signal,
       };
       try {
-        // A previous process may have died between checkpoint and evaluation.
-        for (const [epoch, dir] of await existingCheckpoints(runDir))
-          if (!done.has(epoch)) await evaluate(epoch, dir);
-        log(`${label}: training in ${runDir}`);
-        const result = await train(config, {
-          signal: opts.signal,
-          log: (line: string) => log(`${label} ${line}`),
-          onEpoch: async (e: EpochResult) => {
-            await store.recordEpoch(run.id, {
-              epoch: e.epoch,
-              losses: e.losses,
-              checkpoint: { uri: e.checkpointDir, sha256: e.sha256, bytes: e.bytes },
-              seconds: e.seconds,
-            });
-            await evaluate(e.epoch, e.checkpointDir);
-          },
-        });
-        if (result.status === 'aborted' || opts.signal?.aborted) {
+        const status =
+          spec.trial === 'identity'
+            ? await runIdentityTrial(ctx)
+            : await runPix2pixTrial(ctx, evaluator!, metrics);
+        if (status === 'aborted' || opts.signal?.aborted) {
           await store.setRunStatus(run.id, 'cancelled');
           outcomes.push({ trial, runId: run.id, status: 'cancelled' });
           break;
@@ -127,7 +104,7 @@ export async function runSweep(spec: SweepSpec, opts: RunSweepOptions): Promise<
       }
     }
   } finally {
-    evaluator.dispose();
+    evaluator?.dispose();
   }
   const finished = outcomes.every((o) => o.status === 'done' || o.status === 'skipped');
   await store.setSweepStatus(
@@ -135,6 +112,113 @@ export async function runSweep(spec: SweepSpec, opts: RunSweepOptions): Promise<
     opts.signal?.aborted ? 'cancelled' : finished ? 'done' : 'failed',
   );
   return outcomes;
+}
+
+interface TrialContext {
+  spec: SweepSpec;
+  trial: Trial;
+  runId: number;
+  runDir: string;
+  label: string;
+  store: Store;
+  log: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+/** Trains a generator, evaluating every `every`-th epoch (and the last) with the sweep's metrics. */
+async function runPix2pixTrial(
+  { spec, trial, runId, runDir, label, store, log, signal }: TrialContext,
+  evaluator: Evaluator,
+  metrics: ResolvedMetric[],
+): Promise<'completed' | 'aborted'> {
+  const every = spec.evaluate!;
+  const config = toTrainConfig(spec, trial, runDir);
+  const totalEpochs = (config.epochs ?? 100) + (config.epochs_decay ?? 0);
+  const done = new Set(
+    (await store.runEpochs(runId))
+      .filter((e) => Object.keys(e.metrics).length > 0)
+      .map((e) => e.epoch),
+  );
+  const evaluate = async (epoch: number, checkpointDir: string) => {
+    const last = epoch === totalEpochs;
+    if (done.has(epoch) || (epoch % every.every !== 0 && !last)) return;
+    const values = await evaluator.evaluate({
+      checkpointDir,
+      data: spec.data,
+      split: every.split,
+      direction: config.direction ?? 'photo2sketch',
+      metrics,
+      maxImages: every.max_images,
+    });
+    await store.recordMetrics(runId, epoch, values);
+    done.add(epoch);
+    log(`${label} epoch ${epoch}: ${summarise(values)}`);
+  };
+  // A previous process may have died between checkpoint and evaluation.
+  for (const [epoch, dir] of await existingCheckpoints(runDir))
+    if (!done.has(epoch)) await evaluate(epoch, dir);
+  log(`${label}: training in ${runDir}`);
+  const result = await train(config, {
+    signal,
+    log: (line: string) => log(`${label} ${line}`),
+    onEpoch: async (e: EpochResult) => {
+      await store.recordEpoch(runId, {
+        epoch: e.epoch,
+        losses: e.losses,
+        checkpoint: { uri: e.checkpointDir, sha256: e.sha256, bytes: e.bytes },
+        seconds: e.seconds,
+      });
+      await evaluate(e.epoch, e.checkpointDir);
+    },
+  });
+  return result.status;
+}
+
+/**
+ * Fine-tunes an identity network; the trial measures itself (rank-k on its probe set, training
+ * accuracy, loss) after every epoch. It has no resume: an unfinished trial starts over, and its
+ * rows are overwritten epoch by epoch (idempotent writes).
+ */
+async function runIdentityTrial({
+  spec,
+  trial,
+  runId,
+  runDir,
+  label,
+  store,
+  log,
+  signal,
+}: TrialContext): Promise<'completed' | 'aborted'> {
+  const config = toIdentityConfig(spec, trial, runDir);
+  const body = config.body?.kind ?? 'facerec';
+  log(`${label}: fine-tuning ${body} in ${runDir}`);
+  const result = await trainIdentity(config, {
+    signal,
+    onEpoch: async (e) => {
+      await store.recordEpoch(runId, {
+        epoch: e.epoch,
+        losses: { loss: e.loss },
+        checkpoint: e.checkpointDir
+          ? { uri: e.checkpointDir, sha256: e.sha256, bytes: e.bytes }
+          : null,
+        seconds: e.seconds,
+      });
+      const values: MetricValue[] = [
+        ...Object.entries(e.rank).map(([k, v]) => ({
+          name: `rank_${k}`,
+          value: v,
+          extractor: `identity:${body}`,
+          n1: 0,
+          n2: 0,
+        })),
+        { name: 'train_accuracy', value: e.trainAccuracy, extractor: '', n1: 0, n2: 0 },
+        { name: 'loss', value: e.loss, extractor: '', n1: 0, n2: 0 },
+      ];
+      await store.recordMetrics(runId, e.epoch, values);
+      log(`${label} epoch ${e.epoch}: ${summarise(values)}`);
+    },
+  });
+  return result.aborted ? 'aborted' : 'completed';
 }
 
 /** `fid_x=12.3 kid_x=0.0123`: the values of one epoch, short. */
@@ -180,7 +264,7 @@ async function ensureData(spec: SweepSpec, log: (line: string) => void): Promise
  */
 export async function resolveMetrics(spec: SweepSpec, store: Store): Promise<ResolvedMetric[]> {
   const out: ResolvedMetric[] = [];
-  for (const [i, m] of spec.evaluate.metrics.entries()) {
+  for (const [i, m] of (spec.evaluate?.metrics ?? []).entries()) {
     if (typeof m.extractor === 'string') {
       out.push({ spec: m, extractor: m.extractor });
       continue;
@@ -207,7 +291,7 @@ export async function resolveMetrics(spec: SweepSpec, store: Store): Promise<Res
 /** Fails before any training when a metric names an extractor this build does not have. */
 function checkExtractorsExist(spec: SweepSpec): void {
   const known = new Set(knownExtractors());
-  spec.evaluate.metrics.forEach((m, i) => {
+  spec.evaluate?.metrics.forEach((m, i) => {
     if (typeof m.extractor !== 'string') return;
     const base = m.extractor.split(':')[0];
     if (base === 'generator' || base === 'identity' || known.has(m.extractor)) return;

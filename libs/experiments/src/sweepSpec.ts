@@ -101,6 +101,51 @@ export const metricSpec = z
   });
 export type MetricSpec = z.infer<typeof metricSpec>;
 
+const imageSet = z.union([
+  z.strictObject({ dir: z.string().min(1), split: z.string().min(1).optional() }),
+  z.strictObject({
+    split: z.string().min(1),
+    images: z.enum(['sketches', 'photos']).default('sketches'),
+  }),
+]);
+const identitySpec = z.strictObject({
+  /** Images to identify after every epoch (e.g. generated test sketches: `{ dir }`). */
+  probe: imageSet,
+  gallery: imageSet.default({ split: 'test', images: 'sketches' }),
+  ks: z.array(positiveInt).min(1).default([1, 5, 10]),
+  /** The body's square input (facerec: >= 104, native 150; vggface: 224). */
+  input_size: positiveInt.optional(),
+  optimizer: z.enum(['sgd', 'momentum', 'adam']).default('momentum'),
+  classifier_lr: z.number().positive().optional(),
+});
+export type IdentitySpec = z.infer<typeof identitySpec>;
+
+/** The parameters an identity trial takes (the rest are pix2pix's). */
+export const IDENTITY_PARAMETERS = [
+  'body',
+  'frozen',
+  'lr',
+  'epochs',
+  'batch_size',
+  'seed',
+] as const;
+
+/** What an identity trial records each epoch: rank_<k> per k, train_accuracy, loss. */
+export function identityMetricNames(spec: IdentitySpec | undefined): string[] {
+  return [...(spec?.ks ?? [1, 5, 10]).map((k) => `rank_${k}`), 'train_accuracy', 'loss'];
+}
+
+/** Every metric name a sweep records per epoch (what `select.metric` may name). */
+export function metricNames(s: {
+  trial: 'pix2pix' | 'identity';
+  evaluate?: { metrics: { name: string }[] };
+  identity?: IdentitySpec;
+}): string[] {
+  return s.trial === 'identity'
+    ? identityMetricNames(s.identity)
+    : (s.evaluate?.metrics.map((m) => m.name) ?? []);
+}
+
 export const sweepSchema = z
   .strictObject({
     name,
@@ -111,13 +156,17 @@ export const sweepSchema = z
     seed: z.number().int().min(0).default(0),
     parameters: z.record(z.string(), z.union([parameterValues, parameterRange])).default({}),
     fixed: z.record(z.string(), z.union([z.string(), z.number()])).default({}),
-    evaluate: z.strictObject({
-      every: positiveInt.default(1),
-      split: z.string().default('test'),
-      /** At most this many test images per evaluation (all when absent). */
-      max_images: positiveInt.optional(),
-      metrics: z.array(metricSpec).min(1, 'needs at least one metric'),
-    }),
+    evaluate: z
+      .strictObject({
+        every: positiveInt.default(1),
+        split: z.string().default('test'),
+        /** At most this many test images per evaluation (all when absent). */
+        max_images: positiveInt.optional(),
+        metrics: z.array(metricSpec).min(1, 'needs at least one metric'),
+      })
+      .optional(),
+    /** Identity fine-tuning trials: what to identify after every epoch, and the body's input. */
+    identity: identitySpec.optional(),
     select: z.strictObject({ metric: z.string(), goal: z.enum(['min', 'max']).default('min') }),
   })
   .superRefine((s, ctx) => {
@@ -176,7 +225,35 @@ export const sweepSchema = z
     }
     if (s.method === 'random' && s.count === undefined)
       ctx.addIssue({ code: 'custom', path: ['count'], message: 'method: random needs a count' });
-    const names = s.evaluate.metrics.map((m) => m.name);
+    if (s.trial === 'pix2pix' && !s.evaluate)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['evaluate'],
+        message: 'a pix2pix sweep needs an evaluate section (metrics after every epoch)',
+      });
+    if (s.trial === 'identity') {
+      if (!s.identity)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['identity'],
+          message: 'an identity sweep needs identity: { probe: { split | dir } }',
+        });
+      if (s.evaluate)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['evaluate'],
+          message: `identity trials measure themselves (${identityMetricNames(s.identity).join(', ')}); remove evaluate`,
+        });
+      for (const where of ['parameters', 'fixed'] as const)
+        for (const key of Object.keys(s[where]))
+          if (!(IDENTITY_PARAMETERS as readonly string[]).includes(key))
+            ctx.addIssue({
+              code: 'custom',
+              path: [where, key],
+              message: `'${key}' is not an identity trial parameter (${IDENTITY_PARAMETERS.join(', ')})`,
+            });
+    }
+    const names = metricNames(s);
     names.forEach((n, i) => {
       if (names.indexOf(n) !== i)
         ctx.addIssue({
@@ -189,9 +266,9 @@ export const sweepSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['select', 'metric'],
-        message: `'${s.select.metric}' is not one of evaluate.metrics (${names.join(', ')})`,
+        message: `'${s.select.metric}' is not one of the sweep's metrics (${names.join(', ')})`,
       });
-    s.evaluate.metrics.forEach((m, i) => {
+    s.evaluate?.metrics.forEach((m, i) => {
       if (typeof m.extractor !== 'string') return;
       const problem = extractorNameProblem(m.extractor);
       if (problem)
@@ -211,7 +288,8 @@ export const EXTRACTOR_FORMS = [
   'inception:64|192|768|2048',
   'vggface:conv5_3|pool5|pool5-avg|fc6|relu6|fc7|relu7',
   'facerec',
-  'generator:<checkpoint-dir>:<tap>',
+  'facerec:pool',
+  'generator:<checkpoint-dir>:<tap>[:avg]',
   'identity:<checkpoint-dir>:<layer>',
 ] as const;
 
@@ -228,8 +306,9 @@ export function extractorNameProblem(ref: string): string | null {
         ? null
         : bad;
     case 'inception-pool3':
-    case 'facerec':
       return rest.length === 0 ? null : bad;
+    case 'facerec':
+      return rest.length === 0 || (rest.length === 1 && rest[0] === 'pool') ? null : bad;
     case 'vggface':
       return rest.length === 1 && VGG_LAYERS.includes(rest[0]) ? null : bad;
     case 'generator':

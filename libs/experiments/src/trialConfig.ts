@@ -1,3 +1,4 @@
+import type { IdentityConfigInput } from '@fidlab/features';
 import type { TrialConfigInput } from '@fidlab/training';
 import type { Trial } from './expandTrials.js';
 import type { SweepSpec } from './sweepSpec.js';
@@ -20,5 +21,32 @@ export function toTrainConfig(spec: SweepSpec, trial: Trial, runDir: string): Tr
     },
     run_dir: runDir,
     resume: true,
+  };
+}
+
+/** The identity fine-tuning engine's config for one trial of an identity sweep. */
+export function toIdentityConfig(
+  spec: SweepSpec,
+  trial: Trial,
+  runDir: string,
+): IdentityConfigInput {
+  const p = trial.parameters;
+  const id = spec.identity!;
+  return {
+    data: spec.data.root,
+    identityPattern: spec.data.identity_pattern,
+    out: runDir,
+    body: {
+      kind: (p.body ?? 'facerec') as 'facerec' | 'vggface',
+      ...(id.input_size ? { inputSize: id.input_size } : {}),
+    },
+    eval: { probe: id.probe, gallery: id.gallery, ks: id.ks },
+    epochs: Number(p.epochs ?? 10),
+    batchSize: Number(p.batch_size ?? 16),
+    lr: Number(p.lr ?? 1e-4),
+    ...(id.classifier_lr ? { classifierLr: id.classifier_lr } : {}),
+    optimizer: id.optimizer,
+    ...(p.frozen !== undefined ? { frozen: Number(p.frozen) } : {}),
+    seed: Number(p.seed ?? 0),
   };
 }

@@ -24,14 +24,14 @@ test('fid values equal fid-core, with a bootstrap interval when asked', () => {
   const gen = blob(40, 6, 0.3, 1);
   const real = blob(40, 6, 0, 2);
   const f = { generated: gen, real, identities: Array(40).fill(null) };
-  const [plain] = metricValues(spec.evaluate.metrics[0], 'facerec', f);
+  const [plain] = metricValues(spec.evaluate!.metrics[0], 'facerec', f);
   assert.equal(plain.name, 'fid_x');
   assert.equal(plain.value, frechetDistance(gen, real).fid);
   assert.equal(plain.n1, 40);
-  const [ci] = metricValues(spec.evaluate.metrics[1], 'facerec', f);
+  const [ci] = metricValues(spec.evaluate!.metrics[1], 'facerec', f);
   assert.equal(ci.value, plain.value);
   assert.ok(ci.ciLow! < ci.ciHigh!, 'the interval has width');
-  const [k] = metricValues(spec.evaluate.metrics[2], 'facerec', f);
+  const [k] = metricValues(spec.evaluate!.metrics[2], 'facerec', f);
   assert.ok(k.value > 0, 'shifted sets have positive KID');
   assert.equal(typeof k.extra?.kid_std, 'number');
 });
@@ -45,7 +45,7 @@ test('rank-k gives one value per k, the first under the metric name', () => {
     ),
   );
   const ids = Array.from({ length: 10 }, (_, i) => `id${i}`);
-  const values = metricValues(spec.evaluate.metrics[3], 'facerec', {
+  const values = metricValues(spec.evaluate!.metrics[3], 'facerec', {
     generated: gen,
     real,
     identities: ids,
@@ -63,7 +63,7 @@ test('rank-k gives one value per k, the first under the metric name', () => {
       Array.from(real.data.subarray(((i + 1) % 10) * 8, ((i + 1) % 10) * 8 + 8)),
     ),
   );
-  const wrong = metricValues(spec.evaluate.metrics[3], 'facerec', {
+  const wrong = metricValues(spec.evaluate!.metrics[3], 'facerec', {
     generated: shifted,
     real,
     identities: ids,

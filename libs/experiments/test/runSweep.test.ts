@@ -114,3 +114,33 @@ test('a `best` reference to a sweep that does not exist names the spot', async (
       /evaluate\.metrics\[0\]\.extractor\.best\.sweep: no sweep named 'nope'/.test(e.message),
   );
 });
+
+test('an identity sweep records rank-k, training accuracy and loss per epoch', async () => {
+  const spec = parseSweepText(`name: ids
+trial: identity
+data: { root: ${join(dir, 'data')}, size: 32 }
+parameters:
+  lr: { values: [1e-3] }
+fixed: { body: facerec, epochs: 2, batch_size: 8, frozen: 10 }
+identity:
+  probe: { split: test, images: photos }
+  ks: [1, 2]
+  input_size: 104
+  optimizer: adam
+select: { metric: rank_1, goal: max }
+`);
+  const [outcome] = await runSweep(spec, { store, runsDir: join(dir, 'runs') });
+  assert.equal(outcome.status, 'done', outcome.error);
+  const epochs = await store.runEpochs(outcome.runId);
+  assert.deepEqual(
+    epochs.map((e) => e.epoch),
+    [1, 2],
+  );
+  for (const e of epochs) {
+    assert.deepEqual(Object.keys(e.metrics).sort(), ['loss', 'rank_1', 'rank_2', 'train_accuracy']);
+    assert.ok(e.metrics.rank_1 >= 0 && e.metrics.rank_1 <= e.metrics.rank_2);
+    assert.ok(e.checkpoint?.uri.includes('epoch-000'));
+  }
+  const best = await store.best({ sweep: 'ids', metric: 'rank_1', goal: 'max' });
+  assert.ok(best && best.checkpoint);
+});

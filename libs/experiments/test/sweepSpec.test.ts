@@ -40,8 +40,8 @@ test('the issue example parses, with defaults filled in', () => {
   assert.equal(s.name, 'cufs-generators');
   assert.equal(s.trial, 'pix2pix');
   assert.equal(s.data.size, 256);
-  assert.equal(s.evaluate.metrics.length, 5);
-  assert.deepEqual(s.evaluate.metrics[4].extractor, {
+  assert.equal(s.evaluate!.metrics.length, 5);
+  assert.deepEqual(s.evaluate!.metrics[4].extractor, {
     best: { sweep: 'sketch-ae', metric: 'fid_inception' },
     tap: 'en7',
     pool: false,
@@ -116,7 +116,7 @@ test('unknown keys, parameters, models and extractors are named', () => {
     errorOf(
       ISSUE_EXAMPLE.replace('metric: fid_inception, goal: min', 'metric: fid_nope, goal: min'),
     ),
-    /select\.metric: 'fid_nope' is not one of evaluate\.metrics/,
+    /select\.metric: 'fid_nope' is not one of the sweep's metrics/,
   );
   assert.match(errorOf('name: x\n  bad: [\n'), /^sweep\.yaml:\d+:\d+: not valid YAML/);
   assert.match(
@@ -138,4 +138,30 @@ test('extractor names: the issue forms pass, near misses do not', () => {
     assert.equal(extractorNameProblem(ok), null, ok);
   for (const bad of ['inception:1000', 'vggface', 'facerec:x', 'generator:dir', 'clip'])
     assert.notEqual(extractorNameProblem(bad), null, bad);
+});
+
+test('identity sweeps: their own section and parameters, no evaluate', () => {
+  const base = `name: ids
+trial: identity
+data: { root: d, size: 64 }
+fixed: { body: facerec, epochs: 3 }
+identity: { probe: { split: test, images: photos } }
+select: { metric: rank_1, goal: max }
+`;
+  const s = parseSweepText(base);
+  assert.equal(s.trial, 'identity');
+  assert.deepEqual(s.identity?.ks, [1, 5, 10]);
+  assert.match(
+    errorOf(base.replace('body: facerec', 'model: unet')),
+    /fixed\.model: 'model' is not an identity trial parameter/,
+  );
+  assert.match(errorOf(base.replace(/identity: .*\n/, '')), /identity: an identity sweep needs/);
+  assert.match(
+    errorOf(base.replace('metric: rank_1', 'metric: fid')),
+    /select\.metric: 'fid' is not one of the sweep's metrics \(rank_1, rank_5, rank_10, train_accuracy, loss\)/,
+  );
+  assert.match(
+    errorOf(ISSUE_EXAMPLE.replace(/evaluate:[\s\S]*select/, 'select')),
+    /evaluate: a pix2pix sweep needs an evaluate section/,
+  );
 });
