@@ -11,6 +11,7 @@ import {
   type TrialConfigInput,
 } from '@fidlab/training';
 import { numberOption, parse, processIo, UsageError, type Command } from '../command.js';
+import { isIdentityTrial, runTrainIdentity, TRAIN_IDENTITY_USAGE } from './trainIdentity.js';
 import { epochLine, stepReporter } from './trainProgress.js';
 
 export const trainCommand: Command = {
@@ -59,8 +60,12 @@ Defaults are pix2pix's: GAN (vanilla) + 100 x L1, Adam 2e-4 / beta1 0.5, batch s
   --json               print each epoch's result as one JSON line on stdout
 
 Ctrl-C stops after the current step; the last complete checkpoint stays and --resume continues.
-A NaN/Inf loss stops the run (exit 1) naming the epoch and step.`,
+A NaN/Inf loss stops the run (exit 1) naming the epoch and step.
+
+${TRAIN_IDENTITY_USAGE}`,
   async run(argv, io) {
+    // Identity fine-tuning (seed section 3) has its own options; it shares the command name.
+    if (isIdentityTrial(argv)) return runTrainIdentity(argv, io);
     const { values, positionals } = parse(argv, {
       allowPositionals: true,
       options: {
