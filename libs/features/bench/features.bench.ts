@@ -1,8 +1,8 @@
 /**
  * Feature-extractor benchmark: images/s of `inception` (pool3) and `vggface:fc6` at batch 16 on
- * the CPU (tfjs wasm backend, one thread) against the PyTorch CPU reference (Debian
- * python3-torch, at 1 thread and at all cores) measured in the same run on the same random
- * weights. Writes bench/results/features.md.
+ * the CPU (tfjs wasm backend: one thread, and a pool of one worker per core) against the
+ * PyTorch CPU reference (Debian python3-torch, at 1 thread and at all cores) measured in the
+ * same run on the same random weights. Writes bench/results/features.md.
  *
  *   npx nx run features:bench                 (2 timed batches per case)
  *   npx nx run features:bench -- --iters 4
@@ -12,13 +12,14 @@ import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '@fidlab/models';
-import { createExtractor } from '../src/index.js';
+import { ExtractorPool, createExtractor, defaultWorkers } from '../src/index.js';
 import { runReference, torchPython } from '../test/helpers.js';
 
 const root = resolve(import.meta.dirname, '../../..');
 const BATCH = 16;
 const itersArg = process.argv.indexOf('--iters');
 const ITERS = itersArg > 0 ? Number(process.argv[itersArg + 1]) : 2;
+const WORKERS = defaultWorkers();
 
 interface Case {
   extractor: string;
@@ -58,6 +59,23 @@ try {
     const fidlab = (BATCH * ITERS) / ((performance.now() - t0) / 1000);
     x.dispose();
     ext.dispose();
+
+    // The same with one worker thread per core (what `fidlab features` does on wasm).
+    const pool = await ExtractorPool.create(c.extractor, { weights, workers: WORKERS });
+    const poolBatch = () => {
+      const px = new Float32Array(BATCH * c.size * c.size * 3);
+      for (let i = 0; i < px.length; i++) px[i] = Math.random();
+      return pool.run(px, [BATCH, c.size, c.size, 3]);
+    };
+    await Promise.all(Array.from({ length: WORKERS }, poolBatch)); // warm-up
+    const t2 = performance.now();
+    await Promise.all(
+      Array.from({ length: WORKERS }, async () => {
+        for (let i = 0; i < ITERS; i++) await poolBatch();
+      }),
+    );
+    const fidlabPool = (BATCH * ITERS * WORKERS) / ((performance.now() - t2) / 1000);
+    await pool.dispose();
     const torch = (threads: number) =>
       JSON.parse(
         runReference([
@@ -68,8 +86,9 @@ try {
     const t1 = torch(1);
     const tAll = torch(cpus().length);
     const line =
-      `| ${c.extractor} | ${c.size} | ${fidlab.toFixed(2)} | ${t1.images_per_s.toFixed(2)} | ` +
-      `${tAll.images_per_s.toFixed(2)} (${tAll.threads}) | ${(fidlab / t1.images_per_s).toFixed(2)} |`;
+      `| ${c.extractor} | ${c.size} | ${fidlab.toFixed(2)} | ${fidlabPool.toFixed(2)} | ` +
+      `${t1.images_per_s.toFixed(2)} | ${tAll.images_per_s.toFixed(2)} | ` +
+      `${(fidlab / t1.images_per_s).toFixed(2)} | ${(fidlabPool / tAll.images_per_s).toFixed(2)} |`;
     console.error(line);
     rows.push(line);
   }
@@ -86,8 +105,11 @@ both), forward pass only (no image decoding). fidlab: tfjs backend \`${backend}\
 Machine: ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, shared with other jobs while
 measured, so the numbers are noisy (a few tens of per cent).
 
-| extractor | input | fidlab img/s | PyTorch 1 thread | PyTorch all cores (threads) | fidlab / PyTorch 1 thread |
-| --- | --- | --- | --- | --- | --- |
+Images/s; "fidlab ${WORKERS} workers" is \`ExtractorPool\` (one wasm thread per core, each with its
+own copy of the network, whole batches each), what \`fidlab features|fid|kid|stats\` use on wasm.
+
+| extractor | input | fidlab 1 thread | fidlab ${WORKERS} workers | PyTorch 1 thread | PyTorch ${cpus().length} threads | 1 thread: fidlab / PyTorch | all cores: fidlab / PyTorch |
+| --- | --- | --- | --- | --- | --- | --- | --- |
 ${rows.join('\n')}
 `;
 mkdirSync(join(root, 'bench/results'), { recursive: true });

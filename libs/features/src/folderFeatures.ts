@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { decodeImage, listImages, resizeFloat } from '@fidlab/datasets';
 import { ErrorCode, FidlabError, assertFinite, matrix, type Matrix } from '@fidlab/fid-core';
 import type { FeatureExtractor } from './extractor.js';
+import { ExtractorPool } from './workerPool.js';
 
 export const DEFAULT_BATCH_SIZE = 16;
 
@@ -43,14 +44,28 @@ async function loadImage(
   };
 }
 
+/** An in-process extractor as a batch runner (one batch at a time, on the caller's backend). */
+async function runInProcess(
+  extractor: FeatureExtractor,
+  pixels: Float32Array,
+  shape: [number, number, number, number],
+): Promise<Float32Array> {
+  const x = tf.tensor4d(pixels, shape);
+  const y = extractor.extract(x);
+  const rows = (await y.data()) as Float32Array;
+  tf.dispose([x, y]);
+  return rows;
+}
+
 /**
  * Runs `extractor` over the images of `dir` in batches. Images are resized to the extractor's
- * input size first; an extractor without one gets batches of equal-sized images. The next
- * batch decodes (in sharp's threads) while the current one runs through the network.
+ * input size first; an extractor without one gets batches of equal-sized images. Batches are
+ * decoded ahead (in sharp's threads) while earlier ones run through the network: one at a time
+ * for a FeatureExtractor, one per worker for an ExtractorPool.
  */
 export async function folderFeatures(
   dir: string,
-  extractor: FeatureExtractor,
+  extractor: FeatureExtractor | ExtractorPool,
   opts: FolderFeaturesOptions = {},
 ): Promise<Matrix> {
   const files = folderImages(dir);
@@ -58,32 +73,44 @@ export async function folderFeatures(
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new FidlabError(ErrorCode.INVALID_INPUT, `batch size must be >= 1, got ${batchSize}`);
   }
-  const out = matrix(files.length, extractor.dims);
-  const load = (start: number) =>
-    Promise.all(
-      files.slice(start, start + batchSize).map((f) => loadImage(f, extractor.inputSize)),
-    );
-  let next = load(0);
+  const pool = extractor instanceof ExtractorPool ? extractor : undefined;
+  const run = pool
+    ? (px: Float32Array, shape: [number, number, number, number]) => pool.run(px, shape)
+    : (px: Float32Array, shape: [number, number, number, number]) =>
+        runInProcess(extractor as FeatureExtractor, px, shape);
+  const inFlight = pool ? pool.workers : 1;
+  const { dims, inputSize } = extractor;
+  const out = matrix(files.length, dims);
+  let done = 0;
   opts.onProgress?.(0, files.length);
-  for (let start = 0; start < files.length; start += batchSize) {
-    const images = await next;
-    if (start + batchSize < files.length) next = load(start + batchSize);
-    // Runs of equal size (all of the batch when the extractor resizes).
+
+  // One batch: decode, then runs of equal size (all of it when the extractor resizes).
+  const batch = async (start: number): Promise<void> => {
+    const images = await Promise.all(
+      files.slice(start, start + batchSize).map((f) => loadImage(f, inputSize)),
+    );
     for (let i = 0; i < images.length;) {
       let j = i + 1;
       while (j < images.length && images[j].h === images[i].h && images[j].w === images[i].w) j++;
       const { h, w } = images[i];
       const pixels = new Float32Array((j - i) * h * w * 3);
       for (let k = i; k < j; k++) pixels.set(images[k].data, (k - i) * h * w * 3);
-      const x = tf.tensor4d(pixels, [j - i, h, w, 3]);
-      const y = extractor.extract(x);
-      const rows = (await y.data()) as Float32Array;
-      tf.dispose([x, y]);
-      out.data.set(rows, (start + i) * extractor.dims);
+      out.data.set(await run(pixels, [j - i, h, w, 3]), (start + i) * dims);
       i = j;
     }
-    opts.onProgress?.(Math.min(start + batchSize, files.length), files.length);
-  }
+    done += images.length;
+    opts.onProgress?.(done, files.length);
+  };
+  // `inFlight` batches run while one more decodes; each lane takes the next batch when free.
+  let nextStart = 0;
+  const lane = async (): Promise<void> => {
+    while (nextStart < files.length) {
+      const start = nextStart;
+      nextStart += batchSize;
+      await batch(start);
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight + 1 }, lane));
   assertFinite(out.data, `${extractor.name} features of ${dir}`, out.cols);
   return out;
 }

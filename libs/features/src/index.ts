@@ -7,6 +7,7 @@ export {
   folderImages,
   type FolderFeaturesOptions,
 } from './folderFeatures.js';
+export { ExtractorPool, defaultWorkers } from './workerPool.js';
 export {
   FidInception,
   INCEPTION_DIMS,

@@ -133,12 +133,11 @@ test('folderFeatures: sorted order, batches of mixed sizes, progress, resize to 
       batchSize: 2,
       onProgress: (d, t) => progress.push(`${d}/${t}`),
     });
-    assert.deepEqual(seen, [
-      [2, 8, 8, 3],
-      [2, 8, 8, 3],
-      [1, 8, 8, 3],
-    ]);
-    assert.deepEqual(progress, ['0/5', '2/5', '4/5', '5/5']);
+    // Batches may finish out of order (the next one decodes while one runs).
+    assert.deepEqual(seen.map((s) => s.join('x')).sort(), ['1x8x8x3', '2x8x8x3', '2x8x8x3']);
+    assert.equal(progress[0], '0/5');
+    assert.equal(progress.at(-1), '5/5');
+    assert.equal(progress.length, 4);
     assert.equal(f.rows, 5);
     for (let r = 0; r < 5; r++) {
       assert.equal(f.data[r * 4 + 3], 8);
@@ -148,7 +147,7 @@ test('folderFeatures: sorted order, batches of mixed sizes, progress, resize to 
     seen.length = 0;
     const g = await folderFeatures(dir, { ...ext, inputSize: undefined }, { batchSize: 5 });
     assert.deepEqual(
-      seen.map((s) => s.slice(0, 3)),
+      seen.map((s) => s.slice(0, 3)), // one batch of 5: its runs go in order
       [
         [1, 10, 20],
         [1, 9, 7],

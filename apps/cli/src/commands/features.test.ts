@@ -93,7 +93,11 @@ const ext = ['--extractor', 'inception:192', '--weights', weights];
 
 test('features: one float32 row per image, sorted file-name order, any image size', async () => {
   const out = join(dir, 'a.npy');
-  const r = await run('features', dirA, ...ext, '--batch-size', '3', '--out', out);
+  const r = await run(
+    ...['features', dirA, ...ext, '--batch-size', '3', '--workers', '2'],
+    '--out',
+    out,
+  );
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /wrote .*a\.npy \(4 x 192, inception:192\)/);
   assert.match(r.err, /inception:192 .*a 4\/4/); // progress on stderr
@@ -101,8 +105,20 @@ test('features: one float32 row per image, sorted file-name order, any image siz
   assert.deepEqual(f.shape, [4, 192]);
   assert.equal(f.dtype, 'float32');
   // Batching does not change a row: image 3 alone equals image 3 in a batch of 3.
+  // ... and in one process instead of worker threads.
   const one = join(dir, 'a1.npy');
-  assert.equal((await run('features', dirA, ...ext, '--batch-size', '1', '--out', one)).code, 0);
+  const r1 = await run(
+    'features',
+    dirA,
+    ...ext,
+    '--batch-size',
+    '1',
+    '--workers',
+    '1',
+    '--out',
+    one,
+  );
+  assert.equal(r1.code, 0, r1.err);
   const g = parseNpy(new Uint8Array(readFileSync(one)));
   for (let i = 0; i < f.data.length; i++) assert.ok(Math.abs(f.data[i] - g.data[i]) < 1e-5);
 });

@@ -2,7 +2,9 @@ import { statSync, writeFileSync } from 'node:fs';
 import { encodeNpy, type Matrix } from '@fidlab/fid-core';
 import {
   DEFAULT_BATCH_SIZE,
+  ExtractorPool,
   createExtractor,
+  defaultWorkers,
   folderFeatures,
   knownExtractors,
   type FeatureExtractor,
@@ -16,6 +18,7 @@ export const EXTRACTOR_OPTIONS = {
   extractor: { type: 'string' },
   weights: { type: 'string' },
   'batch-size': { type: 'string' },
+  workers: { type: 'string' },
   backend: { type: 'string' },
 } as const;
 
@@ -23,12 +26,15 @@ export const EXTRACTOR_USAGE = `  --extractor NAME  feature extractor for image 
   --weights PATH    weights file (.pth or .safetensors; default: the cached download of
                     'fidlab weights fetch')
   --batch-size B    images per forward pass (default ${DEFAULT_BATCH_SIZE})
+  --workers N       on the wasm backend, N threads each running whole batches (default: one
+                    per core, at most 4; each holds a copy of the network)
   --backend B       auto (default), gpu, node, wasm, cpu; also FIDLAB_BACKEND`;
 
 interface ExtractorValues {
   extractor?: string;
   weights?: string;
   'batch-size'?: string;
+  workers?: string;
   backend?: string;
 }
 
@@ -42,14 +48,19 @@ export function isFolder(path: string): boolean {
 
 /** Features of image folders for one command run: the extractor is built on first use. */
 export class FolderFeatures {
-  private extractor?: Promise<FeatureExtractor>;
+  private extractor?: Promise<FeatureExtractor | ExtractorPool>;
   private readonly batchSize: number;
+  private readonly workers: number;
 
   constructor(
     private readonly values: ExtractorValues,
     private readonly io: Io,
   ) {
     this.batchSize = numberOption(values['batch-size'], 'batch-size', DEFAULT_BATCH_SIZE, {
+      integer: true,
+      min: 1,
+    });
+    this.workers = numberOption(values.workers, 'workers', defaultWorkers(), {
       integer: true,
       min: 1,
     });
@@ -66,8 +77,12 @@ export class FolderFeatures {
       );
     }
     this.extractor ??= (async () => {
-      await selectBackend({ backend: this.values.backend, log: this.io.err });
-      return createExtractor(name, { weights: this.values.weights });
+      const backend = await selectBackend({ backend: this.values.backend, log: this.io.err });
+      const { weights } = this.values;
+      // wasm runs on one thread: more cores need more workers. Native backends thread themselves.
+      if (backend === 'wasm' && this.workers > 1)
+        return ExtractorPool.create(name, { weights, workers: this.workers });
+      return createExtractor(name, { weights });
     })();
     const ext = await this.extractor;
     return folderFeatures(dir, ext, {
@@ -77,7 +92,7 @@ export class FolderFeatures {
   }
 
   async dispose(): Promise<void> {
-    if (this.extractor) (await this.extractor.catch(() => undefined))?.dispose();
+    if (this.extractor) await (await this.extractor.catch(() => undefined))?.dispose();
   }
 }
 
