@@ -377,6 +377,18 @@ if (!quick) {
     final,
     '```',
     '',
+    '## Reading the numbers',
+    '',
+    `The last line follows issue 5: wall time against PyTorch with 2 threads. On this overloaded`,
+    `machine that flatters fidlab: PyTorch's two OpenMP threads wait for each other whenever one`,
+    `is descheduled (${fmt(torchSmall?.cpu)} ms of CPU per small-U-Net step with 2 threads against`,
+    `${fmt(torch1?.small.cpu)} with 1). Per CPU millisecond, single-threaded PyTorch is`,
+    `${ratio(fastSmall.cpu, torch1?.small.cpu, 1)}x faster than fidlab on the small U-Net and`,
+    `${ratio(fastFid.cpu, torch1?.fid.cpu, 1)}x on fidlab's unet: its oneDNN kernels use AVX2/AVX-512,`,
+    `wasm SIMD is 128-bit (XNNPACK reaches ~40 GFLOP/s on one core here), and every tfjs op costs`,
+    `~10 us of JavaScript (the small U-Net step runs ~790 kernels, Adam included).`,
+    `On a quiet machine expect fidlab / PyTorch (2 threads) between these two views.`,
+    '',
     ...NOTES,
   ];
   mkdirSync(join(root, 'bench/results'), { recursive: true });
