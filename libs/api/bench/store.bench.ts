@@ -19,7 +19,10 @@ const EPOCHS = quick ? 20 : 100;
 const METRICS = 10;
 const QUERIES = quick ? 200 : 1000;
 const RUNS_PER_CALL = 10; // rows per recordMetricRows call: RUNS_PER_CALL * EPOCHS * METRICS
-const out = resolve(process.env.BENCH_OUT ?? 'bench/results/store.md');
+// --quick never overwrites the committed full-size results.
+const out = resolve(
+  process.env.BENCH_OUT ?? (quick ? 'bench/results/store-quick.tmp' : 'bench/results/store.md'),
+);
 
 function percentile(sorted: number[], p: number): number {
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
