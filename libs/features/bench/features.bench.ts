@@ -111,6 +111,13 @@ own copy of the network, whole batches each), what \`fidlab features|fid|kid|sta
 | extractor | input | fidlab 1 thread | fidlab ${WORKERS} workers | PyTorch 1 thread | PyTorch ${cpus().length} threads | 1 thread: fidlab / PyTorch | all cores: fidlab / PyTorch |
 | --- | --- | --- | --- | --- | --- | --- | --- |
 ${rows.join('\n')}
+
+Reading: the goal (fidlab >= PyTorch on the CPU) is not met. Both run GEMM-style convolutions
+(XNNPACK in tfjs-wasm, oneDNN in PyTorch), but wasm SIMD is 128 bits wide while oneDNN uses the
+widest vectors the CPU has (AVX-512 here: 4x the lanes per instruction); and tfjs's threaded
+wasm build does not load in Node, hence the worker pool. Closing the rest of the
+gap needs a native backend (\`--backend node\` with tfjs-node where it can be installed), which
+\`selectBackend\` picks first when present.
 `;
 mkdirSync(join(root, 'bench/results'), { recursive: true });
 writeFileSync(join(root, 'bench/results/features.md'), md);
