@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -164,6 +164,13 @@ test('folderFeatures: sorted order, batches of mixed sizes, progress, resize to 
       () => folderFeatures(join(dir, 'nope'), ext),
       ErrorCode.FILE_NOT_FOUND,
       /nope: no such folder/,
+    );
+    // A damaged file fails the run, naming the file (no silently skipped rows).
+    writeFileSync(join(dir, 'img_002.png'), Buffer.from('not a png'));
+    await throwsCode(
+      () => folderFeatures(dir, ext),
+      ErrorCode.BAD_FILE_FORMAT,
+      /img_002\.png is (not a readable image|corrupt)/,
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });
