@@ -36,6 +36,18 @@ export interface TrialOutcome {
 export async function runSweep(spec: SweepSpec, opts: RunSweepOptions): Promise<TrialOutcome[]> {
   const log = opts.log ?? (() => {});
   const store = opts.store;
+  // Stops on the caller's signal or when the sweep is cancelled in the store (API, another CLI).
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  opts.signal?.addEventListener('abort', onAbort);
+  if (opts.signal?.aborted) stop.abort();
+  const checkCancelled = async () => {
+    if ((await store.getSweep(spec.name))?.status === 'cancelled' && !stop.signal.aborted) {
+      log(`sweep ${spec.name} was cancelled in the store: stopping`);
+      stop.abort();
+    }
+  };
+  const signal = stop.signal;
   const runsDir = resolve(opts.runsDir ?? '.fidlab/runs');
   await ensureData(spec, log);
   checkExtractorsExist(spec);
@@ -56,7 +68,7 @@ export async function runSweep(spec: SweepSpec, opts: RunSweepOptions): Promise<
   const outcomes: TrialOutcome[] = [];
   try {
     for (const trial of trials) {
-      if (opts.signal?.aborted) break;
+      if (signal.aborted) break;
       const label = `trial ${trial.index + 1}/${trials.length} [${describeTrial(trial)}]`;
       const runDir = join(runsDir, spec.name, trial.key);
       const run = await store.upsertRun({
@@ -79,14 +91,15 @@ export async function runSweep(spec: SweepSpec, opts: RunSweepOptions): Promise<
         label,
         store,
         log,
-        signal: opts.signal,
+        signal,
+        checkCancelled,
       };
       try {
         const status =
           spec.trial === 'identity'
             ? await runIdentityTrial(ctx)
             : await runPix2pixTrial(ctx, evaluator!, metrics);
-        if (status === 'aborted' || opts.signal?.aborted) {
+        if (status === 'aborted' || signal.aborted) {
           await store.setRunStatus(run.id, 'cancelled');
           outcomes.push({ trial, runId: run.id, status: 'cancelled' });
           break;
@@ -95,21 +108,22 @@ export async function runSweep(spec: SweepSpec, opts: RunSweepOptions): Promise<
         outcomes.push({ trial, runId: run.id, status: 'done' });
       } catch (e) {
         const message = (e as Error).message;
-        await store.setRunStatus(run.id, opts.signal?.aborted ? 'cancelled' : 'failed', {
+        await store.setRunStatus(run.id, signal.aborted ? 'cancelled' : 'failed', {
           error: message,
         });
         log(`${label}: failed: ${message}`);
         outcomes.push({ trial, runId: run.id, status: 'failed', error: message });
-        if (opts.signal?.aborted) break;
+        if (signal.aborted) break;
       }
     }
   } finally {
     evaluator?.dispose();
+    opts.signal?.removeEventListener('abort', onAbort);
   }
   const finished = outcomes.every((o) => o.status === 'done' || o.status === 'skipped');
   await store.setSweepStatus(
     spec.name,
-    opts.signal?.aborted ? 'cancelled' : finished ? 'done' : 'failed',
+    signal.aborted ? 'cancelled' : finished ? 'done' : 'failed',
   );
   return outcomes;
 }
@@ -122,12 +136,14 @@ interface TrialContext {
   label: string;
   store: Store;
   log: (line: string) => void;
-  signal?: AbortSignal;
+  signal: AbortSignal;
+  /** Aborts `signal` when the sweep has been cancelled in the store. */
+  checkCancelled: () => Promise<void>;
 }
 
 /** Trains a generator, evaluating every `every`-th epoch (and the last) with the sweep's metrics. */
 async function runPix2pixTrial(
-  { spec, trial, runId, runDir, label, store, log, signal }: TrialContext,
+  { spec, trial, runId, runDir, label, store, log, signal, checkCancelled }: TrialContext,
   evaluator: Evaluator,
   metrics: ResolvedMetric[],
 ): Promise<'completed' | 'aborted'> {
@@ -169,6 +185,7 @@ async function runPix2pixTrial(
         seconds: e.seconds,
       });
       await evaluate(e.epoch, e.checkpointDir);
+      await checkCancelled();
     },
   });
   return result.status;
@@ -188,6 +205,7 @@ async function runIdentityTrial({
   store,
   log,
   signal,
+  checkCancelled,
 }: TrialContext): Promise<'completed' | 'aborted'> {
   const config = toIdentityConfig(spec, trial, runDir);
   const body = config.body?.kind ?? 'facerec';
@@ -216,6 +234,7 @@ async function runIdentityTrial({
       ];
       await store.recordMetrics(runId, e.epoch, values);
       log(`${label} epoch ${e.epoch}: ${summarise(values)}`);
+      await checkCancelled();
     },
   });
   return result.aborted ? 'aborted' : 'completed';

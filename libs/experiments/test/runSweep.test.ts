@@ -144,3 +144,30 @@ select: { metric: rank_1, goal: max }
   const best = await store.best({ sweep: 'ids', metric: 'rank_1', goal: 'max' });
   assert.ok(best && best.checkpoint);
 });
+
+test('a sweep cancelled in the store stops within an epoch and stays cancelled', async () => {
+  const spec = parseSweepText(
+    sweepText('cancel-me')
+      .replace('seed: { values: [1] }', 'seed: { values: [1, 2] }')
+      .replace('epochs: 2', 'epochs: 4'),
+  );
+  let cancelling: Promise<unknown> | null = null;
+  const outcomes = await runSweep(spec, {
+    store,
+    runsDir: join(dir, 'runs'),
+    log: (line) => {
+      // As `sweeps.cancel` over the API would, while the first trial is in its first epoch.
+      if (!cancelling && / epoch 1: fid_face=/.test(line))
+        cancelling = store.cancelSweep('cancel-me');
+    },
+  });
+  await cancelling;
+  assert.deepEqual(
+    outcomes.map((o) => o.status),
+    ['cancelled'],
+  );
+  // The cancel lands while epoch 1 is evaluated; it is seen after that epoch or the next one.
+  const epochs = (await store.runEpochs(outcomes[0].runId)).map((e) => e.epoch);
+  assert.ok(epochs.length >= 1 && epochs.length <= 2, `epochs ${epochs} of 4 ran`);
+  assert.equal((await store.getSweep('cancel-me'))?.status, 'cancelled');
+});
