@@ -241,7 +241,18 @@ export class FidInception {
 
   /** images: [n, h, w, 3] in [0,1] -> [n, dims], the tap average-pooled over space. */
   features(images: tf.Tensor4D, dims: InceptionDims): tf.Tensor2D {
+    return this.taps(images, [dims])[dims]!;
+  }
+
+  /** Several taps from one forward pass, which stops at the deepest one asked for. */
+  taps(images: tf.Tensor4D, want: InceptionDims[]): Partial<Record<InceptionDims, tf.Tensor2D>> {
     return tf.tidy(() => {
+      const out: Partial<Record<InceptionDims, tf.Tensor2D>> = {};
+      // pytorch-fid pools every tap to 1 x 1 (adaptive_avg_pool2d); true when nothing is left.
+      const keep = (d: InceptionDims, x: tf.Tensor4D) => {
+        if (want.includes(d)) out[d] = tf.mean(x, [1, 2]) as tf.Tensor2D;
+        return want.every((w) => w in out);
+      };
       const [, h, w] = images.shape;
       const S = INCEPTION_INPUT_SIZE;
       // F.interpolate(mode='bilinear', align_corners=False) = half-pixel centres, no antialias.
@@ -250,17 +261,18 @@ export class FidInception {
       x = tf.sub(tf.mul(x, 2), 1);
       x = this.conv(this.conv(this.conv(x, 'Conv2d_1a_3x3'), 'Conv2d_2a_3x3'), 'Conv2d_2b_3x3');
       x = tf.maxPool(x, 3, 2, 'valid');
-      if (dims === 64) return tf.mean(x, [1, 2]) as tf.Tensor2D;
+      if (keep(64, x)) return out;
       x = tf.maxPool(this.conv(this.conv(x, 'Conv2d_3b_1x1'), 'Conv2d_4a_3x3'), 3, 2, 'valid');
-      if (dims === 192) return tf.mean(x, [1, 2]) as tf.Tensor2D;
+      if (keep(192, x)) return out;
       for (const p of ['Mixed_5b', 'Mixed_5c', 'Mixed_5d']) x = this.mixedA(x, p);
       x = this.mixedB(x, 'Mixed_6a');
       for (const p of ['Mixed_6b', 'Mixed_6c', 'Mixed_6d', 'Mixed_6e']) x = this.mixedC(x, p);
-      if (dims === 768) return tf.mean(x, [1, 2]) as tf.Tensor2D;
+      if (keep(768, x)) return out;
       x = this.mixedD(x, 'Mixed_7a');
       x = this.mixedE(x, 'Mixed_7b', 'avg');
       x = this.mixedE(x, 'Mixed_7c', 'max');
-      return tf.mean(x, [1, 2]) as tf.Tensor2D; // pool3
+      keep(2048, x); // pool3
+      return out;
     });
   }
 

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { decodeImage } from '@fidlab/datasets';
 import { frechetDistance, parseNpy, type Matrix } from '@fidlab/fid-core';
-import { createExtractor, folderFeatures } from '../src/index.js';
-import { INCEPTION_DIMS, inceptionExtractor, loadFidInception } from '../src/inception.js';
+import { createExtractor, folderFeatures, type FeatureExtractor } from '../src/index.js';
+import { INCEPTION_DIMS, loadFidInception } from '../src/inception.js';
 import { VGGFACE_TAPS, loadVggFace, vggFaceExtractor, type VggFaceTap } from '../src/vggFace.js';
 import { relativeError, runReference, torchSkip, useWasm, writeImages } from './helpers.js';
 
@@ -83,29 +83,54 @@ describe('PyTorch parity', { skip }, () => {
       ...imagesB,
     ]);
     const net = await loadFidInception(weights); // converts and caches
+    // Every tap from one forward pass per batch, side by side: [n, 64 + 192 + 768 + 2048].
+    const allTaps: FeatureExtractor = {
+      name: 'inception:all',
+      dims: INCEPTION_DIMS.reduce((s, d) => s + d, 0),
+      inputSize: 299,
+      extract: (x) =>
+        tf.tidy(() => {
+          const t = net.taps(x, [...INCEPTION_DIMS]);
+          return tf.concat(
+            INCEPTION_DIMS.map((d) => t[d]!),
+            1,
+          );
+        }),
+      dispose: () => {},
+    };
     try {
+      const a = await folderFeatures(dirA, allTaps, { batchSize: 3 });
+      const b = await folderFeatures(dirB, allTaps, { batchSize: 3 });
+      let offset = 0;
+      const pool3: Matrix[] = [];
       for (const dims of INCEPTION_DIMS) {
-        const ext = inceptionExtractor(net, dims);
-        const a = await folderFeatures(dirA, ext, { batchSize: 3 });
-        const b = await folderFeatures(dirB, ext, { batchSize: 3 });
+        const cols = (m: Matrix): Matrix => ({
+          rows: m.rows,
+          cols: dims,
+          data: Float64Array.from(
+            { length: m.rows * dims },
+            (_, i) => m.data[Math.floor(i / dims) * m.cols + offset + (i % dims)],
+          ),
+        });
+        const [ta, tb] = [cols(a), cols(b)];
+        offset += dims;
         const refA = readNpyMatrix(join(dir, 'incA', `${dims}.npy`));
         const refB = readNpyMatrix(join(dir, 'incB', `${dims}.npy`));
         assert.deepEqual([refA.rows, refA.cols, refB.rows], [SIZES_A.length, dims, SIZES_B.length]);
-        const errA = relativeError(a.data, refA.data);
-        const errB = relativeError(b.data, refB.data);
+        const errA = relativeError(ta.data, refA.data);
+        const errB = relativeError(tb.data, refB.data);
         assert.ok(
           errA < FEATURE_RTOL && errB < FEATURE_RTOL,
           `inception:${dims} rel err ${errA}, ${errB}`,
         );
-        if (dims === 2048) {
-          // FID from the image folders vs the float64 FID of PyTorch's features.
-          const fid = frechetDistance(a, b).fid;
-          const refFid = JSON.parse(
-            runReference(['fid', join(dir, 'incA', '2048.npy'), join(dir, 'incB', '2048.npy')]),
-          ) as { fid: number };
-          assert.ok(Math.abs(fid - refFid.fid) / refFid.fid < 1e-4, `FID ${fid} vs ${refFid.fid}`);
-        }
+        if (dims === 2048) pool3.push(ta, tb);
       }
+      // FID from the image folders vs the float64 FID of PyTorch's features.
+      const fid = frechetDistance(pool3[0], pool3[1]).fid;
+      const refFid = JSON.parse(
+        runReference(['fid', join(dir, 'incA', '2048.npy'), join(dir, 'incB', '2048.npy')]),
+      ) as { fid: number };
+      assert.ok(Math.abs(fid - refFid.fid) / refFid.fid < 1e-4, `FID ${fid} vs ${refFid.fid}`);
     } finally {
       net.dispose();
     }
