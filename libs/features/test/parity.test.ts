@@ -57,7 +57,7 @@ describe('PyTorch parity', { skip }, () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  test('inception: pool3 and the 64/192/768 taps match PyTorch; folder FID matches float64 FID', async () => {
+  test('inception: pool3 and the 64/192/768 taps match PyTorch; folder FID matches float64 FID', async (t) => {
     const weights = join(dir, 'pt_inception.pth');
     // pytorch-fid's file predates torch 1.6: the legacy (non-zip) format.
     runReference(['weights', '--arch', 'inception', '--seed', '3', '--legacy', '--out', weights]);
@@ -119,6 +119,9 @@ describe('PyTorch parity', { skip }, () => {
         assert.deepEqual([refA.rows, refA.cols, refB.rows], [SIZES_A.length, dims, SIZES_B.length]);
         const errA = relativeError(ta.data, refA.data);
         const errB = relativeError(tb.data, refB.data);
+        t.diagnostic(
+          `inception:${dims} relative error ${errA.toExponential(1)}, ${errB.toExponential(1)}`,
+        );
         assert.ok(
           errA < FEATURE_RTOL && errB < FEATURE_RTOL,
           `inception:${dims} rel err ${errA}, ${errB}`,
@@ -130,13 +133,17 @@ describe('PyTorch parity', { skip }, () => {
       const refFid = JSON.parse(
         runReference(['fid', join(dir, 'incA', '2048.npy'), join(dir, 'incB', '2048.npy')]),
       ) as { fid: number };
-      assert.ok(Math.abs(fid - refFid.fid) / refFid.fid < 1e-4, `FID ${fid} vs ${refFid.fid}`);
+      const fidErr = Math.abs(fid - refFid.fid) / refFid.fid;
+      t.diagnostic(
+        `FID ${fid} vs PyTorch float64 ${refFid.fid} (relative ${fidErr.toExponential(1)})`,
+      );
+      assert.ok(fidErr < 1e-4, `FID ${fid} vs ${refFid.fid}`);
     } finally {
       net.dispose();
     }
   });
 
-  test('vggface: every tap matches PyTorch (pool5 and conv5_3 in NCHW flatten order)', async () => {
+  test('vggface: every tap matches PyTorch (pool5 and conv5_3 in NCHW flatten order)', async (t) => {
     const weights = join(dir, 'vgg_face_dag.pth');
     runReference(['weights', '--arch', 'vggface', '--seed', '4', '--out', weights]);
     const imagesA = images.slice(0, SIZES_A.length);
@@ -154,7 +161,7 @@ describe('PyTorch parity', { skip }, () => {
     const tapNames = Object.keys(VGGFACE_TAPS) as VggFaceTap[];
     try {
       // All taps of the first 3 images, each at its own size (resized inside the network).
-      const got = new Map<VggFaceTap, number[]>(tapNames.map((t) => [t, []]));
+      const got = new Map<VggFaceTap, number[]>(tapNames.map((tap) => [tap, []]));
       for (const path of imagesA.slice(0, 3)) {
         const img = await decodeImage(path);
         const x = tf.tensor4d(
@@ -162,18 +169,22 @@ describe('PyTorch parity', { skip }, () => {
           [1, img.height, img.width, 3],
         );
         const taps = net.taps(x, tapNames);
-        for (const t of tapNames) got.get(t)!.push(...(taps[t]!.dataSync() as Float32Array));
+        for (const tap of tapNames) {
+          got.get(tap)!.push(...(taps[tap]!.dataSync() as Float32Array));
+        }
         tf.dispose([x, ...Object.values(taps)]);
       }
-      for (const t of tapNames) {
-        const ref = readNpyMatrix(join(dir, 'vgg', `${t}.npy`));
-        assert.equal(ref.cols, VGGFACE_TAPS[t]);
-        const err = relativeError(got.get(t)!, rowsOf(ref, 0, 3));
-        assert.ok(err < FEATURE_RTOL, `vggface:${t} rel err ${err}`);
+      for (const tap of tapNames) {
+        const ref = readNpyMatrix(join(dir, 'vgg', `${tap}.npy`));
+        assert.equal(ref.cols, VGGFACE_TAPS[tap]);
+        const err = relativeError(got.get(tap)!, rowsOf(ref, 0, 3));
+        t.diagnostic(`vggface:${tap} relative error ${err.toExponential(1)}`);
+        assert.ok(err < FEATURE_RTOL, `vggface:${tap} rel err ${err}`);
       }
       // fc6 through folderFeatures (each image resized to 224 before batching).
       const fc6 = await folderFeatures(dirA, vggFaceExtractor(net, 'fc6'), { batchSize: 4 });
       const err = relativeError(fc6.data, readNpyMatrix(join(dir, 'vgg', 'fc6.npy')).data);
+      t.diagnostic(`vggface:fc6 through folderFeatures: relative error ${err.toExponential(1)}`);
       assert.ok(err < FEATURE_RTOL, `vggface:fc6 from the folder: rel err ${err}`);
     } finally {
       net.dispose();
