@@ -5,3 +5,5 @@ export { createApiServer, DEFAULT_PORT, TRPC_PATH } from './server.js';
 export type { ApiServer, ApiServerOptions } from './server.js';
 export { apiError, createApiClient, trpcUrl } from './client.js';
 export type { ApiClient, ApiClientOptions } from './client.js';
+export { serveStore, untilInterrupted } from './serveStore.js';
+export type { ServeStoreOptions, ServedStore } from './serveStore.js';

@@ -1,6 +1,5 @@
-import { apiError, createApiServer, DEFAULT_PORT } from '@fidlab/api';
+import { apiError, DEFAULT_PORT, serveStore, untilInterrupted } from '@fidlab/api';
 import { ErrorCode, FidlabError } from '@fidlab/fid-core';
-import { openStore } from '@fidlab/store';
 import { numberOption, parse, type Command } from '../command.js';
 
 /** Client-side: a server's error becomes a FidlabError (one line, exit 1) with its code. */
@@ -45,43 +44,18 @@ Runs until interrupted (Ctrl-C).`,
     const port = numberOption(values.port, 'port', DEFAULT_PORT, { integer: true, min: 0 });
     if (port > 65535)
       throw new FidlabError(ErrorCode.INVALID_INPUT, `--port must be <= 65535, got ${port}`);
-    const store = await openStore({
-      ...(values.db !== undefined ? { url: values.db } : {}),
+    const { store, server, close } = await serveStore({
+      db: values.db,
+      port,
+      host: values.host as string,
+      publicRead: values['public-read'] as boolean,
       log: (l) => io.err(l),
     });
-    let server;
-    try {
-      server = await createApiServer({
-        store,
-        port,
-        host: values.host,
-        publicRead: values['public-read'],
-      });
-    } catch (err) {
-      await store.close();
-      const e = err as NodeJS.ErrnoException;
-      if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
-        throw new FidlabError(
-          ErrorCode.INVALID_INPUT,
-          `cannot listen on ${values.host}:${port}: ${e.code}`,
-        );
-      }
-      throw err;
-    }
     io.out(
       `fidlab serve: ${server.url}/trpc (db: ${store.kind} ${store.location}${values['public-read'] ? ', public reads' : ''})`,
     );
-    await new Promise<void>((resolve) => {
-      const stop = () => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        resolve();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
-    await server.close();
-    await store.close();
+    await untilInterrupted();
+    await close();
     io.err('fidlab serve: stopped');
     return 0;
   },

@@ -1,0 +1,72 @@
+import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { openStore, type Store } from '@fidlab/store';
+import { createApiServer, type ApiServer } from './server.js';
+
+export interface ServeStoreOptions {
+  /** PostgreSQL URL (else DATABASE_URL, else the embedded store). */
+  db?: string;
+  port: number;
+  host: string;
+  publicRead: boolean;
+  log?: (line: string) => void;
+}
+
+export interface ServedStore {
+  store: Store;
+  server: ApiServer;
+  /** Stops the server, then closes the store. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the store and serves it over HTTP: what `fidlab serve` and the coordinator both run.
+ * A port that cannot be bound becomes one clear error (and the store is closed again).
+ */
+export async function serveStore(opts: ServeStoreOptions): Promise<ServedStore> {
+  if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535)
+    throw new FidlabError(ErrorCode.INVALID_INPUT, `port must be 0..65535, got ${opts.port}`);
+  const store = await openStore({
+    ...(opts.db !== undefined ? { url: opts.db } : {}),
+    ...(opts.log ? { log: opts.log } : {}),
+  });
+  let server: ApiServer;
+  try {
+    server = await createApiServer({
+      store,
+      port: opts.port,
+      host: opts.host,
+      publicRead: opts.publicRead,
+    });
+  } catch (err) {
+    await store.close();
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
+      throw new FidlabError(
+        ErrorCode.INVALID_INPUT,
+        `cannot listen on ${opts.host}:${opts.port}: ${e.code}`,
+      );
+    }
+    throw err;
+  }
+  return {
+    store,
+    server,
+    async close() {
+      await server.close();
+      await store.close();
+    },
+  };
+}
+
+/** Resolves when the process gets SIGINT or SIGTERM (a server's "run until interrupted"). */
+export function untilInterrupted(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
