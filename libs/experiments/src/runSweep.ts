@@ -5,7 +5,7 @@ import { ErrorCode, FidlabError } from '@fidlab/fid-core';
 import type { Store } from '@fidlab/store';
 import { synthDataset } from '@fidlab/datasets';
 import { knownExtractors, trainIdentity } from '@fidlab/features';
-import { train, type EpochResult } from '@fidlab/training';
+import { train, type Direction, type EpochResult } from '@fidlab/training';
 import { Evaluator, type ResolvedMetric } from './evaluateCheckpoint.js';
 import { describeTrial, expandTrials, type Trial } from './expandTrials.js';
 import type { MetricValue } from './metricValues.js';
@@ -57,14 +57,17 @@ export async function runSweep(spec: SweepSpec, opts: RunSweepOptions): Promise<
   log(
     `sweep ${spec.name}: ${trials.length} ${spec.trial} trial(s), metrics ${metricNames(spec).join(', ')}`,
   );
-  const evaluator = spec.evaluate
-    ? new Evaluator(
-        spec.data,
-        spec.evaluate.split,
-        (spec.fixed.direction as 'photo2sketch' | 'sketch2sketch' | undefined) ?? 'photo2sketch',
-        spec.evaluate.max_images,
-      )
-    : null;
+  // One evaluator per direction (a sweep may sweep it): each keeps its decoded split and
+  // ground-truth features across trials and epochs.
+  const evaluators = new Map<Direction, Evaluator>();
+  const evaluatorFor = (direction: Direction) => {
+    let e = evaluators.get(direction);
+    if (!e) {
+      e = new Evaluator(spec.data, spec.evaluate!.split, direction, spec.evaluate!.max_images);
+      evaluators.set(direction, e);
+    }
+    return e;
+  };
   const outcomes: TrialOutcome[] = [];
   try {
     for (const trial of trials) {
@@ -98,7 +101,7 @@ export async function runSweep(spec: SweepSpec, opts: RunSweepOptions): Promise<
         const status =
           spec.trial === 'identity'
             ? await runIdentityTrial(ctx)
-            : await runPix2pixTrial(ctx, evaluator!, metrics);
+            : await runPix2pixTrial(ctx, evaluatorFor, metrics);
         if (status === 'aborted' || signal.aborted) {
           await store.setRunStatus(run.id, 'cancelled');
           outcomes.push({ trial, runId: run.id, status: 'cancelled' });
@@ -117,7 +120,7 @@ export async function runSweep(spec: SweepSpec, opts: RunSweepOptions): Promise<
       }
     }
   } finally {
-    evaluator?.dispose();
+    for (const e of evaluators.values()) e.dispose();
     opts.signal?.removeEventListener('abort', onAbort);
   }
   const finished = outcomes.every((o) => o.status === 'done' || o.status === 'skipped');
@@ -144,12 +147,14 @@ interface TrialContext {
 /** Trains a generator, evaluating every `every`-th epoch (and the last) with the sweep's metrics. */
 async function runPix2pixTrial(
   { spec, trial, runId, runDir, label, store, log, signal, checkCancelled }: TrialContext,
-  evaluator: Evaluator,
+  evaluatorFor: (direction: Direction) => Evaluator,
   metrics: ResolvedMetric[],
 ): Promise<'completed' | 'aborted'> {
   const every = spec.evaluate!;
   const config = toTrainConfig(spec, trial, runDir);
   const totalEpochs = (config.epochs ?? 100) + (config.epochs_decay ?? 0);
+  const direction = config.direction ?? 'photo2sketch';
+  const evaluator = evaluatorFor(direction);
   const done = new Set(
     (await store.runEpochs(runId))
       .filter((e) => Object.keys(e.metrics).length > 0)
@@ -162,7 +167,7 @@ async function runPix2pixTrial(
       checkpointDir,
       data: spec.data,
       split: every.split,
-      direction: config.direction ?? 'photo2sketch',
+      direction,
       metrics,
       maxImages: every.max_images,
     });
