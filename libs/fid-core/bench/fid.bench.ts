@@ -5,19 +5,13 @@
  *
  *   npx nx run fid-core:bench            (all cases; the sqrtm references take minutes)
  *   npx nx run fid-core:bench -- --quick (n=300, d=2048 only)
+ *   npx nx run fid-core:bench -- --only 3000x2048 (chosen cases; result in an ignored .tmp file)
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import {
-  encodeNpy,
-  featureStats,
-  frechetDistance,
-  frechetDistanceFromStats,
-  parseNpy,
-  type Matrix,
-} from '../src/index.js';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { encodeNpy, frechetDistance, parseNpy, type Matrix } from '../src/index.js';
 import { randomMatrix } from '../src/testing.js';
 
 const root = resolve(import.meta.dirname, '../../..');
@@ -29,10 +23,8 @@ if (process.argv[2] === '--case') {
     return { rows: a.shape[0], cols: a.shape[1], data: a.data } as Matrix;
   });
   const path = process.argv[5] as 'lowrank' | 'full';
-  const run = () =>
-    path === 'lowrank'
-      ? frechetDistance(x, y, { method: 'lowrank' }).fid
-      : frechetDistanceFromStats(featureStats(x), featureStats(y)).fid;
+  // Both paths start from the raw features (statistics included), as numpy's cov + sqrtm does.
+  const run = () => frechetDistance(x, y, { method: path }).fid;
   const reps = path === 'lowrank' ? 5 : 1;
   const times: number[] = [];
   let fid = 0;
@@ -75,13 +67,18 @@ function findPython(): string | undefined {
 }
 
 const quick = process.argv.includes('--quick');
-const cases: { n: number; d: number; path: 'lowrank' | 'full' }[] = quick
-  ? [{ n: 300, d: 2048, path: 'lowrank' }]
-  : [
-      { n: 300, d: 2048, path: 'lowrank' },
-      { n: 300, d: 4096, path: 'lowrank' },
-      { n: 3000, d: 2048, path: 'full' },
-    ];
+// --only NxD[,NxD...]: just those cases, written to bench/results/fid-core-only.md.tmp (ignored).
+const onlyArg = process.argv.indexOf('--only');
+const only = onlyArg > 0 ? process.argv[onlyArg + 1].split(',') : undefined;
+const allCases: { n: number; d: number; path: 'lowrank' | 'full' }[] = [
+  { n: 300, d: 2048, path: 'lowrank' },
+  { n: 300, d: 4096, path: 'lowrank' },
+  { n: 3000, d: 2048, path: 'full' },
+];
+const cases = quick
+  ? allCases.slice(0, 1)
+  : allCases.filter((c) => !only || only.includes(`${c.n}x${c.d}`));
+const loadBefore = loadavg()[0];
 const python = findPython();
 if (!python) console.error('reference skipped: numpy/scipy could not be had');
 const dir = mkdtempSync(join(tmpdir(), 'fidlab-bench-'));
@@ -130,8 +127,8 @@ for (const c of cases) {
 const md = [
   '# fid-core benchmark',
   '',
-  `Measured ${new Date().toISOString().slice(0, 10)} on this machine (${process.platform}, node ${process.version}); command: \`npx nx run fid-core:bench${quick ? ' -- --quick' : ''}\`.`,
-  'Random Gaussian features; fidlab times are the median of warm runs (lowrank) or one run (full: statistics + distance).',
+  `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on this machine (${process.platform}, node ${process.version}, ${availableParallelism()} cores, 1-min load average ${loadBefore.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end: other jobs share the cores, so timings are noisy); command: \`npx nx run fid-core:bench${quick ? ' -- --quick' : ''}\`.`,
+  'Random Gaussian features; fidlab times are the median of warm runs (lowrank) or one run (full: statistics + distance, from the raw features).',
   'The reference is float64 numpy/scipy in the same run: the pytorch-fid method (np.cov, then scipy.linalg.sqrtm of S1 S2) and a numpy low-rank method (SVD of C1^T C2).',
   '',
   '| n | d | fidlab path | fidlab s | numpy lowrank s | numpy cov + sqrtm s | speedup vs cov+sqrtm | rel. diff vs numpy lowrank | fidlab FID | sqrtm FID | fidlab peak RSS MB | numpy peak RSS MB |',
@@ -144,8 +141,6 @@ const md = [
   '',
 ];
 mkdirSync(join(root, 'bench/results'), { recursive: true });
-writeFileSync(
-  join(root, 'bench/results', quick ? 'fid-core-quick.md' : 'fid-core.md'),
-  md.join('\n'),
-);
+const outName = quick ? 'fid-core-quick.md' : only ? 'fid-core-only.md.tmp' : 'fid-core.md';
+writeFileSync(join(root, 'bench/results', outName), md.join('\n'));
 console.log(md.join('\n'));

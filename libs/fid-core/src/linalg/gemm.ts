@@ -117,6 +117,17 @@ export function gemmNTUpperA(A: Matrix, B: Matrix): Matrix {
   return { rows: m, cols: n, data: c };
 }
 
+/** C = A B^T where B [n, k] is upper trapezoidal (B[j, p] = 0 for p < j); see gemmNTUpperA. */
+export function gemmNTUpperB(A: Matrix, B: Matrix): Matrix {
+  check(A.cols === B.cols, `gemmNTUpperB: inner dimensions differ (${A.cols} vs ${B.cols})`);
+  const m = A.rows;
+  const n = B.rows;
+  const k = A.cols;
+  const helpers = helperCount((m * n * k) / 2);
+  const c = ntProduct(A.data, m, B.data, n, k, 'full', helpers, (_i0, j0) => j0);
+  return { rows: m, cols: n, data: c };
+}
+
 /** C = A A^T for A [m, k] (rows contiguous, no transpose): the upper tiles, mirrored. */
 export function syrkNT(A: Matrix): Matrix {
   const m = A.rows;

@@ -2,7 +2,16 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { matrix, type Matrix } from '../matrix.js';
 import { naiveNT, randomMatrix } from '../testing.js';
-import { gemmNN, gemmNT, gemmNTUpperA, gemmTN, syrkNT, syrkTN, transpose } from './gemm.js';
+import {
+  gemmNN,
+  gemmNT,
+  gemmNTUpperA,
+  gemmNTUpperB,
+  gemmTN,
+  syrkNT,
+  syrkTN,
+  transpose,
+} from './gemm.js';
 import { singularValues } from './singularValues.js';
 import { gemmThreads } from './threads.js';
 import { tridiagonalEigenvalues } from './tridiagonalEigenvalues.js';
@@ -209,6 +218,7 @@ test('wasm SIMD kernel agrees with the JS kernel to 1e-12 (padding, triangles, s
       gemmNTUpperA(U, B).data,
       syrkNT(A).data,
       syrkTN(A).data,
+      gemmNTUpperB(B, U).data,
     ];
     const js = withThreads(1, Infinity, run, 'js');
     const wasm = withThreads(1, Infinity, run, 'wasm');
@@ -222,7 +232,12 @@ test('wasm SIMD kernel agrees with the JS kernel to 1e-12 (padding, triangles, s
         assert.ok(Math.abs(wasm[q][i] - js[q][i]) <= 1e-12 * scale, `${m}x${k}x${n} ${q} ${i}`);
       }
     }
-    for (let i = 0; i < exact.length; i++) assert.ok(Math.abs(wasm[1][i] - exact[i]) <= 1e-12);
+    const exactT = naiveNT(B, U);
+    for (const kernel of [js, wasm]) {
+      for (let i = 0; i < exact.length; i++) assert.ok(Math.abs(kernel[1][i] - exact[i]) <= 1e-12);
+      for (let i = 0; i < exactT.length; i++)
+        assert.ok(Math.abs(kernel[4][i] - exactT[i]) <= 1e-12);
+    }
   }
 });
 

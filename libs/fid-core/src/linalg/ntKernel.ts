@@ -107,25 +107,51 @@ export const NT_WORKER_SOURCE =
 var wt = require('node:worker_threads');
 var parentPort = wt.parentPort;
 var wasmTile = null;
+var wasmSymv = null;
 if (wt.workerData && wt.workerData.memory) {
   try {
     var inst = new WebAssembly.Instance(wt.workerData.module, { env: { mem: wt.workerData.memory } });
     wasmTile = inst.exports.tile;
+    wasmSymv = inst.exports.symv;
   } catch (err) {
     wasmTile = null;
   }
 }
+/*
+ * A symv session (threads.ts, symvSession): until told to stop, wait for ctl[0] to change, run
+ * wasm symv(ctl[2..9)) and publish the generation done in ctl[1]. ctl[2] < 0 stops it.
+ */
+function symvSession(ctl) {
+  var gen = 0; // the session starts at generation 0 (the caller may already have bumped it)
+  for (;;) {
+    Atomics.wait(ctl, 0, gen);
+    gen = Atomics.load(ctl, 0);
+    // Read the stop flag before acknowledging: right after the ack the caller may write the
+    // next call's parameters.
+    var stop = ctl[2] < 0;
+    if (!stop) wasmSymv(ctl[2], ctl[3], ctl[4], ctl[5], ctl[6], ctl[7], ctl[8]);
+    Atomics.store(ctl, 1, gen);
+    Atomics.notify(ctl, 1);
+    if (stop) return;
+  }
+}
 parentPort.on('message', function (job) {
   try {
-    if (job.wasm) {
+    if (job.symvSession) {
+      symvSession(job.ctl);
+    } else if (job.wasm) {
       if (!wasmTile) throw new Error('no wasm kernel in this worker');
       ntRunWasm(wasmTile, job.a, job.b, job.c, job.k, job.n, job.tiles, job.ctrl, job.done);
     } else {
       ntRun(job.a, job.b, job.c, job.k, job.n, job.tiles, job.ctrl, job.done);
     }
   } catch (err) {
-    Atomics.store(job.ctrl, 2, 1);
-    Atomics.notify(job.ctrl, 1);
+    if (process.env.FIDLAB_DEBUG_WORKERS) console.error('fidlab worker:', err);
+    var ctrl = job.symvSession ? job.ctl : job.ctrl;
+    // A session reports failure as generation -1; a tile job through ctrl[2].
+    if (job.symvSession) Atomics.store(ctrl, 1, -1);
+    else Atomics.store(ctrl, 2, 1);
+    Atomics.notify(ctrl, 1);
   }
 });
 `;

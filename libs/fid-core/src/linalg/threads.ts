@@ -92,6 +92,58 @@ export function reserveWasm(
   };
 }
 
+/**
+ * q += A v for rows [s, e) of a lower-stored symmetric matrix (wasm symv, see wasmKernel.ts),
+ * split between this thread and one worker that waits on a shared counter between calls (a
+ * postMessage per call would cost more than the call at these sizes). The worker's rows go to
+ * `q2` (zeroed here) and are added into q, so each entry has one fixed summation order.
+ * Open one per stretch of calls with no other product in between (the worker is busy while the
+ * session is open); null when no worker or no wasm kernel is available.
+ */
+export function symvSession(): {
+  run(a: number, ns: number, s: number, e: number, v: number, q: number, q2: number): void;
+  close(): void;
+} | null {
+  const wk = useWasm();
+  if (!wk || helperCount(Infinity) === 0) return null;
+  const worker = workers[0];
+  const ctl = new Int32Array(new SharedArrayBuffer(4 * 9));
+  worker.postMessage({ symvSession: true, ctl });
+  let gen = 0;
+  const signal = (params: number[]) => {
+    ctl.set(params, 2);
+    gen++;
+    Atomics.store(ctl, 0, gen);
+    Atomics.notify(ctl, 0);
+  };
+  const wait = () => {
+    for (;;) {
+      const g = Atomics.load(ctl, 1);
+      if (g === gen) return;
+      if (Atomics.wait(ctl, 1, g, 1000) === 'timed-out' && process.env.FIDLAB_DEBUG_WORKERS)
+        console.error('symv session waiting', Array.from(ctl), gen);
+    }
+  };
+  return {
+    run(a, ns, s, e, v, q, q2) {
+      const m = e - s;
+      // Rows [s, mid) here, [mid, e) on the worker: equal numbers of stored entries.
+      const mid = s + Math.round(m / Math.SQRT2);
+      const mem = new Float64Array(wk.memory.buffer);
+      mem.fill(0, q2 / 8 + s, q2 / 8 + e);
+      signal([a, ns, s, mid, e, v, q2]);
+      wk.symv(a, ns, s, s, mid, v, q);
+      // The worker's rows also reach back into q2[s..mid).
+      wait();
+      for (let j = s; j < e; j++) mem[q / 8 + j] += mem[q2 / 8 + j];
+    },
+    close() {
+      signal([-1, 0, 0, 0, 0, 0, 0]);
+      wait();
+    },
+  };
+}
+
 function useWasm(): WasmState | null {
   const k = gemmThreads.kernel === 'auto' ? process.env.FIDLAB_KERNEL : gemmThreads.kernel;
   return k === 'js' ? null : wasmKernel();
@@ -297,7 +349,8 @@ function waitForTiles(ctrl: Int32Array, count: number): void {
   for (;;) {
     const finished = Atomics.load(ctrl, 1);
     if (finished >= count || Atomics.load(ctrl, 2) !== 0) return;
-    Atomics.wait(ctrl, 1, finished, 1000);
+    if (Atomics.wait(ctrl, 1, finished, 1000) === 'timed-out' && process.env.FIDLAB_DEBUG_WORKERS)
+      console.error('tiles waiting', Array.from(ctrl), count);
   }
 }
 

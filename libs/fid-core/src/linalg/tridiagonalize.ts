@@ -1,5 +1,5 @@
 import type { Matrix } from '../matrix.js';
-import { helperCount, ntProduct, reserveWasm } from './threads.js';
+import { helperCount, ntProduct, reserveWasm, symvSession } from './threads.js';
 
 /**
  * Householder reduction of a symmetric matrix to tridiagonal form, Q^T A Q = T (Golub & Van Loan
@@ -27,6 +27,9 @@ import { helperCount, ntProduct, reserveWasm } from './threads.js';
 export function tridiagonalize(A: Matrix): { diag: Float64Array; off: Float64Array } {
   return A.rows >= BLOCKED_FROM ? tridiagonalizeBlocked(A) : tridiagonalizeFused(A);
 }
+
+/** Trailing orders from which A22 v is split between two threads (a sync per column). */
+const SYMV_THREADED_FROM = 256;
 
 /** Below this order the unblocked fused sweep wins (the blocked update's overhead dominates). */
 const BLOCKED_FROM = 256;
@@ -197,7 +200,7 @@ export function tridiagonalizeBlocked(
   const off = new Float64Array(Math.max(0, n - 1));
   if (n === 0) return { diag, off };
   // With the wasm kernel, a, v and q live in wasm memory and A22 v runs as f64x2 (wasm symv).
-  const arena = reserveWasm((n * n + 2 * n) * 8);
+  const arena = reserveWasm((n * n + 3 * n) * 8);
   try {
     return blocked(A, nb, diag, off, arena);
   } finally {
@@ -215,6 +218,7 @@ function blocked(
   const n = A.rows;
   const vOff = n * n;
   const qOff = vOff + n;
+  const q2Off = qOff + n; // the symv worker's partial q
   let a: Float64Array<ArrayBufferLike> = new Float64Array(0);
   let v = a;
   let q = a;
@@ -234,6 +238,8 @@ function blocked(
     const i1 = Math.min(i0 + nb, n - 2);
     V.fill(0);
     W.fill(0);
+    // A symv session holds a worker for this panel's columns; closed before the GEMM update.
+    const session = arena && n - i0 >= SYMV_THREADED_FROM ? symvSession() : null;
     for (let c = i0; c < i1; c++) {
       const ib = c - i0;
       const c1 = c + 1;
@@ -262,7 +268,11 @@ function blocked(
       v[c1] = x0 - alpha;
       if (arena) {
         q.fill(0, c1, n);
-        arena.symv(0, n, c1, n, vOff * 8, qOff * 8);
+        if (session && n - c1 >= SYMV_THREADED_FROM) {
+          session.run(0, n, c1, n, vOff * 8, qOff * 8, q2Off * 8);
+        } else {
+          arena.symv(0, n, c1, c1, n, vOff * 8, qOff * 8);
+        }
       } else {
         symvLower(a, n, c1, v, q);
       }
@@ -310,6 +320,7 @@ function blocked(
         WV[o + kb + t] = V[src + t];
       }
     }
+    session?.close();
     const C = ntProduct(VW, m, WV, m, k2, 'lower', helperCount((m * m * k2) / 2));
     if (arena) views(); // the product may have grown (moved) the wasm memory
     for (let r = 0; r < m; r++) {

@@ -102,21 +102,21 @@ function assembler() {
 }
 
 /**
- * symv(a, ns, s, e, v, q), all i32 (a, v, q byte offsets; ns the row stride of a in doubles):
- * for the rows i in [s, e) of a symmetric matrix in lower row-major storage (entries j <= i),
+ * symv(a, ns, s, r0, e, v, q), all i32 (a, v, q byte offsets; ns the row stride of a in doubles):
+ * for the rows i in [r0, e) (r0 >= s) of a symmetric matrix in lower row-major storage (j <= i),
  *   q[j] += a[i, j] v[i]  (s <= j < i),   q[i] += sum_{s <= j < i} a[i, j] v[j] + a[i, i] v[i],
- * i.e. q += A[s.., s..] v restricted to those rows, each stored entry read once. Pairs of j are
+ * i.e. the part of q += A[s.., s..] v that those rows hold, each stored entry read once. Pairs of j are
  * done as f64x2 (the row sum in two lanes, added at the row's end), an odd tail as a scalar.
  */
 function symvBody(): number[] {
-  const [A, NS, S, E, VV, Q] = [0, 1, 2, 3, 4, 5];
-  let next = 6;
+  const [A, NS, S, R0, E, VV, Q] = [0, 1, 2, 3, 4, 5, 6];
+  let next = 7;
   const I = next++;
   const PA = next++; // &a[i, j]
   const PV = next++; // &v[j]
   const PQ = next++; // &q[j]
   const ROWEND = next++; // &a[i, i]
-  const i32Count = next - 6;
+  const i32Count = next - 7;
   const VI = next++; // f64: v[i]
   const SC = next++; // f64: row sum
   const X = next++; // f64: tail a[i, j]
@@ -126,7 +126,7 @@ function symvBody(): number[] {
   const XV = next++;
   const v128Count = 3;
   const { code, get, set, tee, c32, op, simd, w } = assembler();
-  w(get(S), set(I));
+  w(get(R0), set(I));
   w(op(BLOCK, VOID, LOOP, VOID));
   {
     w(get(I), get(E), op(I32_GE_U), op(BR_IF, 1));
@@ -276,7 +276,7 @@ function emitModule(): Uint8Array {
   const type = section(1, [
     2,
     ...[0x60, 10, ...new Array<number>(10).fill(I32), 0],
-    ...[0x60, 6, ...new Array<number>(6).fill(I32), 0],
+    ...[0x60, 7, ...new Array<number>(7).fill(I32), 0],
   ]);
   // import env.mem: shared memory, min 1 page, max 65536 pages (4 GiB, the memory32 limit).
   const imp = section(2, [1, ...str('env'), ...str('mem'), 0x02, 0x03, ...uleb(1), ...uleb(65536)]);
@@ -321,7 +321,15 @@ export type WasmTile = (
   ps: number,
 ) => void;
 
-export type WasmSymv = (a: number, ns: number, s: number, e: number, v: number, q: number) => void;
+export type WasmSymv = (
+  a: number,
+  ns: number,
+  s: number,
+  r0: number,
+  e: number,
+  v: number,
+  q: number,
+) => void;
 
 /** The parts of the WebAssembly JS API used here (the project's TypeScript libs do not declare it). */
 export interface WasmMemory {
