@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { ErrorCode, FidlabError } from '../errors.js';
 import { Worker } from 'node:worker_threads';
 import { NT_WORKER_SOURCE, ntKernels } from './ntKernel.js';
 import {
@@ -358,4 +359,62 @@ function dropAllWorkers(): void {
   broken = true;
   for (const w of workers) void w.terminate();
   workers = [];
+}
+
+/**
+ * In place in the reserved wasm region (see reserveWasm): C += A B^T on the tiles on or below
+ * the diagonal of an m x m block of C at byte offset cOff with row stride ldc (doubles); A, B
+ * [m, k] ordinary arrays. Rows and columns are padded to multiples of 4 with zero operand rows,
+ * so the padding only adds 0.0 to up to 3 rows/columns past the block: the caller keeps them
+ * writable and ignores them (as it does the block's upper triangle, which diagonal tiles touch).
+ */
+export function addLowerProductInPlace(
+  cOff: number,
+  ldc: number,
+  a: Float64Array,
+  b: Float64Array,
+  m: number,
+  k: number,
+  helpers: number,
+): void {
+  const wk = useWasm();
+  if (!wk || reserved === 0) throw new Error('addLowerProductInPlace needs a reserveWasm region');
+  const mp = ceilTo(m, WASM_PAD.rows);
+  const kp = ceilTo(k, WASM_PAD.k);
+  const aOff = reserved;
+  const bOff = aOff + mp * kp * 8;
+  const bytes = bOff + mp * kp * 8;
+  const have = wk.memory.buffer.byteLength;
+  if (bytes > have) wk.memory.grow(Math.ceil((bytes - have) / 65536));
+  const mem = new Float64Array(wk.memory.buffer);
+  for (const [x, off] of [
+    [a, aOff],
+    [b, bOff],
+  ] as const) {
+    const o = off / 8;
+    mem.fill(0, o, o + mp * kp);
+    for (let i = 0; i < m; i++) mem.set(x.subarray(i * k, i * k + k), o + i * kp);
+  }
+  const tileList: number[] = [];
+  for (let i0 = 0; i0 < mp; i0 += TILE) {
+    for (let j0 = 0; j0 <= i0; j0 += TILE) {
+      tileList.push(i0, Math.min(mp, i0 + TILE), j0, Math.min(mp, j0 + TILE), 0);
+    }
+  }
+  const count = tileList.length / 5;
+  const tiles = new Int32Array(new SharedArrayBuffer(4 * tileList.length));
+  tiles.set(tileList);
+  const ctrl = new Int32Array(new SharedArrayBuffer(4 * 4)); // next, finished, error
+  const done = new Int32Array(new SharedArrayBuffer(4 * count));
+  const pool = helpers > 0 && count > 1 ? workers.slice(0, helpers) : [];
+  for (const w of pool) {
+    w.postMessage({ wasm: true, a: aOff, b: bOff, c: cOff, k: kp, n: ldc, tiles, ctrl, done });
+  }
+  ntKernels.ntRunWasm(wk.tile, aOff, bOff, cOff, kp, ldc, tiles, ctrl, done);
+  if (pool.length > 0) waitForTiles(ctrl, count);
+  if (Atomics.load(ctrl, 2) !== 0) {
+    // Tiles accumulate in place, so a half-done tile cannot be redone: fail the call.
+    dropAllWorkers();
+    throw new FidlabError(ErrorCode.NUMERIC_FAILURE, 'a GEMM worker thread failed mid-update');
+  }
 }

@@ -1,5 +1,11 @@
 import type { Matrix } from '../matrix.js';
-import { helperCount, ntProduct, reserveWasm, symvSession } from './threads.js';
+import {
+  addLowerProductInPlace,
+  helperCount,
+  ntProduct,
+  reserveWasm,
+  symvSession,
+} from './threads.js';
 
 /**
  * Householder reduction of a symmetric matrix to tridiagonal form, Q^T A Q = T (Golub & Van Loan
@@ -200,7 +206,7 @@ export function tridiagonalizeBlocked(
   const off = new Float64Array(Math.max(0, n - 1));
   if (n === 0) return { diag, off };
   // With the wasm kernel, a, v and q live in wasm memory and A22 v runs as f64x2 (wasm symv).
-  const arena = reserveWasm((n * n + 3 * n) * 8);
+  const arena = reserveWasm(((n + 4) * n + 3 * n) * 8);
   try {
     return blocked(A, nb, diag, off, arena);
   } finally {
@@ -216,7 +222,7 @@ function blocked(
   arena: ReturnType<typeof reserveWasm>,
 ): { diag: Float64Array; off: Float64Array } {
   const n = A.rows;
-  const vOff = n * n;
+  const vOff = (n + 4) * n; // a, then 4 scratch rows for the in-place update's padding
   const qOff = vOff + n;
   const q2Off = qOff + n; // the symv worker's partial q
   let a: Float64Array<ArrayBufferLike> = new Float64Array(0);
@@ -309,24 +315,31 @@ function blocked(
     const kb = i1 - i0;
     const k2 = 2 * kb;
     const VW = new Float64Array(m * k2);
-    const WV = new Float64Array(m * k2);
+    const WV = new Float64Array(m * k2); // negated in the wasm case (the kernel adds)
+    const sign = arena ? -1 : 1;
     for (let r = 0; r < m; r++) {
       const src = (i1 + r) * nb;
       const o = r * k2;
       for (let t = 0; t < kb; t++) {
         VW[o + t] = V[src + t];
         VW[o + kb + t] = W[src + t];
-        WV[o + t] = W[src + t];
-        WV[o + kb + t] = V[src + t];
+        WV[o + t] = sign * W[src + t];
+        WV[o + kb + t] = sign * V[src + t];
       }
     }
     session?.close();
-    const C = ntProduct(VW, m, WV, m, k2, 'lower', helperCount((m * m * k2) / 2));
-    if (arena) views(); // the product may have grown (moved) the wasm memory
-    for (let r = 0; r < m; r++) {
-      const ar = (i1 + r) * n + i1;
-      const cr = r * m;
-      for (let s = 0; s <= r; s++) a[ar + s] -= C[cr + s];
+    const helpers = helperCount((m * m * k2) / 2);
+    if (arena) {
+      // Straight into a (in wasm memory): no m x m temporary, no copy back.
+      addLowerProductInPlace((i1 * n + i1) * 8, n, VW, WV, m, k2, helpers);
+      views(); // the update may have grown (moved) the wasm memory
+    } else {
+      const C = ntProduct(VW, m, WV, m, k2, 'lower', helpers);
+      for (let r = 0; r < m; r++) {
+        const ar = (i1 + r) * n + i1;
+        const cr = r * m;
+        for (let s = 0; s <= r; s++) a[ar + s] -= C[cr + s];
+      }
     }
   }
   if (n >= 2) {
