@@ -19,6 +19,9 @@ const PAIRS = Number(process.env.BENCH_PAIRS ?? 1000);
 const PER_IDENTITY = 4;
 const SIZE = 256;
 const out = resolve(process.env.BENCH_OUT ?? 'bench/results/datasets-loader.md');
+// Quick runs while profiling: BENCH_FORMATS=png BENCH_CONFIGS=2 (the first N loader rows).
+const FORMATS = (process.env.BENCH_FORMATS ?? 'png,jpeg').split(',') as ('png' | 'jpeg')[];
+const CONFIGS = Number(process.env.BENCH_CONFIGS ?? Infinity);
 const work = mkdtempSync(join(tmpdir(), 'fidlab-bench-'));
 const mib = (b: number) => (b / 2 ** 20).toFixed(0);
 
@@ -81,7 +84,7 @@ const configs: { name: string; o: Omit<LoaderOptions, 'size'> }[] = [
 ];
 
 try {
-  for (const format of ['png', 'jpeg'] as const) {
+  for (const format of FORMATS) {
     const root = join(work, format);
     const t0 = performance.now();
     await synthDataset({
@@ -100,7 +103,7 @@ try {
     const index = await discoverDataset(root);
     // Warm-up: file cache and sharp/libvips initialisation.
     await epoch(index, { size: SIZE, batchSize: 16, concurrency: 4 });
-    for (const { name, o } of configs) {
+    for (const { name, o } of configs.slice(0, CONFIGS)) {
       const size = o.augment ? SIZE : 299;
       if (o.cache) {
         o.cache.clear();

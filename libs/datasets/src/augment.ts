@@ -86,6 +86,26 @@ export function unitInto(
   for (let i = 0; i < src.length; i++) out[offset + i] = src[i] * scale + lo;
 }
 
+/**
+ * Writes 8-bit gray pixels mapped from [0, 255] to [lo, hi] into `out` at `offset` as RGB (each
+ * value three times), as PIL `convert('RGB')` expands gray.
+ */
+export function grayUnitInto(
+  src: Uint8Array,
+  lo: number,
+  hi: number,
+  out: Float32Array,
+  offset: number,
+): void {
+  const scale = (hi - lo) / 255;
+  for (let i = 0, o = offset; i < src.length; i++, o += 3) {
+    const v = src[i] * scale + lo;
+    out[o] = v;
+    out[o + 1] = v;
+    out[o + 2] = v;
+  }
+}
+
 /** `cropFlipInto` for 8-bit images (values in [0, 255]). */
 export function cropFlipInto8(
   img: { data: Uint8Array; width: number },

@@ -98,21 +98,90 @@ export async function decodeImage(path: string, options: DecodeOptions = {}): Pr
   }
 }
 
+/** 8-bit pixels as decoded: gray stays one channel (`decodeImage` expands it to RGB). */
+export interface Pixels8 {
+  data: Uint8Array; // [height, width, channels]
+  width: number;
+  height: number;
+  channels: 1 | 3;
+}
+
+/** Whether an encoded image is gray and whether its samples have at most 8 bits. */
+export interface PixelFormat {
+  gray: boolean;
+  eightBit: boolean;
+}
+
+/**
+ * The pixel format of an encoded image: read from a PNG's IHDR chunk directly (bit depth at byte
+ * 24, colour type at 25: 0 gray, 4 gray + alpha), from sharp's metadata for other formats.
+ */
+export async function pixelFormat(file: Buffer): Promise<PixelFormat> {
+  const png =
+    file.length > 26 && file.readUInt32BE(0) === 0x89504e47 && file.readUInt32BE(12) === 0x49484452;
+  if (png) return { gray: file[25] === 0 || file[25] === 4, eightBit: file[24] <= 8 };
+  const meta = await sharp(file).metadata();
+  return {
+    gray: meta.space === 'b-w' || (meta.channels ?? 3) <= 2,
+    eightBit: meta.depth === 'uchar' || meta.depth === 'char',
+  };
+}
+
+/**
+ * Decodes a file to 8-bit gray or RGB without expanding gray (alpha dropped; other colour spaces
+ * become sRGB). Returns null for files with more than 8 bits per sample (16-bit PNG, for
+ * example), where resizing before the cast to 8 bits gives other values: callers then use
+ * `resizeCropVips8`.
+ */
+export async function decodePixels8(
+  path: string,
+  options: DecodeOptions = {},
+): Promise<Pixels8 | null> {
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const file = await readImageFile(path);
+  try {
+    const fmt = await pixelFormat(file);
+    if (!fmt.eightBit) return null;
+    const { data, info } = await sharp(file, { limitInputPixels: maxPixels, failOn: 'error' })
+      .removeAlpha()
+      .toColourspace(fmt.gray ? 'b-w' : 'srgb')
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 1 && info.channels !== 3) return null;
+    return {
+      data: new Uint8Array(data.buffer, data.byteOffset, data.length),
+      width: info.width,
+      height: info.height,
+      channels: info.channels,
+    };
+  } catch (e) {
+    throw await decodeError(path, file, e, maxPixels);
+  }
+}
+
 /** Where `resizeCropVips` reads pixels: an image file, or an already decoded image. */
 export type VipsSource = { path: string } | { image: RgbImage };
 
+/** 8-bit pixels of a `resizeCropVips8` result: 3 channels (RGB), or 1 (gray, same in R, G, B). */
+export interface Crop8 {
+  data: Uint8Array; // [size, size, channels]
+  channels: 1 | 3;
+}
+
 /**
- * The `vips-bicubic` path in one sharp pipeline: decode, RGB, resize to `target` x `target`
- * (libvips cubic = Catmull-Rom, 8-bit), take the `size` crop at (x, y), mirror if `flip`.
- * Returns 8-bit RGB [size, size, 3]. All the pixel work runs in sharp's thread pool.
+ * The `vips-bicubic` path in one sharp pipeline: decode, resize to `target` x `target` (libvips
+ * cubic = Catmull-Rom, 8-bit), take the `size` crop at (x, y), mirror if `flip`. Gray files come
+ * back as one channel (libvips resizes them as one band either way and b-w -> sRGB only copies
+ * the band, so callers expand them to the same bytes); everything else becomes sRGB as PIL
+ * `convert('RGB')` does. All the pixel work runs in sharp's thread pool.
  */
-export async function resizeCropVips(
+export async function resizeCropVips8(
   src: VipsSource,
   target: number,
   crop: { x: number; y: number; flip: boolean },
   size: number,
   options: DecodeOptions = {},
-): Promise<Uint8Array> {
+): Promise<Crop8> {
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   const file = 'path' in src ? await readImageFile(src.path) : null;
   try {
@@ -121,9 +190,11 @@ export async function resizeCropVips(
       const { data, width, height } = src.image;
       s = sharp(data, { raw: { width, height, channels: 3 } });
     } else {
+      // Gray stays one band to the end (b-w); every other colour space becomes sRGB.
+      const { gray } = await pixelFormat(file!);
       s = sharp(file!, { limitInputPixels: maxPixels, failOn: 'error' })
         .removeAlpha()
-        .toColourspace('srgb');
+        .toColourspace(gray ? 'b-w' : 'srgb');
     }
     s = s.resize(target, target, { kernel: 'cubic', fit: 'fill' });
     // sharp mirrors (flop) before it extracts, whatever the call order: mirrored, the crop at x
@@ -133,12 +204,33 @@ export async function resizeCropVips(
       const left = crop.flip ? target - size - crop.x : crop.x;
       s = s.extract({ left, top: crop.y, width: size, height: size });
     }
-    const data = await s.raw({ depth: 'uchar' }).toBuffer();
-    return new Uint8Array(data.buffer, data.byteOffset, data.length);
+    const { data, info } = await s.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    if (info.channels !== 1 && info.channels !== 3) {
+      throw new Error(`unexpected ${info.channels} channels after RGB conversion`);
+    }
+    return {
+      data: new Uint8Array(data.buffer, data.byteOffset, data.length),
+      channels: info.channels,
+    };
   } catch (e) {
     if ('image' in src) throw e;
     throw await decodeError(src.path, file!, e, maxPixels);
   }
+}
+
+/** `resizeCropVips8` as 8-bit RGB [size, size, 3] (gray expanded). */
+export async function resizeCropVips(
+  src: VipsSource,
+  target: number,
+  crop: { x: number; y: number; flip: boolean },
+  size: number,
+  options: DecodeOptions = {},
+): Promise<Uint8Array> {
+  const c = await resizeCropVips8(src, target, crop, size, options);
+  if (c.channels === 3) return c.data;
+  const rgb = new Uint8Array(c.data.length * 3);
+  for (let i = 0; i < c.data.length; i++) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = c.data[i];
+  return rgb;
 }
 
 /** Columns [x0, x0 + w) of an RGB image (the A or B half of a pix2pix AB image). */

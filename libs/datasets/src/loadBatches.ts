@@ -3,6 +3,7 @@ import {
   augmentParams,
   cropFlipInto,
   cropFlipInto8,
+  grayUnitInto,
   mixSeed,
   unitInto,
   type AugmentParams,
@@ -11,8 +12,11 @@ import {
 import {
   cropColumns,
   decodeImage,
+  decodePixels8,
   resizeCropVips,
+  resizeCropVips8,
   resizeRgb,
+  type Pixels8,
   type RgbImage,
   type VipsSource,
 } from './decodeImage.js';
@@ -23,6 +27,7 @@ import {
   type DatasetProblem,
 } from './discoverDataset.js';
 import { DEFAULT_RESIZE, RESIZE_MODES, type ResizeMode } from './resize.js';
+import { vipsCubicApplies, vipsCubicCropInto } from './vipsCubic.js';
 
 /** Value range of the output tensors: pix2pix's tanh range, or ToTensor's. */
 export type PixelRange = '[-1,1]' | '[0,1]';
@@ -246,10 +251,34 @@ export async function* loadBatches(
       index.layout === 'aligned'
         ? (await readItem(item, index, options)).map((image) => ({ image }))
         : (item.b === null ? [item.a] : [item.a, item.b]).map((path) => ({ path }));
-    const crops = await Promise.all(
-      sources.map((src) => resizeCropVips(src, target, p, r.size, opts)),
+    return Promise.all(
+      sources.map(async (src): Promise<Writer> => {
+        // Upsizing (the pix2pix case): sharp only decodes; the resize of the kept window, the
+        // crop, the flip and the float mapping run in one JS pass with libvips's arithmetic.
+        const px: Pixels8 | null =
+          'image' in src ? { ...src.image, channels: 3 } : await decodePixels8(src.path, opts);
+        if (px && vipsCubicApplies(px.width, px.height, target)) {
+          const { data, width, height, channels } = px;
+          return (out, offset) =>
+            vipsCubicCropInto(
+              data,
+              width,
+              height,
+              channels,
+              target,
+              p,
+              r.size,
+              r.lo,
+              r.hi,
+              out,
+              offset,
+            );
+        }
+        const c = await resizeCropVips8(src, target, p, r.size, opts);
+        return (out, offset) =>
+          (c.channels === 1 ? grayUnitInto : unitInto)(c.data, r.lo, r.hi, out, offset);
+      }),
     );
-    return crops.map((c) => (out, offset) => unitInto(c, r.lo, r.hi, out, offset));
   };
 
   /** The exact FID resize modes: float arithmetic in JS, then crop and flip. */
