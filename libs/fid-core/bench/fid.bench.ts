@@ -127,7 +127,7 @@ for (const c of cases) {
 const md = [
   '# fid-core benchmark',
   '',
-  `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on this machine (${process.platform}, node ${process.version}, ${availableParallelism()} cores, 1-min load average ${loadBefore.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end: other jobs share the cores, so timings are noisy); command: \`npx nx run fid-core:bench${quick ? ' -- --quick' : ''}\`.`,
+  `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on this machine (${process.platform}, node ${process.version}, ${availableParallelism()} cores, 1-min load average ${loadBefore.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end: other jobs share the cores, so timings are noisy); command: \`nice npx nx run fid-core:bench${quick ? ' -- --quick' : only ? ` -- --only ${only.join(',')}` : ''}\`.`,
   'Random Gaussian features; fidlab times are the median of warm runs (lowrank) or one run (full: statistics + distance, from the raw features).',
   'The reference is float64 numpy/scipy in the same run: the pytorch-fid method (np.cov, then scipy.linalg.sqrtm of S1 S2) and a numpy low-rank method (SVD of C1^T C2).',
   '',

@@ -6,7 +6,8 @@ import { allocF64, helperCount, ntProduct } from './threads.js';
  * Dense float64 matrix products on row-major typed arrays. These are the hot loops of FID/KID
  * (n x d feature matrices with d up to 4096), so they are written for speed: every product is
  * reduced to C = A B^T on row-major operands (transposing once where needed) and computed by the
- * tiled, k-blocked kernel of `ntKernel.ts`, on worker threads for large products (`threads.ts`).
+ * tiled, k-blocked kernel, on worker threads for large products (`threads.ts`): the WebAssembly
+ * SIMD one of `wasmKernel.ts` when available, else the JavaScript one of `ntKernel.ts`.
  */
 
 function check(cond: boolean, msg: string): void {

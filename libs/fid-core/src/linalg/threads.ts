@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
-import { ErrorCode, FidlabError } from '../errors.js';
 import { Worker } from 'node:worker_threads';
+import { ErrorCode, FidlabError } from '../errors.js';
 import { NT_WORKER_SOURCE, ntKernels } from './ntKernel.js';
 import {
   NT_WASM_BYTES,
@@ -21,6 +21,9 @@ import {
  * Threads: `FIDLAB_THREADS` (an integer >= 1; default: os.availableParallelism()), read when the
  * pool is first needed; `gemmThreads.threads` overrides it. Workers are unref()'d so they never
  * keep the process alive. Any failure to start workers falls back to single-threaded code.
+ * Kernel: the WebAssembly SIMD one (operands copied into one shared wasm memory) unless
+ * `FIDLAB_KERNEL=js` or `gemmThreads.kernel = 'js'`; results differ from the JS kernel's only in
+ * summation order (~1e-16 relative), and are bitwise the same for any thread count either way.
  */
 export const gemmThreads: {
   /** Total threads including the caller; undefined: FIDLAB_THREADS or the core count. */
