@@ -63,6 +63,10 @@ const configs: { name: string; o: Omit<LoaderOptions, 'size'> }[] = [
     o: { augment: train, shuffle: true, batchSize: 16, concurrency: 4, prefetch: 2 },
   },
   {
+    name: 'train, prefetch, 2 worker threads',
+    o: { augment: train, shuffle: true, batchSize: 16, concurrency: 4, prefetch: 2, workers: 2 },
+  },
+  {
     name: 'train, prefetch, warm cache (epoch 2+)',
     o: { augment: train, shuffle: true, batchSize: 16, prefetch: 2, cache: createImageCache() },
   },

@@ -183,3 +183,54 @@ test('with a cache, vips-bicubic augmentation crops the cached resized image ide
     worst = Math.max(worst, Math.abs(plain.a[i] - cached.a[i]));
   assert.ok(worst < 1e-6, `worst ${worst}`);
 });
+
+test('worker threads give the same batches as the main thread, and report bad files', async (t) => {
+  const root = tempDir(t);
+  for (let i = 0; i < 5; i++) {
+    await writeImage(
+      join(root, 'train/photos', `${i}.png`),
+      20,
+      20,
+      3,
+      (x, y, c) => (x * 9 + y * 5 + c * 70 + i * 13) % 256,
+    );
+    await writeImage(
+      join(root, 'train/sketches', `${i}.png`),
+      20,
+      20,
+      1,
+      (x, y) => (x * 11 + y * 3 + i * 29) % 256,
+    );
+  }
+  const ix = await discoverDataset(root);
+  const o: LoaderOptions = {
+    size: 16,
+    augment: { loadSize: 22, flip: true },
+    batchSize: 2,
+    shuffle: true,
+    seed: 5,
+  };
+  const main = await all(ix, o);
+  const threads = await all(ix, { ...o, workers: 2 });
+  assert.deepEqual(
+    threads.map((b) => [b.items.map((i) => i.id), b.a, b.b]),
+    main.map((b) => [b.items.map((i) => i.id), b.a, b.b]),
+  );
+  // The gray sketch comes out as equal R, G, B.
+  const b = main[0].b!;
+  for (let i = 0; i < b.length; i += 3) assert.ok(b[i] === b[i + 1] && b[i] === b[i + 2]);
+  await writeTruncatedPng(join(root, 'train/sketches/3.png'));
+  await assert.rejects(all(ix, { ...o, workers: 1 }), /3\.png is corrupt or truncated/);
+  const skipped: string[] = [];
+  const kept = await all(ix, {
+    ...o,
+    workers: 1,
+    skipBad: true,
+    onSkip: (p) => skipped.push(p.path),
+  });
+  assert.equal(
+    kept.reduce((s, x) => s + x.n, 0),
+    4,
+  );
+  assert.deepEqual(skipped, [join('train', 'photos', '3.png')]);
+});

@@ -26,6 +26,7 @@ import {
   type DatasetItem,
   type DatasetProblem,
 } from './discoverDataset.js';
+import { CropPool } from './cropPool.js';
 import { DEFAULT_RESIZE, RESIZE_MODES, type ResizeMode } from './resize.js';
 import { vipsCubicApplies, vipsCubicCropInto } from './vipsCubic.js';
 
@@ -62,6 +63,13 @@ export interface LoaderOptions {
   prefetch?: number;
   /** Images decoded at once (sharp runs them on its thread pool); default 4. */
   concurrency?: number;
+  /**
+   * Worker threads for the uncached `vips-bicubic` path: decode, resize, crop, flip and the float
+   * mapping run there, and the main thread (which also trains) only copies crops into batches.
+   * Default 0 (all in this thread). Each `loadBatches` call starts and stops its own workers
+   * (about 0.1 s each to start); ignored with `cache` and for aligned AB images.
+   */
+  workers?: number;
   /** Keep decoded images here for later epochs. */
   cache?: ImageCache;
   /** Skip unreadable images (reported through onSkip) instead of failing; default false. */
@@ -92,6 +100,7 @@ interface Resolved {
   dropLast: boolean;
   prefetch: number;
   concurrency: number;
+  workers: number;
 }
 
 function positiveInt(value: number, name: string, min: number): number {
@@ -140,6 +149,7 @@ function resolveOptions(o: LoaderOptions): Resolved {
     dropLast: o.dropLast ?? false,
     prefetch: positiveInt(o.prefetch ?? 2, 'prefetch', 0),
     concurrency: positiveInt(o.concurrency ?? 4, 'concurrency', 1),
+    workers: positiveInt(o.workers ?? 0, 'workers', 0),
   };
 }
 
@@ -219,6 +229,10 @@ export async function* loadBatches(
   const paired = index.layout !== 'single';
   const target = r.augment ? r.augment.loadSize : r.size;
   const pixels = r.size * r.size * 3;
+  const pool =
+    r.workers > 0 && r.resize === 'vips-bicubic' && !options.cache && index.layout !== 'aligned'
+      ? new CropPool(r.workers)
+      : null;
 
   /** Writes one image of a sample into a batch at `offset`. */
   type Writer = (out: Float32Array, offset: number) => void;
@@ -245,6 +259,21 @@ export async function* loadBatches(
       }
       return resized.map(
         (img) => (out, offset) => cropFlipInto8(img, p, r.size, r.lo, r.hi, out, offset),
+      );
+    }
+    if (pool) {
+      const paths = item.b === null ? [item.a] : [item.a, item.b];
+      const data = await pool.run({
+        paths,
+        target,
+        crop: p,
+        size: r.size,
+        lo: r.lo,
+        hi: r.hi,
+        maxPixels: options.maxPixels,
+      });
+      return paths.map(
+        (_, k) => (out, offset) => out.set(data.subarray(k * pixels, (k + 1) * pixels), offset),
       );
     }
     const sources: VipsSource[] =
@@ -326,11 +355,15 @@ export async function* loadBatches(
     p.catch(() => undefined); // rejection surfaces when awaited in order below
     pending.push(p);
   };
-  while (next < positions.length && pending.length < r.prefetch + 1) startNext();
-  while (pending.length > 0) {
-    const batch = await pending.shift()!;
-    if (next < positions.length) startNext();
-    if (batch) yield batch;
+  try {
+    while (next < positions.length && pending.length < r.prefetch + 1) startNext();
+    while (pending.length > 0) {
+      const batch = await pending.shift()!;
+      if (next < positions.length) startNext();
+      if (batch) yield batch;
+    }
+  } finally {
+    await pool?.close();
   }
 }
 
