@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { gradient, tempDir, writeImage, writeTruncatedPng } from '../test/fixtures.js';
 import { augmentParams } from './augment.js';
+import { sharedCropPool } from './cropPool.js';
 import { discoverDataset } from './discoverDataset.js';
 import {
   createImageCache,
@@ -233,4 +234,6 @@ test('worker threads give the same batches as the main thread, and report bad fi
     4,
   );
   assert.deepEqual(skipped, [join('train', 'photos', '3.png')]);
+  // Later calls reuse the started workers (idle workers do not keep the process alive).
+  assert.equal(sharedCropPool(1), sharedCropPool(1));
 });

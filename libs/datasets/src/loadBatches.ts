@@ -26,7 +26,7 @@ import {
   type DatasetItem,
   type DatasetProblem,
 } from './discoverDataset.js';
-import { CropPool } from './cropPool.js';
+import { sharedCropPool } from './cropPool.js';
 import { DEFAULT_RESIZE, RESIZE_MODES, type ResizeMode } from './resize.js';
 import { vipsCubicApplies, vipsCubicCropInto } from './vipsCubic.js';
 
@@ -66,8 +66,8 @@ export interface LoaderOptions {
   /**
    * Worker threads for the uncached `vips-bicubic` path: decode, resize, crop, flip and the float
    * mapping run there, and the main thread (which also trains) only copies crops into batches.
-   * Default 0 (all in this thread). Each `loadBatches` call starts and stops its own workers
-   * (about 0.1 s each to start); ignored with `cache` and for aligned AB images.
+   * Default 0 (all in this thread). The workers are started on first use and kept for later
+   * calls (see `sharedCropPool`); ignored with `cache` and for aligned AB images.
    */
   workers?: number;
   /** Keep decoded images here for later epochs. */
@@ -231,7 +231,7 @@ export async function* loadBatches(
   const pixels = r.size * r.size * 3;
   const pool =
     r.workers > 0 && r.resize === 'vips-bicubic' && !options.cache && index.layout !== 'aligned'
-      ? new CropPool(r.workers)
+      ? sharedCropPool(r.workers)
       : null;
 
   /** Writes one image of a sample into a batch at `offset`. */
@@ -355,15 +355,11 @@ export async function* loadBatches(
     p.catch(() => undefined); // rejection surfaces when awaited in order below
     pending.push(p);
   };
-  try {
-    while (next < positions.length && pending.length < r.prefetch + 1) startNext();
-    while (pending.length > 0) {
-      const batch = await pending.shift()!;
-      if (next < positions.length) startNext();
-      if (batch) yield batch;
-    }
-  } finally {
-    await pool?.close();
+  while (next < positions.length && pending.length < r.prefetch + 1) startNext();
+  while (pending.length > 0) {
+    const batch = await pending.shift()!;
+    if (next < positions.length) startNext();
+    if (batch) yield batch;
   }
 }
 
