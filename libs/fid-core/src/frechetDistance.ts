@@ -43,7 +43,8 @@ export interface FrechetResult {
  * the eigenvalues of S1 S2 are the squared singular values of C1^T C2, so
  *   tr sqrt(S1 S2) = ||C1^T C2||_* (nuclear norm),
  * an n1 x n2 problem (`lowrank`). For n > d the same identity is used with a rank-revealing
- * Cholesky factor F of S1 (S1 = F F^T): tr sqrt(S1 S2) = sum sqrt(eig(F^T S2 F)) (`full`/`stats`).
+ * Cholesky factor F of S1 (S1 = F F^T): tr sqrt(S1 S2) = sum sqrt(eig(F^T S2 F)) (`full`/`stats`);
+ * `full` forms F^T S2 F from the raw features without S2 (see fullTraceSqrt).
  */
 export function frechetDistance(
   x: Matrix,

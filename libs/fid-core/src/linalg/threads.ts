@@ -83,9 +83,7 @@ export function reserveWasm(
   bytes: number,
 ): { symv: WasmSymv; view: () => Float64Array; release: () => void } | null {
   const wk = useWasm();
-  if (!wk || reserved !== 0 || bytes > 65536 * 65535) return null;
-  const have = wk.memory.buffer.byteLength;
-  if (bytes > have) wk.memory.grow(Math.ceil((bytes - have) / 65536));
+  if (!wk || reserved !== 0 || !growTo(wk, bytes)) return null;
   reserved = ceilTo(bytes, 16);
   return {
     symv: wk.symv,
@@ -277,6 +275,19 @@ export function ntProduct(
 
 const ceilTo = (x: number, q: number) => Math.ceil(x / q) * q;
 
+/** Grows the wasm memory to at least `bytes` (kept afterwards); false when it cannot. */
+function growTo(wk: WasmState, bytes: number): boolean {
+  const have = wk.memory.buffer.byteLength;
+  if (bytes <= have) return true;
+  if (bytes > 65536 * 65535) return false;
+  try {
+    wk.memory.grow(Math.ceil((bytes - have) / 65536));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** ntProduct on the WebAssembly kernel; undefined when the operands do not fit in 4 GiB. */
 function wasmProduct(
   wk: WasmState,
@@ -296,10 +307,7 @@ function wasmProduct(
   const aOff = reserved;
   const bOff = same ? aOff : aOff + mp * kp * 8;
   const cOff = same ? aOff + mp * kp * 8 : bOff + np * kp * 8;
-  const bytes = cOff + mp * np * 8;
-  if (bytes > 65536 * 65535) return undefined;
-  const have = wk.memory.buffer.byteLength;
-  if (bytes > have) wk.memory.grow(Math.ceil((bytes - have) / 65536));
+  if (!growTo(wk, cOff + mp * np * 8)) return undefined; // too big: the JS kernel takes it
   const mem = new Float64Array(wk.memory.buffer);
   const load = (x: Float64Array, rows: number, rowsPadded: number, off: number) => {
     const o = off / 8;
@@ -386,9 +394,9 @@ export function addLowerProductInPlace(
   const kp = ceilTo(k, WASM_PAD.k);
   const aOff = reserved;
   const bOff = aOff + mp * kp * 8;
-  const bytes = bOff + mp * kp * 8;
-  const have = wk.memory.buffer.byteLength;
-  if (bytes > have) wk.memory.grow(Math.ceil((bytes - have) / 65536));
+  if (!growTo(wk, bOff + mp * kp * 8)) {
+    throw new FidlabError(ErrorCode.NUMERIC_FAILURE, 'wasm memory cannot grow for a GEMM update');
+  }
   const mem = new Float64Array(wk.memory.buffer);
   for (const [x, off] of [
     [a, aOff],
