@@ -99,7 +99,8 @@ export function vipsCubicApplies(width: number, height: number, target: number):
   return target >= width && target >= height;
 }
 
-let scratch = new Int32Array(0);
+// Horizontal results lie in [-32, 287] (Catmull-Rom overshoot), so 16 bits hold them.
+let scratch = new Int16Array(0);
 let rowBuf = new Uint8ClampedArray(0);
 
 /** Horizontal pass over the crop's columns for input rows r0..r1, rounded per row as libvips. */
@@ -112,7 +113,7 @@ function horizontal(
   size: number,
   r0: number,
   r1: number,
-  h: Int32Array,
+  h: Int16Array,
 ): void {
   const inRow = width * channels;
   const { idx, w } = tx;
@@ -184,7 +185,7 @@ export function vipsCubicCropInto(
   }
   const rowLen = size * channels;
   const need = (r1 - r0 + 1) * rowLen;
-  if (scratch.length < need) scratch = new Int32Array(need);
+  if (scratch.length < need) scratch = new Int16Array(need);
   if (rowBuf.length < rowLen) rowBuf = new Uint8ClampedArray(rowLen);
   const h = scratch;
   const row = rowBuf;
