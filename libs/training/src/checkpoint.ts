@@ -11,7 +11,12 @@ import {
   type ModelConfig,
   type ParamSet,
 } from '@fidlab/models';
-import { decodeSafetensors, encodeSafetensors, type StoredTensor } from './safetensors.js';
+import {
+  encodeSafetensors,
+  readSafetensors,
+  type StateDict,
+  type WeightTensor,
+} from '@fidlab/weights';
 import { ARCHITECTURE_FIELDS, parseTrialConfig, type TrialConfig } from './trialConfig.js';
 
 export const CHECKPOINT_FORMAT = 'fidlab-checkpoint/1';
@@ -70,12 +75,14 @@ export interface CheckpointContents {
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-async function paramsToBuffer(set: ParamSet): Promise<Buffer> {
-  const entries: [string, StoredTensor][] = [];
-  for (const [name, v] of set.entries()) {
-    entries.push([name, { shape: v.shape, data: (await v.data()) as Float32Array }]);
+/** Tensors as a safetensors file (float32, the format of @fidlab/weights). */
+async function tensorsToBuffer(entries: Iterable<[string, tf.Tensor]>): Promise<Buffer> {
+  const sd: StateDict = new Map();
+  for (const [name, v] of entries) {
+    sd.set(name, { shape: v.shape, dtype: 'float32', data: (await v.data()) as Float32Array });
   }
-  return encodeSafetensors(entries);
+  const bytes = encodeSafetensors(sd);
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /**
@@ -95,15 +102,13 @@ export async function saveCheckpoint(
   const tmp = join(root, `.tmp-${name}-${process.pid}-${randomBytes(4).toString('hex')}`);
   await mkdir(tmp);
   try {
-    const blobs: [string, Buffer][] = [[GENERATOR_FILE, await paramsToBuffer(contents.generator)]];
+    const blobs: [string, Buffer][] = [
+      [GENERATOR_FILE, await tensorsToBuffer(contents.generator.entries())],
+    ];
     if (contents.discriminator) {
-      blobs.push([DISCRIMINATOR_FILE, await paramsToBuffer(contents.discriminator)]);
+      blobs.push([DISCRIMINATOR_FILE, await tensorsToBuffer(contents.discriminator.entries())]);
     }
-    const opt: [string, StoredTensor][] = [];
-    for (const [k, t] of contents.optimizer) {
-      opt.push([k, { shape: t.shape, data: (await t.data()) as Float32Array }]);
-    }
-    blobs.push([OPTIMIZER_FILE, encodeSafetensors(opt)]);
+    blobs.push([OPTIMIZER_FILE, await tensorsToBuffer(contents.optimizer)]);
     const files: CheckpointFile[] = [];
     for (const [file, buf] of blobs) {
       await writeFile(join(tmp, file), buf);
@@ -155,7 +160,7 @@ export async function readCheckpoint(dir: string): Promise<{
   manifest: CheckpointManifest;
   sha256: string;
   hasState: boolean;
-  read(file: string): Map<string, StoredTensor>;
+  read(file: string): StateDict;
 }> {
   const path = join(dir, MANIFEST_FILE);
   if (!existsSync(path)) {
@@ -209,7 +214,7 @@ export async function readCheckpoint(dir: string): Promise<{
     read(file) {
       const buf = blobs.get(file);
       if (!buf) throw new FidlabError(ErrorCode.FILE_NOT_FOUND, `${join(dir, file)} is missing`);
-      return decodeSafetensors(buf, join(dir, file)).tensors;
+      return readSafetensors(buf, join(dir, file));
     },
   };
 }
@@ -217,7 +222,7 @@ export async function readCheckpoint(dir: string): Promise<{
 /** Copies stored tensors into a network's variables; names and shapes must match exactly. */
 export function assignParams(
   set: ParamSet,
-  tensors: Map<string, StoredTensor>,
+  tensors: Map<string, WeightTensor>,
   file: string,
   arch: string,
 ): void {

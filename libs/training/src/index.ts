@@ -17,12 +17,6 @@ export { lrFactor } from './lrSchedule.js';
 export { trainStep, type Nets } from './trainStep.js';
 export { isOutOfMemory, outOfMemoryHint } from './outOfMemory.js';
 export {
-  decodeSafetensors,
-  encodeSafetensors,
-  readSafetensors,
-  type StoredTensor,
-} from './safetensors.js';
-export {
   D_LAYERS,
   METRICS_FILE,
   train,

@@ -6,7 +6,12 @@ export {
   sniffFormat,
   type WeightFileFormat,
 } from './loadStateDict.js';
-export { saveSafetensors, encodeSafetensors, readSafetensorsMetadata } from './safetensors.js';
+export {
+  saveSafetensors,
+  encodeSafetensors,
+  readSafetensors,
+  readSafetensorsMetadata,
+} from './safetensors.js';
 export {
   checkStateDict,
   diffStateDict,
