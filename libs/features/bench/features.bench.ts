@@ -117,12 +117,14 @@ own copy of the network, whole batches each), what \`fidlab features|fid|kid|sta
 | --- | --- | --- | --- | --- | --- | --- | --- |
 ${rows.join('\n')}
 
-Reading: the goal (fidlab >= PyTorch on the CPU) is not met. Both run GEMM-style convolutions
-(XNNPACK in tfjs-wasm, oneDNN in PyTorch), but wasm SIMD is 128 bits wide while oneDNN uses the
-widest vectors the CPU has (AVX-512 here: 4x the lanes per instruction); and tfjs's threaded
-wasm build does not load in Node, hence the worker pool. Closing the rest of the
-gap needs a native backend (\`--backend node\` with tfjs-node where it can be installed), which
-\`selectBackend\` picks first when present.
+Reading: per thread the goal (fidlab >= PyTorch on the CPU) is not met (the 1-thread columns).
+Both run GEMM-style convolutions (XNNPACK in tfjs-wasm, oneDNN/mkldnn in PyTorch), but wasm
+SIMD is 128 bits wide while oneDNN compiles for the CPU's native vectors (AVX2/AVX-512 here: 2-4x
+the lanes per instruction), and tfjs's threaded wasm build does not load in Node, hence the worker pool. The
+all-cores columns depend on what else the machine runs (PyTorch's own threads slow down when the
+cores are busy); compare them on an idle machine. Closing the per-thread gap needs a native
+backend (\`--backend node\` with tfjs-node where it can be installed), which \`selectBackend\` picks
+first when present.
 `;
 mkdirSync(join(root, 'bench/results'), { recursive: true });
 writeFileSync(join(root, 'bench/results/features.md'), md);
