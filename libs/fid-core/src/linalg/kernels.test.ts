@@ -13,7 +13,7 @@ import {
   transpose,
 } from './gemm.js';
 import { singularValues } from './singularValues.js';
-import { gemmThreads } from './threads.js';
+import { gemmThreads, reserveWasm, symvSession } from './threads.js';
 import { tridiagonalEigenvalues } from './tridiagonalEigenvalues.js';
 import { tridiagonalize, tridiagonalizeBlocked } from './tridiagonalize.js';
 
@@ -368,4 +368,34 @@ test('blocked (dlatrd) tridiagonalisation matches the two-pass reference, JS and
       assert.ok(sortedDiff(e1, e2) <= 1e-13 * scale, `${kernel} n = ${A.rows} nb = ${nb}`);
     }
   }
+});
+
+// Keep last in this file: the failure drops the worker pool for the rest of the process.
+test('a symv worker that fails is reported, not waited for forever', () => {
+  withThreads(
+    2,
+    0,
+    () => {
+      const arena = reserveWasm(64);
+      assert.ok(arena, 'wasm kernel available');
+      try {
+        const session = symvSession();
+        assert.ok(session, 'a worker holds the session');
+        // Rows [0, 7) are inside the memory, the worker's rows [7, 10) are not: it traps, reports,
+        // and the caller, redoing them itself, gets the same RangeError instead of a hang.
+        const bytes = arena.view().length * 8;
+        const ns = Math.floor(bytes / 8 / 6.5);
+        assert.throws(() => session.run(0, ns, 0, 10, 0, 8, 16), /out of bounds/);
+        session.close();
+      } finally {
+        arena.release();
+      }
+      // Products still work (on this thread now).
+      const A = randomMatrix(70, 40, 1);
+      const want = naiveNT(A, A);
+      const got = gemmNT(A, A).data;
+      for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i] - want[i]) <= 1e-12);
+    },
+    'wasm',
+  );
 });

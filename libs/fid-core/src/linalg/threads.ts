@@ -112,34 +112,50 @@ export function symvSession(): {
   const ctl = new Int32Array(new SharedArrayBuffer(4 * 9));
   worker.postMessage({ symvSession: true, ctl });
   let gen = 0;
+  let failed = false; // the worker reported an error (ctl[1] = -1) and left the session
   const signal = (params: number[]) => {
     ctl.set(params, 2);
     gen++;
     Atomics.store(ctl, 0, gen);
     Atomics.notify(ctl, 0);
   };
-  const wait = () => {
+  const wait = (): boolean => {
     for (;;) {
       const g = Atomics.load(ctl, 1);
-      if (g === gen) return;
+      if (g === gen) return true;
+      if (g === -1) {
+        failed = true;
+        dropAllWorkers(); // from here on everything runs on this thread
+        return false;
+      }
       if (Atomics.wait(ctl, 1, g, 1000) === 'timed-out' && process.env.FIDLAB_DEBUG_WORKERS)
         console.error('symv session waiting', Array.from(ctl), gen);
     }
   };
   return {
     run(a, ns, s, e, v, q, q2) {
+      if (failed) {
+        wk.symv(a, ns, s, s, e, v, q);
+        return;
+      }
       const m = e - s;
       // Rows [s, mid) here, [mid, e) on the worker: equal numbers of stored entries.
       const mid = s + Math.round(m / Math.SQRT2);
-      const mem = new Float64Array(wk.memory.buffer);
+      let mem = new Float64Array(wk.memory.buffer);
       mem.fill(0, q2 / 8 + s, q2 / 8 + e);
       signal([a, ns, s, mid, e, v, q2]);
       wk.symv(a, ns, s, s, mid, v, q);
       // The worker's rows also reach back into q2[s..mid).
-      wait();
+      if (!wait()) {
+        // Redo the worker's rows here, from zero (it may have stopped half-way).
+        mem = new Float64Array(wk.memory.buffer);
+        mem.fill(0, q2 / 8 + s, q2 / 8 + e);
+        wk.symv(a, ns, s, mid, e, v, q2);
+      }
       for (let j = s; j < e; j++) mem[q / 8 + j] += mem[q2 / 8 + j];
     },
     close() {
+      if (failed) return;
       signal([-1, 0, 0, 0, 0, 0, 0]);
       wait();
     },
