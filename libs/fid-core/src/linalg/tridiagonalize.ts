@@ -249,19 +249,22 @@ function blocked(
     for (let c = i0; c < i1; c++) {
       const ib = c - i0;
       const c1 = c + 1;
-      if (ib > 0) {
-        // Column c (rows c..n) with this panel's earlier reflections applied.
-        const vc = c * nb;
-        for (let r = c; r < n; r++) {
-          const vr = r * nb;
-          let s = 0;
-          for (let t = 0; t < ib; t++) s += V[vr + t] * W[vc + t] + W[vr + t] * V[vc + t];
-          a[r * n + c] -= s;
+      // One strided pass down column c (rows c..n): apply this panel's earlier reflections,
+      // copy the part below the diagonal to v and sum its squares.
+      const vc = c * nb;
+      let alpha2 = 0;
+      for (let r = c; r < n; r++) {
+        const vr = r * nb;
+        let s = 0;
+        for (let t = 0; t < ib; t++) s += V[vr + t] * W[vc + t] + W[vr + t] * V[vc + t];
+        const x = a[r * n + c] - s;
+        a[r * n + c] = x;
+        if (r > c) {
+          v[r] = x;
+          alpha2 += x * x;
         }
       }
       diag[c] = a[c * n + c];
-      let alpha2 = 0;
-      for (let r = c1; r < n; r++) alpha2 += a[r * n + c] * a[r * n + c];
       const x0 = a[c1 * n + c];
       if (alpha2 === x0 * x0) {
         off[c] = x0; // nothing to annihilate: H = I, V and W columns stay 0
@@ -270,7 +273,6 @@ function blocked(
       const alpha = x0 >= 0 ? -Math.sqrt(alpha2) : Math.sqrt(alpha2);
       off[c] = alpha;
       const beta = 1 / (alpha2 - alpha * x0);
-      for (let r = c1; r < n; r++) v[r] = a[r * n + c];
       v[c1] = x0 - alpha;
       if (arena) {
         q.fill(0, c1, n);
