@@ -70,10 +70,14 @@ const quick = process.argv.includes('--quick');
 // --only NxD[,NxD...]: just those cases, written to bench/results/fid-core-only.md.tmp (ignored).
 const onlyArg = process.argv.indexOf('--only');
 const only = onlyArg > 0 ? process.argv[onlyArg + 1].split(',') : undefined;
-const allCases: { n: number; d: number; path: 'lowrank' | 'full' }[] = [
+// oneThread: fidlab with FIDLAB_THREADS=1 and numpy with one BLAS thread, one core each. On a
+// shared machine this comparison suffers least from the other jobs (a busy core slows a
+// 2-thread BLAS far more than a 1-thread one), so it is the fairer ratio of the two.
+const allCases: { n: number; d: number; path: 'lowrank' | 'full'; oneThread?: boolean }[] = [
   { n: 300, d: 2048, path: 'lowrank' },
   { n: 300, d: 4096, path: 'lowrank' },
   { n: 3000, d: 2048, path: 'full' },
+  { n: 3000, d: 2048, path: 'full', oneThread: true },
 ];
 const cases = quick
   ? allCases.slice(0, 1)
@@ -91,12 +95,18 @@ for (const c of cases) {
   const py = join(dir, `y_${c.n}_${c.d}.npy`);
   writeFileSync(px, encodeNpy({ shape: [c.n, c.d], data: x.data }));
   writeFileSync(py, encodeNpy({ shape: [c.n, c.d], data: y.data }));
-  console.error(`case n=${c.n} d=${c.d} (${c.path}): fidlab ...`);
+  const one = c.oneThread ? '1' : undefined;
+  const env = {
+    ...process.env,
+    ...(one && { FIDLAB_THREADS: one, OPENBLAS_NUM_THREADS: one, OMP_NUM_THREADS: one }),
+  };
+  const label = c.oneThread ? `${c.path}, 1 thread each` : c.path;
+  console.error(`case n=${c.n} d=${c.d} (${label}): fidlab ...`);
   const mine = JSON.parse(
     execFileSync(
       process.execPath,
       [...process.execArgv, import.meta.filename, '--case', px, py, c.path],
-      { encoding: 'utf8' },
+      { encoding: 'utf8', env },
     ),
   );
   let ref: Record<string, number> = {};
@@ -105,6 +115,7 @@ for (const c of cases) {
     ref = JSON.parse(
       execFileSync(python, [join(root, 'tools/bench/fid_reference.py'), px, py], {
         encoding: 'utf8',
+        env,
       }),
     );
   }
@@ -117,10 +128,10 @@ for (const c of cases) {
   const f = (v: number | undefined, digits = 3) =>
     v === undefined ? 'n/a' : v.toPrecision(digits);
   rows.push(
-    `| ${c.n} | ${c.d} | ${c.path} | ${f(mine.seconds)} | ${f(ref.lowrank_s)} | ${f(ref.cov_s)} + ${f(ref.sqrtm_s)} | ${f(speedup)}x | ${f(relDiff, 2)} | ${f(mine.fid, 10)} | ${f(ref.sqrtm_fid, 10)} | ${f(mine.peak_rss_mb, 4)} | ${f(ref.peak_rss_mb, 4)} |`,
+    `| ${c.n} | ${c.d} | ${label} | ${f(mine.seconds)} | ${f(ref.lowrank_s)} | ${f(ref.cov_s)} + ${f(ref.sqrtm_s)} | ${f(speedup)}x | ${f(relDiff, 2)} | ${f(mine.fid, 10)} | ${f(ref.sqrtm_fid, 10)} | ${f(mine.peak_rss_mb, 4)} | ${f(ref.peak_rss_mb, 4)} |`,
   );
   summary.push(
-    `fid_bench n=${c.n} d=${c.d} method=${c.path} fidlab_s=${f(mine.seconds)} sqrtm_s=${f(sqrtmTotal)} speedup_vs_sqrtm=${f(speedup)} rel_diff_vs_lowrank_f64=${f(relDiff, 2)}`,
+    `fid_bench n=${c.n} d=${c.d} method=${c.path}${c.oneThread ? ' threads=1' : ''} fidlab_s=${f(mine.seconds)} sqrtm_s=${f(sqrtmTotal)} speedup_vs_sqrtm=${f(speedup)} rel_diff_vs_lowrank_f64=${f(relDiff, 2)}`,
   );
 }
 
@@ -130,6 +141,7 @@ const md = [
   `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on this machine (${process.platform}, node ${process.version}, ${availableParallelism()} cores, 1-min load average ${loadBefore.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end: other jobs share the cores, so timings are noisy); command: \`nice npx nx run fid-core:bench${quick ? ' -- --quick' : only ? ` -- --only ${only.join(',')}` : ''}\`.`,
   'Random Gaussian features; fidlab times are the median of warm runs (lowrank) or one run (full: statistics + distance, from the raw features).',
   'The reference is float64 numpy/scipy in the same run: the pytorch-fid method (np.cov, then scipy.linalg.sqrtm of S1 S2) and a numpy low-rank method (SVD of C1^T C2).',
+  'Rows marked "1 thread each" run fidlab with FIDLAB_THREADS=1 and numpy with OPENBLAS_NUM_THREADS=1: when other jobs load the cores, a 2-thread BLAS slows down far more than one thread does, so this is the comparison least distorted by the load.',
   '',
   '| n | d | fidlab path | fidlab s | numpy lowrank s | numpy cov + sqrtm s | speedup vs cov+sqrtm | rel. diff vs numpy lowrank | fidlab FID | sqrtm FID | fidlab peak RSS MB | numpy peak RSS MB |',
   '|---|---|---|---|---|---|---|---|---|---|---|---|',
