@@ -6,7 +6,7 @@ import { SOURCE_USAGE, sourceOptions, withRunsSource } from './runsSource.js';
 
 export const bestCommand: Command = {
   name: 'best',
-  summary: 'The best epoch of a sweep by a metric, its checkpoint and every metric at that epoch',
+  summary: 'the best epoch of a sweep by a metric, its checkpoint and every metric at that epoch',
   usage: `usage: fidlab best --sweep NAME --metric M [--goal min|max] [--json]
 
   --sweep NAME    the sweep

@@ -69,7 +69,7 @@ export function toCsv(sweep: string, data: { run: RunSummary; epochs: EpochRow[]
 
 export const exportCommand: Command = {
   name: 'export',
-  summary: 'Every epoch of a sweep (parameters, losses, checkpoint, metrics) as CSV or JSON lines',
+  summary: 'every epoch of a sweep (parameters, losses, checkpoint, metrics) as CSV or JSON lines',
   usage: `usage: fidlab export --sweep NAME --format csv|jsonl [--out FILE]
 
   --sweep NAME      the sweep

@@ -5,7 +5,7 @@ import { SOURCE_USAGE, sourceOptions, withRunsSource } from './runsSource.js';
 
 export const runsCommand: Command = {
   name: 'runs',
-  summary: 'The runs of a sweep: status, last epoch and latest value of each metric',
+  summary: 'the runs of a sweep: status, last epoch and latest value of each metric',
   usage: `usage: fidlab runs --sweep NAME [--json]
 
   --sweep NAME    the sweep

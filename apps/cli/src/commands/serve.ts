@@ -23,7 +23,7 @@ export async function serverErrors<T>(fn: () => Promise<T>): Promise<T> {
 
 export const serveCommand: Command = {
   name: 'serve',
-  summary: 'Serve the experiment store over HTTP (tRPC at /trpc, progress over SSE)',
+  summary: 'serve the experiment store over HTTP (tRPC at /trpc, progress over SSE)',
   usage: `usage: fidlab serve [--db URL] [--port 4400] [--host 127.0.0.1] [--public-read]
 
   --db URL        PostgreSQL URL (default DATABASE_URL, else embedded .fidlab/db)
