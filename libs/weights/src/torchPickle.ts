@@ -1,8 +1,7 @@
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError, ZipReader } from '@fidlab/fid-core';
 import { DTYPE_BYTES, stridedToFloat32 } from './dtypes.js';
 import { PyDict, unpickle, type PyGlobal } from './pickle.js';
 import type { StateDict } from './types.js';
-import { ZipReader } from './zip.js';
 
 /**
  * PyTorch's two `torch.save` formats, read without Python:
@@ -288,7 +287,7 @@ export function readTorchZip(buf: Uint8Array, file: string): StateDict {
   }
   const prefix = pkl.slice(0, -'data.pkl'.length);
   let littleEndian = true;
-  if (zip.entries.has(`${prefix}byteorder`)) {
+  if (zip.has(`${prefix}byteorder`)) {
     littleEndian = new TextDecoder().decode(zip.read(`${prefix}byteorder`)).trim() !== 'big';
   }
   const storages = new Map<string, StorageRef>();
@@ -302,7 +301,7 @@ export function readTorchZip(buf: Uint8Array, file: string): StateDict {
     let b = cache.get(ref.key);
     if (!b) {
       const entry = `${prefix}data/${ref.key}`;
-      if (!zip.entries.has(entry)) {
+      if (!zip.has(entry)) {
         throw new FidlabError(ErrorCode.BAD_FILE_FORMAT, `${file}: storage '${entry}' missing`);
       }
       b = zip.read(entry);
