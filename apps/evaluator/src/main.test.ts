@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
 import { synthDataset } from '@fidlab/datasets';
 import { selectBackend } from '@fidlab/models';
 import { train } from '@fidlab/training';
@@ -60,9 +61,11 @@ function job(extra: Record<string, unknown> = {}) {
   return file;
 }
 
-test('one job: a metrics line with every value', async () => {
+test('one job: a metrics line with every value, and no tensors left behind', async () => {
   const c = capture();
+  const tensors = tf.memory().numTensors;
   assert.equal(await runEvaluator([job(), '--backend', 'wasm'], c.io), 0, c.err.join('\n'));
+  assert.equal(tf.memory().numTensors, tensors, 'the job freed its generator and tensors');
   const line = JSON.parse(c.out[0]) as {
     type: string;
     values: { name: string; value: number; extractor: string; n1: number }[];

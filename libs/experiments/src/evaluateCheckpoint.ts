@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { matrix, type Matrix } from '@fidlab/fid-core';
 import { discoverDataset, itemsOfSplit, loadBatches, type DatasetIndex } from '@fidlab/datasets';
 import { createExtractor, type FeatureExtractor } from '@fidlab/features';
-import { loadCheckpoint } from '@fidlab/training';
+import { loadCheckpoint, toUint8 } from '@fidlab/training';
 import { metricValues, type MetricValue } from './metricValues.js';
 import type { DataSpec, MetricSpec } from './sweepSpec.js';
 
@@ -107,16 +107,28 @@ export class Evaluator {
 
   async evaluate(req: EvaluationRequest): Promise<MetricValue[]> {
     const { generator } = await loadCheckpoint(req.checkpointDir);
-    const size = generator.config.size;
-    const truth = await this.loadTruth(size);
-    // Generated images are quantised to 8 bits, as they would be when saved as PNG and re-read.
-    const generated = truth.inputs.map((x) =>
-      tf.tidy(() => {
-        const y = generator.apply(x, { training: false }).output;
-        return y.add(1).mul(127.5).round().clipByValue(0, 255).div(255) as tf.Tensor4D;
-      }),
+    // Generated images as the 8-bit pixels `fidlab generate` writes (toUint8), so the metrics see
+    // what a saved PNG holds.
+    const pixels: Uint8Array[] = [];
+    let truth: Awaited<ReturnType<Evaluator['loadTruth']>>;
+    try {
+      truth = await this.loadTruth(generator.config.size);
+      for (const x of truth.inputs) {
+        const y = tf.tidy(() => generator.apply(x, { training: false }).output);
+        pixels.push(toUint8((await y.data()) as Float32Array));
+        y.dispose();
+      }
+    } finally {
+      generator.dispose();
+    }
+    const shapes = truth.inputs.map((x) => x.shape);
+    await writeSamples(join(req.checkpointDir, 'samples'), pixels, shapes, req.samples ?? 8);
+    const generated = pixels.map((px, i) =>
+      tf.tensor4d(
+        Float32Array.from(px, (v) => v / 255),
+        shapes[i],
+      ),
     );
-    await writeSamples(join(req.checkpointDir, 'samples'), generated, req.samples ?? 8);
     const values: MetricValue[] = [];
     try {
       const generatedFeatures = new Map<string, Matrix>();
@@ -151,17 +163,20 @@ export class Evaluator {
 }
 
 /** The first `count` generated images as PNG files (sample-000.png, ...). */
-async function writeSamples(dir: string, batches: tf.Tensor4D[], count: number): Promise<void> {
+async function writeSamples(
+  dir: string,
+  batches: Uint8Array[],
+  shapes: [number, number, number, number][],
+  count: number,
+): Promise<void> {
   if (count <= 0) return;
   await mkdir(dir, { recursive: true });
   let k = 0;
-  for (const b of batches) {
-    const [n, h, w, c] = b.shape;
-    const px = await b.data();
+  for (const [b, px] of batches.entries()) {
+    const [n, h, w, c] = shapes[b];
     for (let i = 0; i < n && k < count; i++, k++) {
-      const bytes = Buffer.alloc(h * w * c);
-      for (let j = 0; j < bytes.length; j++) bytes[j] = Math.round(px[i * h * w * c + j] * 255);
-      await sharp(bytes, { raw: { width: w, height: h, channels: c as 3 } })
+      const image = px.subarray(i * h * w * c, (i + 1) * h * w * c);
+      await sharp(Buffer.from(image), { raw: { width: w, height: h, channels: c as 3 } })
         .png()
         .toFile(join(dir, `sample-${String(k).padStart(3, '0')}.png`));
     }
