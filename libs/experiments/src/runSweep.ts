@@ -1,11 +1,10 @@
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ErrorCode, FidlabError } from '@fidlab/fid-core';
 import type { Store } from '@fidlab/store';
 import { synthDataset } from '@fidlab/datasets';
 import { knownExtractors, trainIdentity } from '@fidlab/features';
-import { train, type Direction, type EpochResult } from '@fidlab/training';
+import { listCheckpoints, train, type Direction, type EpochResult } from '@fidlab/training';
 import { Evaluator, type ResolvedMetric } from './evaluateCheckpoint.js';
 import { describeTrial, expandTrials, type Trial } from './expandTrials.js';
 import type { MetricValue } from './metricValues.js';
@@ -176,7 +175,7 @@ async function runPix2pixTrial(
     log(`${label} epoch ${epoch}: ${summarise(values)}`);
   };
   // A previous process may have died between checkpoint and evaluation.
-  for (const [epoch, dir] of await existingCheckpoints(runDir))
+  for (const { epoch, dir } of (await listCheckpoints(runDir)).reverse())
     if (!done.has(epoch)) await evaluate(epoch, dir);
   log(`${label}: training in ${runDir}`);
   const result = await train(config, {
@@ -248,18 +247,6 @@ async function runIdentityTrial({
 /** `fid_x=12.3 kid_x=0.0123`: the values of one epoch, short. */
 function summarise(values: MetricValue[]): string {
   return values.map((v) => `${v.name}=${Number(v.value.toPrecision(4))}`).join(' ');
-}
-
-/** Epoch checkpoints already in a run directory, ascending. */
-async function existingCheckpoints(runDir: string): Promise<[number, string][]> {
-  const dir = join(runDir, 'checkpoints');
-  if (!existsSync(dir)) return [];
-  const out: [number, string][] = [];
-  for (const name of await readdir(dir)) {
-    const m = /^epoch-(\d+)$/.exec(name);
-    if (m) out.push([Number(m[1]), join(dir, name)]);
-  }
-  return out.sort((a, b) => a[0] - b[0]);
 }
 
 /** Generates the synthetic data set on first use when the sweep asks for it. */
