@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { identityConfigSchema } from '@fidlab/features';
 import { TrialConfigSchema } from '@fidlab/training';
 
 /**
@@ -101,21 +102,16 @@ export const metricSpec = z
   });
 export type MetricSpec = z.infer<typeof metricSpec>;
 
-const imageSet = z.union([
-  z.strictObject({ dir: z.string().min(1), split: z.string().min(1).optional() }),
-  z.strictObject({
-    split: z.string().min(1),
-    images: z.enum(['sketches', 'photos']).default('sketches'),
-  }),
-]);
+// The probe/gallery forms and the optimizers are the identity engine's own (one definition).
+const identityEval = identityConfigSchema.shape.eval.shape;
 const identitySpec = z.strictObject({
   /** Images to identify after every epoch (e.g. generated test sketches: `{ dir }`). */
-  probe: imageSet,
-  gallery: imageSet.default({ split: 'test', images: 'sketches' }),
+  probe: identityEval.probe,
+  gallery: identityEval.gallery,
   ks: z.array(positiveInt).min(1).default([1, 5, 10]),
   /** The body's square input (facerec: >= 104, native 150; vggface: 224). */
   input_size: positiveInt.optional(),
-  optimizer: z.enum(['sgd', 'momentum', 'adam']).default('momentum'),
+  optimizer: identityConfigSchema.shape.optimizer,
   classifier_lr: z.number().positive().optional(),
 });
 export type IdentitySpec = z.infer<typeof identitySpec>;
