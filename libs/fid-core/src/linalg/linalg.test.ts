@@ -165,3 +165,32 @@ test('singular values: exact on rank-deficient matrices (no squaring)', () => {
     1e-12,
   );
 });
+
+test('singular values: tiny and huge matrices scale exactly (no underflow inside reflections)', () => {
+  const R = randomMatrix(24, 12, 5);
+  const ref = Array.from(singularValues(R)).sort((a, b) => a - b);
+  // 1e-155 used to underflow (squares below the normal range) and stop QL with NaNs; 1e-165
+  // silently gave wrong values.
+  for (const scale of [1e-155, 1e-160, 1e-165, 1e150]) {
+    const S = { rows: R.rows, cols: R.cols, data: R.data.map((x) => x * scale) };
+    const got = Array.from(singularValues(S)).sort((a, b) => a - b);
+    assertAllClose(
+      got.map((x) => x / scale),
+      ref,
+      1e-12,
+      `scale ${scale}`,
+    );
+  }
+});
+
+test('singular values of a rounding-residue matrix (near-identical rows, centred) are ~0', () => {
+  // What a bootstrap resample of a collapsed generator looks like: rows equal up to rounding.
+  const base = randomMatrix(1, 16, 9).data;
+  const rows = Array.from({ length: 12 }, (_, i) =>
+    Array.from(base, (x) => x * (1 + (i % 3) * Number.EPSILON)),
+  );
+  const mean = base.map((_, j) => rows.reduce((s, r) => s + r[j], 0) / rows.length);
+  const C = fromRows(rows.map((r) => r.map((x, j) => (x - mean[j]) * 1e-120)));
+  const sigma = singularValues(C);
+  for (const s of sigma) assert.ok(Number.isFinite(s) && s < 1e-130, `sigma ${s}`);
+});

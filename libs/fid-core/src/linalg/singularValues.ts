@@ -32,6 +32,14 @@ export function singularValues(M: Matrix): Float64Array {
   const m = A.rows;
   const n = A.cols;
   if (n === 0) return new Float64Array(0);
+  // Scale by a power of two so the largest entry is ~1 (exact: the singular values scale by the
+  // same factor), as LAPACK's dgesvd does: squares of entries near 1e-155 (e.g. the rounding
+  // residue of centering identical rows) would otherwise underflow inside the reflections.
+  let amax = 0;
+  for (let i = 0; i < A.data.length; i++) amax = Math.max(amax, Math.abs(A.data[i]));
+  if (amax === 0) return new Float64Array(n);
+  const scale = 2 ** Math.max(-1020, Math.min(1020, -Math.round(Math.log2(amax))));
+  if (scale !== 1) for (let i = 0; i < A.data.length; i++) A.data[i] *= scale;
   const { d, e } = bidiagonalize(A.data, m, n);
 
   // Golub-Kahan tridiagonal: zero diagonal, off-diagonal interleaving d and e.
@@ -43,7 +51,7 @@ export function singularValues(M: Matrix): Float64Array {
   const lambda = tridiagonalEigenvalues(new Float64Array(2 * n), off).sort();
   // The n largest of the 2n eigenvalues +-sigma_i are the singular values.
   const sigma = lambda.slice(n);
-  for (let i = 0; i < n; i++) sigma[i] = Math.abs(sigma[i]);
+  for (let i = 0; i < n; i++) sigma[i] = Math.abs(sigma[i]) / scale;
   return sigma;
 }
 
@@ -68,6 +76,11 @@ function bidiagonalize(
     const t = a[r];
     if (t !== 0) for (let j = 0; j < n; j++) g[j] += t * a[r + j];
   }
+  // A remaining column (or row) with norm below eps * ||A||_F is already reduced for absolute
+  // accuracy: reflecting it would only chase rounding residue down towards underflow.
+  let fro2 = 0;
+  for (let i = 0; i < a.length; i++) fro2 += a[i] * a[i];
+  const negligible = Number.EPSILON * Number.EPSILON * fro2;
 
   for (let k = 0; k < n; k++) {
     const rk = k * n;
@@ -75,7 +88,7 @@ function bidiagonalize(
     const norm2 = g[k];
     const x0 = a[rk + k];
     let bl = 0; // 0: H_L is the identity (column already reduced)
-    if (norm2 === x0 * x0) {
+    if (norm2 === x0 * x0 || norm2 <= negligible) {
       d[k] = x0;
     } else {
       const alpha = x0 >= 0 ? -Math.sqrt(norm2) : Math.sqrt(norm2);
@@ -94,7 +107,7 @@ function bidiagonalize(
     for (let j = k + 1; j < n; j++) rn2 += a[rk + j] * a[rk + j];
     const y0 = a[rk + k + 1];
     let br = 0;
-    if (rn2 === y0 * y0) {
+    if (rn2 === y0 * y0 || rn2 <= negligible) {
       e[k] = y0;
     } else {
       const alpha = y0 >= 0 ? -Math.sqrt(rn2) : Math.sqrt(rn2);
