@@ -13,3 +13,4 @@ export * from './bootstrapFid.js';
 export { gemmNT, gemmNN, gemmTN, syrkTN, transpose } from './linalg/gemm.js';
 export { singularValues } from './linalg/singularValues.js';
 export { symmetricEigenvalues } from './linalg/symmetricEigenvalues.js';
+export * as wasmAsm from './linalg/wasmAsm.js';

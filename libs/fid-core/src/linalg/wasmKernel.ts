@@ -16,91 +16,43 @@
  * (no FMA), as in JavaScript, so only the summation order differs from the JS kernel.
  */
 
+import {
+  BLOCK,
+  LOOP,
+  END,
+  BR,
+  BR_IF,
+  F64_LOAD,
+  F64_STORE,
+  I32_LT_U,
+  I32_GE_U,
+  I32_ADD,
+  I32_SUB,
+  I32_MUL,
+  I32_SHL,
+  F64_ADD,
+  SELECT,
+  IF,
+  I32_GT_U,
+  F64_MUL,
+  F64,
+  V128_STORE,
+  F64X2_SPLAT,
+  VOID,
+  V128_LOAD,
+  V128_CONST,
+  F64X2_EXTRACT_LANE,
+  F64X2_ADD,
+  F64X2_MUL,
+  I32,
+  V128,
+  uleb,
+  section,
+  str,
+  assembler,
+} from './wasmAsm.js';
+
 const KC = 256;
-
-// Opcodes (WebAssembly core 2.0 + fixed-width SIMD).
-const BLOCK = 0x02;
-const LOOP = 0x03;
-const END = 0x0b;
-const BR = 0x0c;
-const BR_IF = 0x0d;
-const LOCAL_GET = 0x20;
-const LOCAL_SET = 0x21;
-const LOCAL_TEE = 0x22;
-const F64_LOAD = 0x2b;
-const F64_STORE = 0x39;
-const I32_CONST = 0x41;
-const I32_LT_U = 0x49;
-const I32_GE_U = 0x4f;
-const I32_ADD = 0x6a;
-const I32_SUB = 0x6b;
-const I32_MUL = 0x6c;
-const I32_SHL = 0x74;
-const F64_ADD = 0xa0;
-const SELECT = 0x1b;
-const IF = 0x04;
-const I32_GT_U = 0x4b;
-const F64_MUL = 0xa2;
-const F64 = 0x7c;
-const V128_STORE = 0x0b;
-const F64X2_SPLAT = 0x14;
-const VOID = 0x40;
-const SIMD = 0xfd;
-const V128_LOAD = 0x00;
-const V128_CONST = 0x0c;
-const F64X2_EXTRACT_LANE = 0x21;
-const F64X2_ADD = 0xf0;
-const F64X2_MUL = 0xf2;
-const I32 = 0x7f;
-const V128 = 0x7b;
-
-function uleb(v: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = v & 0x7f;
-    v >>>= 7;
-    if (v !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (v !== 0);
-  return out;
-}
-
-function sleb(v: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const byte = v & 0x7f;
-    v >>= 7;
-    if ((v === 0 && (byte & 0x40) === 0) || (v === -1 && (byte & 0x40) !== 0)) {
-      out.push(byte);
-      return out;
-    }
-    out.push(byte | 0x80);
-  }
-}
-
-function section(id: number, body: number[]): number[] {
-  return [id, ...uleb(body.length), ...body];
-}
-
-function str(s: string): number[] {
-  return [...uleb(s.length), ...Array.from(s, (ch) => ch.charCodeAt(0))];
-}
-
-/** Instruction builders (each returns its bytes) and w(), which appends them to `code`. */
-function assembler() {
-  const code: number[] = [];
-  const get = (l: number) => [LOCAL_GET, ...uleb(l)];
-  const set = (l: number) => [LOCAL_SET, ...uleb(l)];
-  const tee = (l: number) => [LOCAL_TEE, ...uleb(l)];
-  const c32 = (v: number) => [I32_CONST, ...sleb(v)];
-  const op = (...b: number[]) => b;
-  const simd = (o: number) => [SIMD, ...uleb(o)];
-  const w = (...parts: number[][]) => {
-    for (const q of parts) code.push(...q);
-  };
-  return { code, get, set, tee, c32, op, simd, w };
-}
-
 /**
  * symv(a, ns, s, r0, e, v, q), all i32 (a, v, q byte offsets; ns the row stride of a in doubles):
  * for the rows i in [r0, e) (r0 >= s) of a symmetric matrix in lower row-major storage (j <= i),
