@@ -1,3 +1,5 @@
 // Public API of @fidlab/tfjs-cpu: a fast CPU path for tfjs training (the wasm backend plus the
 // gradient kernels it lacks or runs slowly).
 export { setupFastCpu, FAST_CPU_BACKEND, FAST_KERNELS, wasmDir } from './setup.js';
+export { ADAM_KERNEL, type AdamAttrs } from './kernels/adam.js';
+export { BATCH_NORM_TRAIN_KERNEL, BATCH_NORM_TRAIN_GRAD_KERNEL } from './kernels/batch-norm.js';

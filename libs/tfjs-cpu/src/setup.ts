@@ -11,6 +11,14 @@ import { batchMatMul } from './kernels/batch-matmul.js';
 import { maxPoolGrad } from './kernels/max-pool-grad.js';
 import { concat, mean, sum, tile } from './kernels/layout.js';
 import { conv2d } from './kernels/conv2d.js';
+import { ADAM_KERNEL, adam } from './kernels/adam.js';
+import {
+  BATCH_NORM_TRAIN_GRAD_KERNEL,
+  BATCH_NORM_TRAIN_KERNEL,
+  batchNormTrain,
+  batchNormTrainGrad,
+  batchNormTrainGradConfig,
+} from './kernels/batch-norm.js';
 
 export const FAST_CPU_BACKEND = 'wasm';
 
@@ -33,6 +41,15 @@ export const FAST_KERNELS: ReadonlyArray<{
   { name: 'Sum', replaces: true, kernelFunc: withOriginal('Sum', sum) },
   { name: 'Mean', replaces: true, kernelFunc: withOriginal('Mean', mean) },
   { name: 'Concat', replaces: true, kernelFunc: withOriginal('Concat', concat) },
+  // fidlab's own fused ops (no wasm equivalent): looked up by name by @fidlab/training's Adam
+  // and @fidlab/models' BatchNorm, which use tfjs ops where these are not registered.
+  { name: ADAM_KERNEL, replaces: false, kernelFunc: adam as tf.KernelFunc },
+  { name: BATCH_NORM_TRAIN_KERNEL, replaces: false, kernelFunc: batchNormTrain as tf.KernelFunc },
+  {
+    name: BATCH_NORM_TRAIN_GRAD_KERNEL,
+    replaces: false,
+    kernelFunc: batchNormTrainGrad as tf.KernelFunc,
+  },
 ];
 
 /** A kernel that handles the common case itself and hands the rest to wasm's own kernel. */
@@ -91,5 +108,9 @@ function registerFastKernels(): void {
     const config = { kernelName: k.name, backendName: FAST_CPU_BACKEND, kernelFunc: k.kernelFunc };
     Object.defineProperty(config, MARK, { value: true });
     tf.registerKernel(config);
+  }
+  // Gradients are registered per kernel name, for every backend; only wasm has the kernel.
+  if (!tf.getGradient(batchNormTrainGradConfig.kernelName)) {
+    tf.registerGradient(batchNormTrainGradConfig);
   }
 }
