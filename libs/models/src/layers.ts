@@ -85,7 +85,7 @@ export function batchNorm(b: ParamBuilder, name: string, c: number): Layer {
     if (!ctx.training) {
       return tf.batchNorm4d(x, runningMean, runningVar, beta, gamma, BN_EPS);
     }
-    const { mean, variance } = tf.moments(x, [0, 1, 2]);
+    const { y, mean, variance } = batchNormTrain(x, gamma, beta);
     if (ctx.updateStats) {
       const count = x.shape[0] * x.shape[1] * x.shape[2];
       const unbiased = count > 1 ? count / (count - 1) : 1;
@@ -96,8 +96,34 @@ export function batchNorm(b: ParamBuilder, name: string, c: number): Layer {
         );
       });
     }
-    return tf.batchNorm4d(x, mean as tf.Tensor1D, variance as tf.Tensor1D, beta, gamma, BN_EPS);
+    return y;
   };
+}
+
+/**
+ * @fidlab/tfjs-cpu's one-kernel training BatchNorm (its BATCH_NORM_TRAIN_KERNEL, registered with
+ * a gradient for the wasm backend): 2 kernels forward and backward where tf.moments +
+ * tf.batchNorm take ~25. Looked up by name so that models does not depend on that package.
+ */
+const FUSED_BN_KERNEL = 'FidlabBatchNormTrain';
+
+/** Batch statistics over N, H, W (biased variance) and x normalised with them. */
+function batchNormTrain(
+  x: tf.Tensor4D,
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D,
+): { y: tf.Tensor4D; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  if (tf.getKernel(FUSED_BN_KERNEL, tf.getBackend()) != null) {
+    const [y, mean, variance] = tf
+      .engine()
+      .runKernel(FUSED_BN_KERNEL, { x, gamma, beta }, { eps: BN_EPS }) as tf.Tensor[];
+    return { y: y as tf.Tensor4D, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
+  }
+  const { mean, variance } = tf.moments(x, [0, 1, 2]) as {
+    mean: tf.Tensor1D;
+    variance: tf.Tensor1D;
+  };
+  return { y: tf.batchNorm4d(x, mean, variance, beta, gamma, BN_EPS), mean, variance };
 }
 
 /**
