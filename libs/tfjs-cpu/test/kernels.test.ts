@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { randomArray, seeded } from '../bench/nets.js';
 import { both, relErr } from './compare.js';
 import { FAST_KERNELS, setupFastCpu } from '../src/index.js';
-import { filterGradTuning } from '../src/kernels/conv2d-backprop-filter.js';
+import { convGemmTuning } from '../src/kernels/conv-gemm.js';
 
 const TOL = 1e-4;
 type Pad = 'same' | 'valid';
@@ -77,10 +77,10 @@ for (const [xs, ws, stride, pad] of CONVS) {
   });
 }
 
-test('conv2d filter gradient by dilated convolution (the path for huge im2col) matches cpu', async () => {
-  // Forced for every case: by default it only runs where im2col would exceed 32 MB.
-  const saved = filterGradTuning.gemmMaxCols;
-  filterGradTuning.gemmMaxCols = 0;
+test('convolutions cut into many im2col chunks, each GEMM shared between threads, match cpu', async () => {
+  // By default chunks are 16 MB and small GEMMs stay on one thread: force both paths here.
+  const saved = { ...convGemmTuning };
+  Object.assign(convGemmTuning, { chunkFloats: 64, parallelFlops: 0 });
   try {
     for (const [xs, ws, stride, pad] of CONVS) {
       const xd = rand(xs, 1);
@@ -88,13 +88,16 @@ test('conv2d filter gradient by dilated convolution (the path for huge im2col) m
       const pairs = await both(() => {
         const x = tf.tensor4d(xd, xs);
         const w = tf.tensor4d(wd, ws);
-        const dw = tf.grad((b: tf.Tensor) => tf.conv2d(x, b as tf.Tensor4D, stride, pad));
-        return [dw(w)];
+        const y = tf.conv2d(x, w, stride, pad);
+        const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+          tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, pad),
+        )([x, w], tf.tensor(rand(y.shape, 3), y.shape));
+        return [y, dx, dw];
       });
-      check(`dilated dW x=${xs} w=${ws} s=${stride} ${pad}`, pairs, ['dW']);
+      check(`chunked x=${xs} w=${ws} s=${stride} ${pad}`, pairs, ['y', 'dx', 'dW']);
     }
   } finally {
-    filterGradTuning.gemmMaxCols = saved;
+    Object.assign(convGemmTuning, saved);
   }
 });
 

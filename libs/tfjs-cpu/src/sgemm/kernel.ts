@@ -1,0 +1,146 @@
+/**
+ * The float32 GEMM micro-kernel of the threaded sgemm, as a WebAssembly SIMD (f32x4) function
+ * emitted byte by byte (fid-core's wasmAsm), compiled once and instantiated in every thread on the
+ * same shared memory:
+ *
+ *   block(a, b, c, lda, ldb, ldc, p0, p1, i0, i1, j0, j1, add), all i32, a/b/c byte offsets:
+ *     C[i, j] (= or +=) sum_{p in [p0, p1)} A[i * lda + p] * B[p * ldb + j]
+ *     for i in [i0, i1), j in [j0, j1); `add` != 0 accumulates into C.
+ *   Contract (the caller pads to it): i1 - i0 > 0 a multiple of 4, j1 - j0 > 0 a multiple of 8,
+ *   p1 > p0.
+ *
+ * Register blocking 4 rows x 8 columns: per p, two f32x4 loads of B's row, one load-and-splat of
+ * A per row, 8 multiplies and 8 adds into 8 accumulators (11 live vectors: no spills on x64's 16
+ * xmm registers). Multiplies and adds are separate instructions (wasm SIMD has no FMA outside
+ * relaxed SIMD), so each output is the float32 sum in p order, as a scalar loop would give.
+ */
+import { wasmAsm as W } from '@fidlab/fid-core';
+
+const { F32X4_ADD, F32X4_MUL, V128_LOAD, V128_LOAD32_SPLAT, V128_STORE, V128_CONST } = W;
+
+/** The shape padding `block` needs. */
+export const SGEMM_PAD = { rows: 4, cols: 8 } as const;
+
+function blockBody(): number[] {
+  const [A, B, C, LDA, LDB, LDC, P0, P1, I0, I1, J0, J1, ADD] = Array.from(
+    { length: 13 },
+    (_, i) => i,
+  );
+  let next = 13;
+  const I = next++;
+  const J = next++;
+  const PA = [next++, next++, next++, next++];
+  const PB = next++;
+  const PEND = next++;
+  const LDA4 = next++;
+  const LDB4 = next++;
+  const O = next++;
+  const i32Count = next - 13;
+  const ACC = Array.from({ length: 8 }, () => next++);
+  const B0 = next++;
+  const B1 = next++;
+  const S = next++;
+  const v128Count = next - 13 - i32Count;
+
+  const { code, get, set, tee, c32, op, simd, w } = W.assembler();
+  const mem = (align: number, offset: number) => [align, ...W.uleb(offset)];
+
+  // lda4 = lda * 4; ldb4 = ldb * 4; i = i0
+  w(get(LDA), c32(2), op(W.I32_SHL), set(LDA4));
+  w(get(LDB), c32(2), op(W.I32_SHL), set(LDB4));
+  w(get(I0), set(I));
+  w(op(W.BLOCK, W.VOID), op(W.LOOP, W.VOID)); // rows, 4 at a time
+  {
+    w(get(J0), set(J));
+    w(op(W.BLOCK, W.VOID), op(W.LOOP, W.VOID)); // columns, 8 at a time
+    {
+      // pa0 = a + (i * lda + p0) * 4; pa_r = pa_{r-1} + lda4
+      w(get(I), get(LDA), op(W.I32_MUL), get(P0), op(W.I32_ADD), c32(2), op(W.I32_SHL));
+      w(get(A), op(W.I32_ADD), tee(PA[0]));
+      for (let r = 1; r < 4; r++) w(get(LDA4), op(W.I32_ADD), tee(PA[r]));
+      w(op(W.DROP));
+      // pend = pa0 + (p1 - p0) * 4
+      w(get(PA[0]), get(P1), get(P0), op(W.I32_SUB), c32(2), op(W.I32_SHL), op(W.I32_ADD));
+      w(set(PEND));
+      // pb = b + (p0 * ldb + j) * 4
+      w(get(P0), get(LDB), op(W.I32_MUL), get(J), op(W.I32_ADD), c32(2), op(W.I32_SHL));
+      w(get(B), op(W.I32_ADD), set(PB));
+      for (const acc of ACC) w(simd(V128_CONST), op(...new Array<number>(16).fill(0)), set(acc));
+      w(op(W.LOOP, W.VOID)); // p
+      {
+        w(get(PB), simd(V128_LOAD), mem(0, 0), set(B0));
+        w(get(PB), simd(V128_LOAD), mem(0, 16), set(B1));
+        for (let r = 0; r < 4; r++) {
+          w(get(PA[r]), simd(V128_LOAD32_SPLAT), mem(2, 0), set(S));
+          for (let q = 0; q < 2; q++) {
+            const acc = ACC[2 * r + q];
+            w(get(acc), get(S), get(q === 0 ? B0 : B1), simd(F32X4_MUL), simd(F32X4_ADD), set(acc));
+          }
+        }
+        for (const p of PA) w(get(p), c32(4), op(W.I32_ADD), set(p));
+        w(get(PB), get(LDB4), op(W.I32_ADD), set(PB));
+        w(get(PA[0]), get(PEND), op(W.I32_LT_U), op(W.BR_IF, 0));
+      }
+      w(op(W.END));
+      // c[(i + r) * ldc + j + 4 q] (+)= acc
+      for (let r = 0; r < 4; r++) {
+        w(get(I), c32(r), op(W.I32_ADD), get(LDC), op(W.I32_MUL), get(J), op(W.I32_ADD));
+        w(c32(2), op(W.I32_SHL), get(C), op(W.I32_ADD), set(O));
+        for (let q = 0; q < 2; q++) {
+          const acc = ACC[2 * r + q];
+          w(get(ADD), op(W.IF, W.VOID));
+          w(get(O), get(O), simd(V128_LOAD), mem(0, 16 * q), get(acc), simd(F32X4_ADD));
+          w(simd(V128_STORE), mem(0, 16 * q));
+          w(op(W.ELSE));
+          w(get(O), get(acc), simd(V128_STORE), mem(0, 16 * q));
+          w(op(W.END));
+        }
+      }
+      // j += 8; continue while j < j1
+      w(get(J), c32(8), op(W.I32_ADD), tee(J), get(J1), op(W.I32_LT_U), op(W.BR_IF, 0));
+    }
+    w(op(W.END), op(W.END));
+    w(get(I), c32(4), op(W.I32_ADD), tee(I), get(I1), op(W.I32_LT_U), op(W.BR_IF, 0));
+  }
+  w(op(W.END), op(W.END), op(W.END));
+  const locals = [2, ...W.uleb(i32Count), W.I32, ...W.uleb(v128Count), W.V128];
+  return [...locals, ...code];
+}
+
+function emitModule(): Uint8Array {
+  const type = W.section(1, [1, 0x60, 13, ...new Array<number>(13).fill(W.I32), 0]);
+  // import env.mem: shared memory, min 1 page, max 65536 pages (4 GiB, the memory32 limit).
+  const imp = W.section(2, [
+    1,
+    ...W.str('env'),
+    ...W.str('mem'),
+    0x02,
+    0x03,
+    ...W.uleb(1),
+    ...W.uleb(65536),
+  ]);
+  const func = W.section(3, [1, 0]);
+  const exp = W.section(7, [1, ...W.str('block'), 0x00, 0]);
+  const body = blockBody();
+  const codeSec = W.section(10, [1, ...W.uleb(body.length), ...body]);
+  return Uint8Array.from([...W.MODULE_HEADER, ...type, ...imp, ...func, ...exp, ...codeSec]);
+}
+
+/** The module's bytes (well under 1 KB), built once at load. */
+export const SGEMM_WASM_BYTES: Uint8Array = emitModule();
+
+export type SgemmBlock = (
+  a: number,
+  b: number,
+  c: number,
+  lda: number,
+  ldb: number,
+  ldc: number,
+  p0: number,
+  p1: number,
+  i0: number,
+  i1: number,
+  j0: number,
+  j1: number,
+  add: number,
+) => void;
