@@ -25,6 +25,8 @@ export const I32_SHL = 0x74;
 export const F64_ADD = 0xa0;
 export const SELECT = 0x1b;
 export const IF = 0x04;
+export const ELSE = 0x05;
+export const DROP = 0x1a;
 export const I32_GT_U = 0x4b;
 export const F64_MUL = 0xa2;
 export const F64 = 0x7c;
@@ -88,7 +90,9 @@ export function assembler() {
 }
 
 // f32 and f32x4 opcodes (fixed-width SIMD), used by @fidlab/tfjs-cpu's sgemm.
+export const I32_LOAD = 0x28;
 export const F32_LOAD = 0x2a;
+export const F32_ADD = 0x92;
 export const F32_STORE = 0x38;
 export const F32 = 0x7d;
 export const V128_LOAD32_SPLAT = 0x09;
