@@ -1,5 +1,5 @@
 /**
- * The float32 GEMM micro-kernel of the threaded sgemm, as a WebAssembly SIMD (f32x4) function
+ * The float32 GEMM micro-kernel of the threaded sgemm (and the gathers that lay out its operands), as a WebAssembly SIMD (f32x4) function
  * emitted byte by byte (fid-core's wasmAsm), compiled once and instantiated in every thread on the
  * same shared memory:
  *
@@ -107,8 +107,65 @@ function blockBody(): number[] {
   return [...locals, ...code];
 }
 
+/**
+ * gather(dst, src, idx, t0, t1): dst[t] = *(src + idx[t]) for t in [t0, t1), t1 > t0; dst, src,
+ * idx byte offsets, idx[t] a byte offset from src. im2col in all its layouts is one gather with a
+ * precomputed index (zero padding: an index to a zero float).
+ */
+function gatherBody(): number[] {
+  const [DST, SRC, IDX, T0, T1] = [0, 1, 2, 3, 4];
+  const [P, E, D] = [5, 6, 7];
+  const { code, get, set, tee, c32, op, w } = W.assembler();
+  const f32 = (o: number) => [o, 2, 0];
+  w(get(T0), c32(2), op(W.I32_SHL), tee(D), get(IDX), op(W.I32_ADD), set(P));
+  w(get(T1), c32(2), op(W.I32_SHL), get(IDX), op(W.I32_ADD), set(E));
+  w(get(D), get(DST), op(W.I32_ADD), set(D));
+  w(op(W.LOOP, W.VOID));
+  w(get(D), get(SRC), get(P), f32(W.I32_LOAD), op(W.I32_ADD), f32(W.F32_LOAD), f32(W.F32_STORE));
+  w(get(D), c32(4), op(W.I32_ADD), set(D));
+  w(get(P), c32(4), op(W.I32_ADD), tee(P), get(E), op(W.I32_LT_U), op(W.BR_IF, 0));
+  w(op(W.END), op(W.END));
+  return [1, 3, W.I32, ...code];
+}
+
+/**
+ * gatherSum(dst, src, idx, r, t0, t1): dst[t] += sum_{u < r} *(src + idx[t * r + u]) for t in
+ * [t0, t1), t1 > t0, r > 0. col2im as a gather: each output element sums the (at most r) columns
+ * that cover it, so threads can share the output without write conflicts.
+ */
+function gatherSumBody(): number[] {
+  const [DST, SRC, IDX, R, T0, T1] = [0, 1, 2, 3, 4, 5];
+  const [P, E, D, U] = [6, 7, 8, 9];
+  const ACC = 10;
+  const { code, get, set, tee, c32, op, w } = W.assembler();
+  const f32 = (o: number) => [o, 2, 0];
+  // p = idx + t0 * r * 4; d = dst + t0 * 4; e = dst + t1 * 4
+  w(get(T0), get(R), op(W.I32_MUL), c32(2), op(W.I32_SHL), get(IDX), op(W.I32_ADD), set(P));
+  w(get(T0), c32(2), op(W.I32_SHL), get(DST), op(W.I32_ADD), set(D));
+  w(get(T1), c32(2), op(W.I32_SHL), get(DST), op(W.I32_ADD), set(E));
+  w(op(W.LOOP, W.VOID));
+  {
+    w(get(D), f32(W.F32_LOAD), set(ACC), get(R), set(U));
+    w(op(W.LOOP, W.VOID));
+    w(get(ACC), get(SRC), get(P), f32(W.I32_LOAD), op(W.I32_ADD), f32(W.F32_LOAD));
+    w(op(W.F32_ADD), set(ACC));
+    w(get(P), c32(4), op(W.I32_ADD), set(P));
+    w(get(U), c32(1), op(W.I32_SUB), tee(U), op(W.BR_IF, 0));
+    w(op(W.END));
+    w(get(D), get(ACC), f32(W.F32_STORE));
+    w(get(D), c32(4), op(W.I32_ADD), tee(D), get(E), op(W.I32_LT_U), op(W.BR_IF, 0));
+  }
+  w(op(W.END), op(W.END));
+  return [2, 4, W.I32, 1, W.F32, ...code];
+}
+
 function emitModule(): Uint8Array {
-  const type = W.section(1, [1, 0x60, 13, ...new Array<number>(13).fill(W.I32), 0]);
+  const type = W.section(1, [
+    3,
+    ...[0x60, 13, ...new Array<number>(13).fill(W.I32), 0],
+    ...[0x60, 5, ...new Array<number>(5).fill(W.I32), 0],
+    ...[0x60, 6, ...new Array<number>(6).fill(W.I32), 0],
+  ]);
   // import env.mem: shared memory, min 1 page, max 65536 pages (4 GiB, the memory32 limit).
   const imp = W.section(2, [
     1,
@@ -119,10 +176,15 @@ function emitModule(): Uint8Array {
     ...W.uleb(1),
     ...W.uleb(65536),
   ]);
-  const func = W.section(3, [1, 0]);
-  const exp = W.section(7, [1, ...W.str('block'), 0x00, 0]);
-  const body = blockBody();
-  const codeSec = W.section(10, [1, ...W.uleb(body.length), ...body]);
+  const func = W.section(3, [3, 0, 1, 2]);
+  const exp = W.section(7, [
+    3,
+    ...[...W.str('block'), 0x00, 0],
+    ...[...W.str('gather'), 0x00, 1],
+    ...[...W.str('gatherSum'), 0x00, 2],
+  ]);
+  const bodies = [blockBody(), gatherBody(), gatherSumBody()];
+  const codeSec = W.section(10, [3, ...bodies.flatMap((b) => [...W.uleb(b.length), ...b])]);
   return Uint8Array.from([...W.MODULE_HEADER, ...type, ...imp, ...func, ...exp, ...codeSec]);
 }
 
@@ -143,4 +205,13 @@ export type SgemmBlock = (
   j0: number,
   j1: number,
   add: number,
+) => void;
+export type Gather = (dst: number, src: number, idx: number, t0: number, t1: number) => void;
+export type GatherSum = (
+  dst: number,
+  src: number,
+  idx: number,
+  r: number,
+  t0: number,
+  t1: number,
 ) => void;

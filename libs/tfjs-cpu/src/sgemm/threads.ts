@@ -12,7 +12,13 @@
  */
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { SGEMM_PAD, SGEMM_WASM_BYTES, type SgemmBlock } from './kernel.js';
+import {
+  SGEMM_PAD,
+  SGEMM_WASM_BYTES,
+  type Gather,
+  type GatherSum,
+  type SgemmBlock,
+} from './kernel.js';
 
 /** Reduction block: 4 rows of A (4 KB) stay in L1 and KC rows of B in L2 while C tiles sweep. */
 const KC = 256;
@@ -51,11 +57,17 @@ export interface GemmJob {
   add?: boolean;
 }
 
-// The worker: instantiates the kernel on the shared memory, then loops on the control array.
+/** Job kinds in the control array's first argument word. */
+const GEMM = 0;
+const GATHER = 1;
+const GATHER_SUM = 2;
+
+// The worker: instantiates the kernels on the shared memory, then loops on the control array.
+// Arguments are in floats (4-byte words) and converted to byte offsets here, as in runShare.
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
 const { module, memory, ctl, slot, KC, SPIN_MS, ARGS_AT, ARGS_LEN } = workerData;
-const block = new WebAssembly.Instance(module, { env: { mem: memory } }).exports.block;
+const { block, gather, gatherSum } = new WebAssembly.Instance(module, { env: { mem: memory } }).exports;
 let seen = 0;
 for (;;) {
   let spins = 0;
@@ -65,13 +77,23 @@ for (;;) {
   }
   seen = Atomics.load(ctl, 0);
   const g = ARGS_AT + slot * ARGS_LEN;
-  const [a, b, c, lda, ldb, ldc, k, i0, i1, j0, j1, add] = ctl.subarray(g, g + 12);
+  const kind = ctl[g];
+  const x = Array.from(ctl.subarray(g + 1, g + 14));
   let status = seen;
   try {
-    if (i1 > i0 && j1 > j0) {
-      for (let p0 = 0; p0 < k; p0 += KC) {
-        block(4 * a, 4 * b, 4 * c, lda, ldb, ldc, p0, Math.min(p0 + KC, k), i0, i1, j0, j1, add || p0 > 0 ? 1 : 0);
+    if (kind === ${GEMM}) {
+      const [a, b, c, lda, ldb, ldc, k, i0, i1, j0, j1, add] = x;
+      if (i1 > i0 && j1 > j0) {
+        for (let p0 = 0; p0 < k; p0 += KC) {
+          block(4 * a, 4 * b, 4 * c, lda, ldb, ldc, p0, Math.min(p0 + KC, k), i0, i1, j0, j1, add || p0 > 0 ? 1 : 0);
+        }
       }
+    } else if (kind === ${GATHER}) {
+      const [dst, src, idx, t0, t1] = x;
+      if (t1 > t0) gather(4 * dst, 4 * src, 4 * idx, t0, t1);
+    } else {
+      const [dst, src, idx, r, t0, t1] = x;
+      if (t1 > t0) gatherSum(4 * dst, 4 * src, 4 * idx, r, t0, t1);
     }
   } catch (e) {
     status = -seen;
@@ -85,6 +107,8 @@ export class Sgemm {
   readonly threads: number;
   private readonly memory: WasmMemory;
   private readonly block: SgemmBlock;
+  private readonly gatherFn: Gather;
+  private readonly gatherSumFn: GatherSum;
   private readonly ctl: Int32Array;
   private readonly workers: Worker[] = [];
   private seq = 0;
@@ -93,8 +117,10 @@ export class Sgemm {
   constructor(threads: number) {
     const module = new wasm.Module(SGEMM_WASM_BYTES);
     this.memory = new wasm.Memory({ initial: 16, maximum: 65536, shared: true });
-    this.block = new wasm.Instance(module, { env: { mem: this.memory } }).exports
-      .block as SgemmBlock;
+    const ex = new wasm.Instance(module, { env: { mem: this.memory } }).exports;
+    this.block = ex.block as SgemmBlock;
+    this.gatherFn = ex.gather as Gather;
+    this.gatherSumFn = ex.gatherSum as GatherSum;
     this.view = new Float32Array(this.memory.buffer);
     this.ctl = new Int32Array(new SharedArrayBuffer(4 * (ARGS_AT + ARGS_LEN * threads)));
     this.threads = Math.max(1, threads);
@@ -150,26 +176,41 @@ export class Sgemm {
       Math.floor((units * t) / T) * unit,
       Math.floor((units * (t + 1)) / T) * unit,
     ];
+    const args = (t: number) => {
+      const [u0, u1] = share(t);
+      const [i0, i1, j0, j1] = byRows ? [u0, u1, 0, j.n] : [0, j.m, u0, u1];
+      return [j.a, j.b, j.c, j.lda, j.ldb, j.ldc, j.k, i0, i1, j0, j1, j.add ? 1 : 0];
+    };
+    this.dispatch(GEMM, T, args);
+  }
+
+  /** dst[t] = arena[src + idx[t] / 4] for t < n (idx: an Int32 table in the arena, in bytes). */
+  gather(dst: number, src: number, idx: number, n: number, parallel = true): void {
+    const T = parallel ? this.threads : 1;
+    const range = (t: number) => [Math.floor((n * t) / T), Math.floor((n * (t + 1)) / T)];
+    this.dispatch(GATHER, T, (t) => [dst, src, idx, ...range(t)]);
+  }
+
+  /** dst[t] += sum_{u < r} arena[src + idx[t * r + u] / 4] for t < n. */
+  gatherSum(dst: number, src: number, idx: number, r: number, n: number, parallel = true): void {
+    const T = parallel ? this.threads : 1;
+    const range = (t: number) => [Math.floor((n * t) / T), Math.floor((n * (t + 1)) / T)];
+    this.dispatch(GATHER_SUM, T, (t) => [dst, src, idx, r, ...range(t)]);
+  }
+
+  /** Posts share t >= 1 of a job to worker t - 1, runs share 0 here, waits for the workers. */
+  private dispatch(kind: number, T: number, args: (t: number) => number[]): void {
     const seq = ++this.seq;
     for (let t = 1; t < T; t++) {
-      const [u0, u1] = share(t);
       const g = ARGS_AT + (t - 1) * ARGS_LEN;
-      const [i0, i1, j0, j1] = byRows ? [u0, u1, 0, j.n] : [0, j.m, u0, u1];
-      this.ctl.set([j.a, j.b, j.c, j.lda, j.ldb, j.ldc, j.k, i0, i1, j0, j1, j.add ? 1 : 0], g);
+      this.ctl[g] = kind;
+      this.ctl.set(args(t), g + 1);
     }
     if (T > 1) {
       Atomics.store(this.ctl, 0, seq);
       Atomics.notify(this.ctl, 0);
     }
-    const [u0, u1] = share(0);
-    const [i0, i1, j0, j1] = byRows ? [u0, u1, 0, j.n] : [0, j.m, u0, u1];
-    if (i1 > i0 && j1 > j0) {
-      for (let p0 = 0; p0 < j.k; p0 += KC) {
-        const p1 = Math.min(p0 + KC, j.k);
-        const add = j.add || p0 > 0 ? 1 : 0;
-        this.block(4 * j.a, 4 * j.b, 4 * j.c, j.lda, j.ldb, j.ldc, p0, p1, i0, i1, j0, j1, add);
-      }
-    }
+    this.runShare(kind, args(0));
     for (let t = 1; t < T; t++) {
       const slot = 1 + (t - 1);
       let spins = 0;
@@ -180,6 +221,28 @@ export class Sgemm {
       }
       if (v < 0) throw new Error(`sgemm: worker ${t} failed`);
     }
+  }
+
+  private runShare(kind: number, x: number[]): void {
+    if (kind === GEMM) {
+      const [a, b, c, lda, ldb, ldc, k, i0, i1, j0, j1, add] = x;
+      if (i1 <= i0 || j1 <= j0) return;
+      for (let p0 = 0; p0 < k; p0 += KC) {
+        const p1 = Math.min(p0 + KC, k);
+        this.block(4 * a, 4 * b, 4 * c, lda, ldb, ldc, p0, p1, i0, i1, j0, j1, add || p0 ? 1 : 0);
+      }
+    } else if (kind === GATHER) {
+      const [dst, src, idx, t0, t1] = x;
+      if (t1 > t0) this.gatherFn(4 * dst, 4 * src, 4 * idx, t0, t1);
+    } else {
+      const [dst, src, idx, r, t0, t1] = x;
+      if (t1 > t0) this.gatherSumFn(4 * dst, 4 * src, 4 * idx, r, t0, t1);
+    }
+  }
+
+  /** The arena as int32 (for index tables). */
+  i32(): Int32Array {
+    return new Int32Array(this.f32().buffer);
   }
 }
 
