@@ -1,5 +1,6 @@
 // fidlab's fused kernels on wasm (FidlabAdam, FidlabBatchNormTrain and its gradient) against the
-// tfjs ops they replace, run on the pure-JS cpu backend.
+// tfjs ops they replace, run on the pure-JS cpu backend. Shapes include sizes that are not a
+// multiple of 4 (the kernels' JS tails) and channel counts that are not (their SIMD patterns).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
@@ -84,6 +85,26 @@ for (const shape of ADAM_SHAPES) {
     check(`adam [${shape}]`, await both(run), [...names, 'displacement'], ADAM_TOL);
   });
 }
+
+test(`${ADAM_KERNEL} gives the same bits as the ops on wasm (float32, same order of operations)`, async () => {
+  await setupFastCpu();
+  for (const shape of ADAM_SHAPES) {
+    const outs = tf.tidy(() => {
+      const [p, grad, m, r] = [1, 2, 3, 4].map((seed) => tf.tensor(rand(shape, seed), shape));
+      const v = tf.abs(r); // a second moment is >= 0
+      const step = 3;
+      const fused = tf
+        .engine()
+        .runKernel(ADAM_KERNEL, { param: p, grad, m, v }, { ...HYPER, step });
+      return [...(fused as tf.Tensor[]), ...adamOps(p, grad, m, v, step)];
+    });
+    const data = outs.map((t) => t.dataSync());
+    tf.dispose(outs);
+    for (let i = 0; i < 3; i++) {
+      assert.deepEqual(data[i], data[3 + i], `[${shape}] ${['param', 'm', 'v'][i]}`);
+    }
+  }
+});
 
 /** @fidlab/training's Adam over ADAM_STEPS steps: parameters, then moments. */
 function trainingAdam(): tf.Tensor[] {
