@@ -2,8 +2,10 @@
  * A float32 GEMM on all cores: the wasm kernel of kernel.ts runs in the calling thread and in
  * `threads - 1` worker threads, all on one shared WebAssembly memory (the arena). Callers lay
  * out A, B and C in the arena (`reserve`, then `f32()`), call `gemm`, and read C back. The call
- * is synchronous: the caller posts each worker its share (a range of rows or of columns of C)
- * through a shared control array, computes its own share, then waits for the others.
+ * is synchronous: the caller posts the job in a shared control array, and every thread (the
+ * caller included) claims small runs of it (rows or columns of C, elements of a gather) from a
+ * shared counter until none are left, so a thread that is slow to start or descheduled by the
+ * host holds up the others by one run at most. The caller then waits for the workers to finish.
  *
  * Workers spin for a short while after a job before sleeping in Atomics.wait: a training step
  * issues a GEMM every few hundred microseconds, and waking a sleeping thread costs tens of them.
@@ -25,9 +27,16 @@ const KC = 256;
 /** How long a thread spins on the control word before sleeping (ms). */
 const SPIN_MS = 0.5;
 const PAGE = 65536;
-/** Control array: [0] job sequence, [1 + t] done sequence of worker t (negative: failed). */
-const ARGS_AT = 64;
-const ARGS_LEN = 16;
+/**
+ * Control array: [0] job sequence, [1 + t] done sequence of worker t (negative: failed), from
+ * JOB_AT the job: kind, units, units per claim, next unclaimed unit, then its arguments.
+ */
+const JOB_AT = 16;
+/** A job kind tries the thread count it is not using every EXPLORE jobs. */
+const EXPLORE = 16;
+const statsKey = (kind: number, cost: number) => kind * 64 + Math.floor(Math.log2(cost + 1));
+/** Elements per claim in a gather. */
+const GATHER_RUN = 4096;
 
 interface WasmMemory {
   readonly buffer: SharedArrayBuffer;
@@ -57,17 +66,53 @@ export interface GemmJob {
   add?: boolean;
 }
 
-/** Job kinds in the control array's first argument word. */
+/** Job kinds (the first word of the job). */
 const GEMM = 0;
 const GATHER = 1;
 const GATHER_SUM = 2;
 
+interface Kernels {
+  block: SgemmBlock;
+  gather: Gather;
+  gatherSum: GatherSum;
+}
+
+/**
+ * Claims runs of the posted job and computes them until none are left. Runs in every thread: it
+ * is self-contained because its source is also pasted into the worker. Offsets in the job are in
+ * floats (4-byte words); the kernels take bytes.
+ */
+function work(ex: Kernels, ctl: Int32Array, at: number, kc: number): void {
+  const kind = ctl[at];
+  const units = ctl[at + 1];
+  const run = ctl[at + 2];
+  const x = ctl.subarray(at + 4, at + 18);
+  for (;;) {
+    const u0 = Atomics.add(ctl, at + 3, run);
+    if (u0 >= units) return;
+    const u1 = Math.min(u0 + run, units);
+    if (kind === 0) {
+      // a, b, c, lda, ldb, ldc, m, n, k, add, byRows: units are 4-row or 8-column blocks of C.
+      const [i0, i1, j0, j1] = x[10] ? [4 * u0, 4 * u1, 0, x[7]] : [0, x[6], 8 * u0, 8 * u1];
+      for (let p0 = 0; p0 < x[8]; p0 += kc) {
+        const p1 = Math.min(p0 + kc, x[8]);
+        const add = x[9] || p0 > 0 ? 1 : 0;
+        ex.block(4 * x[0], 4 * x[1], 4 * x[2], x[3], x[4], x[5], p0, p1, i0, i1, j0, j1, add);
+      }
+    } else if (kind === 1) {
+      ex.gather(4 * x[0], 4 * x[1], 4 * x[2], u0, u1);
+    } else {
+      ex.gatherSum(4 * x[0], 4 * x[1], 4 * x[2], x[3], u0, u1);
+    }
+  }
+}
+
 // The worker: instantiates the kernels on the shared memory, then loops on the control array.
-// Arguments are in floats (4-byte words) and converted to byte offsets here, as in runShare.
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
-const { module, memory, ctl, slot, KC, SPIN_MS, ARGS_AT, ARGS_LEN } = workerData;
-const { block, gather, gatherSum } = new WebAssembly.Instance(module, { env: { mem: memory } }).exports;
+const { module, memory, ctl, slot, KC, SPIN_MS, JOB_AT } = workerData;
+const ex = new WebAssembly.Instance(module, { env: { mem: memory } }).exports;
+${work.toString()}
 let seen = 0;
 for (;;) {
   let spins = 0;
@@ -76,25 +121,9 @@ for (;;) {
     if ((++spins & 1023) === 0 && performance.now() - t0 > SPIN_MS) Atomics.wait(ctl, 0, seen, 1000);
   }
   seen = Atomics.load(ctl, 0);
-  const g = ARGS_AT + slot * ARGS_LEN;
-  const kind = ctl[g];
-  const x = Array.from(ctl.subarray(g + 1, g + 14));
   let status = seen;
   try {
-    if (kind === ${GEMM}) {
-      const [a, b, c, lda, ldb, ldc, k, i0, i1, j0, j1, add] = x;
-      if (i1 > i0 && j1 > j0) {
-        for (let p0 = 0; p0 < k; p0 += KC) {
-          block(4 * a, 4 * b, 4 * c, lda, ldb, ldc, p0, Math.min(p0 + KC, k), i0, i1, j0, j1, add || p0 > 0 ? 1 : 0);
-        }
-      }
-    } else if (kind === ${GATHER}) {
-      const [dst, src, idx, t0, t1] = x;
-      if (t1 > t0) gather(4 * dst, 4 * src, 4 * idx, t0, t1);
-    } else {
-      const [dst, src, idx, r, t0, t1] = x;
-      if (t1 > t0) gatherSum(4 * dst, 4 * src, 4 * idx, r, t0, t1);
-    }
+    work(ex, ctl, JOB_AT, KC);
   } catch (e) {
     status = -seen;
   }
@@ -106,23 +135,21 @@ for (;;) {
 export class Sgemm {
   readonly threads: number;
   private readonly memory: WasmMemory;
-  private readonly block: SgemmBlock;
-  private readonly gatherFn: Gather;
-  private readonly gatherSumFn: GatherSum;
+  private readonly kernels: Kernels;
   private readonly ctl: Int32Array;
   private readonly workers: Worker[] = [];
   private seq = 0;
+  /** Per job kind: running mean time per unit of work with [1, all] threads. */
+  private readonly stats: { perUnit: [number, number]; jobs: number }[] = [];
   private view: Float32Array;
 
   constructor(threads: number) {
     const module = new wasm.Module(SGEMM_WASM_BYTES);
     this.memory = new wasm.Memory({ initial: 16, maximum: 65536, shared: true });
-    const ex = new wasm.Instance(module, { env: { mem: this.memory } }).exports;
-    this.block = ex.block as SgemmBlock;
-    this.gatherFn = ex.gather as Gather;
-    this.gatherSumFn = ex.gatherSum as GatherSum;
+    this.kernels = new wasm.Instance(module, { env: { mem: this.memory } })
+      .exports as unknown as Kernels;
     this.view = new Float32Array(this.memory.buffer);
-    this.ctl = new Int32Array(new SharedArrayBuffer(4 * (ARGS_AT + ARGS_LEN * threads)));
+    this.ctl = new Int32Array(new SharedArrayBuffer(4 * (JOB_AT + 20)));
     this.threads = Math.max(1, threads);
     for (let slot = 0; slot < this.threads - 1; slot++) {
       const w = new Worker(WORKER_SOURCE, {
@@ -134,8 +161,7 @@ export class Sgemm {
           slot,
           KC,
           SPIN_MS,
-          ARGS_AT,
-          ARGS_LEN,
+          JOB_AT,
         },
       });
       w.unref(); // idle workers must not keep the process alive
@@ -168,75 +194,73 @@ export class Sgemm {
       throw new Error(`sgemm: bad shape m=${j.m} n=${j.n} k=${j.k} (m % 4, n % 8 must be 0)`);
     }
     // Share rows when there are enough of them, else columns (deep layers: few pixels).
-    const T = parallel ? this.threads : 1;
-    const byRows = j.m / rows >= 2 * T || j.m / rows >= j.n / cols;
-    const unit = byRows ? rows : cols;
-    const units = (byRows ? j.m : j.n) / unit;
-    const share = (t: number) => [
-      Math.floor((units * t) / T) * unit,
-      Math.floor((units * (t + 1)) / T) * unit,
-    ];
-    const args = (t: number) => {
-      const [u0, u1] = share(t);
-      const [i0, i1, j0, j1] = byRows ? [u0, u1, 0, j.n] : [0, j.m, u0, u1];
-      return [j.a, j.b, j.c, j.lda, j.ldb, j.ldc, j.k, i0, i1, j0, j1, j.add ? 1 : 0];
-    };
-    this.dispatch(GEMM, T, args);
+    const T = this.choose(GEMM, j.m * j.n * j.k, parallel);
+    const byRows = j.m / rows >= 2 * Math.max(T, 1) || j.m / rows >= j.n / cols;
+    const units = byRows ? j.m / rows : j.n / cols;
+    const run = Math.max(1, Math.ceil(units / (8 * Math.max(T, 1))));
+    const args = [j.a, j.b, j.c, j.lda, j.ldb, j.ldc, j.m, j.n, j.k, j.add ? 1 : 0, byRows ? 1 : 0];
+    this.dispatch(T, [GEMM, units, run, 0, ...args], j.m * j.n * j.k);
   }
 
   /** dst[t] = arena[src + idx[t] / 4] for t < n (idx: an Int32 table in the arena, in bytes). */
   gather(dst: number, src: number, idx: number, n: number, parallel = true): void {
-    const T = parallel ? this.threads : 1;
-    const range = (t: number) => [Math.floor((n * t) / T), Math.floor((n * (t + 1)) / T)];
-    this.dispatch(GATHER, T, (t) => [dst, src, idx, ...range(t)]);
+    const T = this.choose(GATHER, n, parallel);
+    this.dispatch(T, [GATHER, n, GATHER_RUN, 0, dst, src, idx], n);
   }
 
   /** dst[t] += sum_{u < r} arena[src + idx[t * r + u] / 4] for t < n. */
   gatherSum(dst: number, src: number, idx: number, r: number, n: number, parallel = true): void {
-    const T = parallel ? this.threads : 1;
-    const range = (t: number) => [Math.floor((n * t) / T), Math.floor((n * (t + 1)) / T)];
-    this.dispatch(GATHER_SUM, T, (t) => [dst, src, idx, r, ...range(t)]);
+    const T = this.choose(GATHER_SUM, n * r, parallel);
+    this.dispatch(T, [GATHER_SUM, n, GATHER_RUN, 0, dst, src, idx, r], n * r);
   }
 
-  /** Posts share t >= 1 of a job to worker t - 1, runs share 0 here, waits for the workers. */
-  private dispatch(kind: number, T: number, args: (t: number) => number[]): void {
+  /**
+   * Threads for a job that could be shared: all of them, or only this one when that has been
+   * faster lately. On a VM the second vCPU can be slower than none (its host core busy, or shared
+   * with the first), so each job kind keeps running averages of the time per unit of work with one
+   * thread and with all, and tries the other choice every EXPLORE jobs to follow the host. They
+   * are kept by job kind and size (a power of two of the work): small jobs gain less.
+   * Returns 0 for a job that is not to be shared (run on this thread, not timed).
+   */
+  private choose(kind: number, cost: number, parallel: boolean): number {
+    if (!parallel || this.threads === 1) return 0;
+    const st = (this.stats[statsKey(kind, cost)] ??= { perUnit: [NaN, NaN], jobs: 0 });
+    st.jobs++;
+    const [one, all] = st.perUnit;
+    if (Number.isNaN(one)) return 1;
+    if (Number.isNaN(all)) return this.threads;
+    const best = all <= one ? this.threads : 1;
+    const other = best === 1 ? this.threads : 1;
+    return st.jobs % EXPLORE === 0 ? other : best;
+  }
+
+  /** Posts a job, works on it here, and waits for the T - 1 workers to finish theirs. */
+  private dispatch(T: number, job: number[], cost: number): void {
+    if (T === 0) return this.run(1, job);
+    const t0 = performance.now();
+    this.run(T, job);
+    const mean = this.stats[statsKey(job[0], cost)].perUnit;
+    const i = T === 1 ? 0 : 1;
+    const x = (performance.now() - t0) / cost;
+    mean[i] = Number.isNaN(mean[i]) ? x : mean[i] + 0.2 * (x - mean[i]);
+  }
+
+  private run(T: number, job: number[]): void {
+    this.ctl.set(job, JOB_AT);
     const seq = ++this.seq;
-    for (let t = 1; t < T; t++) {
-      const g = ARGS_AT + (t - 1) * ARGS_LEN;
-      this.ctl[g] = kind;
-      this.ctl.set(args(t), g + 1);
-    }
     if (T > 1) {
       Atomics.store(this.ctl, 0, seq);
       Atomics.notify(this.ctl, 0);
     }
-    this.runShare(kind, args(0));
+    work(this.kernels, this.ctl, JOB_AT, KC);
     for (let t = 1; t < T; t++) {
-      const slot = 1 + (t - 1);
       let spins = 0;
       let v: number;
       // Sleep only on the value seen not to be done: a store after it wakes the wait at once.
-      while (Math.abs((v = Atomics.load(this.ctl, slot))) !== seq) {
-        if ((++spins & 1023) === 0) Atomics.wait(this.ctl, slot, v, 1);
+      while (Math.abs((v = Atomics.load(this.ctl, t))) !== seq) {
+        if ((++spins & 1023) === 0) Atomics.wait(this.ctl, t, v, 1);
       }
       if (v < 0) throw new Error(`sgemm: worker ${t} failed`);
-    }
-  }
-
-  private runShare(kind: number, x: number[]): void {
-    if (kind === GEMM) {
-      const [a, b, c, lda, ldb, ldc, k, i0, i1, j0, j1, add] = x;
-      if (i1 <= i0 || j1 <= j0) return;
-      for (let p0 = 0; p0 < k; p0 += KC) {
-        const p1 = Math.min(p0 + KC, k);
-        this.block(4 * a, 4 * b, 4 * c, lda, ldb, ldc, p0, p1, i0, i1, j0, j1, add || p0 ? 1 : 0);
-      }
-    } else if (kind === GATHER) {
-      const [dst, src, idx, t0, t1] = x;
-      if (t1 > t0) this.gatherFn(4 * dst, 4 * src, 4 * idx, t0, t1);
-    } else {
-      const [dst, src, idx, r, t0, t1] = x;
-      if (t1 > t0) this.gatherSumFn(4 * dst, 4 * src, 4 * idx, r, t0, t1);
     }
   }
 
