@@ -3,6 +3,7 @@
 // (one training step on wasm vs the pure-JS cpu backend) and by the training benchmark.
 // Parameters are plain Float32Arrays from a seeded generator, so every backend starts equal.
 import * as tf from '@tensorflow/tfjs';
+import { BATCH_NORM_TRAIN_KERNEL } from '../src/index.js';
 
 export type Init = Map<string, { shape: number[]; data: Float32Array }>;
 export type Params = Map<string, tf.Variable>;
@@ -64,17 +65,21 @@ const get = (p: Params, name: string): tf.Variable => {
   return v;
 };
 
-/** Batch norm with batch statistics (training) as pix2pix uses it, via tf.moments. */
+/**
+ * Batch norm with batch statistics (training) as pix2pix uses it: this package's one-kernel
+ * BatchNorm where registered (wasm, as @fidlab/models uses it), else tf.moments + tf.batchNorm.
+ */
 function bn(p: Params, name: string, x: tf.Tensor4D): tf.Tensor4D {
+  const gamma = get(p, `${name}.gamma`);
+  const beta = get(p, `${name}.beta`);
+  if (tf.getKernel(BATCH_NORM_TRAIN_KERNEL, tf.getBackend()) != null) {
+    const [y] = tf
+      .engine()
+      .runKernel(BATCH_NORM_TRAIN_KERNEL, { x, gamma, beta }, { eps: 1e-5 }) as tf.Tensor[];
+    return y as tf.Tensor4D;
+  }
   const { mean, variance } = tf.moments(x, [0, 1, 2]);
-  return tf.batchNorm(
-    x,
-    mean,
-    variance,
-    get(p, `${name}.beta`),
-    get(p, `${name}.gamma`),
-    1e-5,
-  ) as tf.Tensor4D;
+  return tf.batchNorm(x, mean, variance, beta, gamma, 1e-5) as tf.Tensor4D;
 }
 
 function conv(
