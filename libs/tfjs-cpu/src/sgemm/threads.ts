@@ -143,7 +143,11 @@ export class Sgemm {
   private readonly stats: { perUnit: [number, number]; jobs: number }[] = [];
   private view: Float32Array;
 
-  constructor(threads: number) {
+  /** `adaptive: false` always shares eligible jobs between all threads (tests). */
+  constructor(
+    threads: number,
+    private readonly adaptive = true,
+  ) {
     const module = new wasm.Module(SGEMM_WASM_BYTES);
     this.memory = new wasm.Memory({ initial: 16, maximum: 65536, shared: true });
     this.kernels = new wasm.Instance(module, { env: { mem: this.memory } })
@@ -224,6 +228,7 @@ export class Sgemm {
    */
   private choose(kind: number, cost: number, parallel: boolean): number {
     if (!parallel || this.threads === 1) return 0;
+    if (!this.adaptive) return this.threads;
     const st = (this.stats[statsKey(kind, cost)] ??= { perUnit: [NaN, NaN], jobs: 0 });
     st.jobs++;
     const [one, all] = st.perUnit;
@@ -236,7 +241,7 @@ export class Sgemm {
 
   /** Posts a job, works on it here, and waits for the T - 1 workers to finish theirs. */
   private dispatch(T: number, job: number[], cost: number): void {
-    if (T === 0) return this.run(1, job);
+    if (T === 0 || !this.adaptive) return this.run(Math.max(T, 1), job);
     const t0 = performance.now();
     this.run(T, job);
     const mean = this.stats[statsKey(job[0], cost)].perUnit;
@@ -252,7 +257,12 @@ export class Sgemm {
       Atomics.store(this.ctl, 0, seq);
       Atomics.notify(this.ctl, 0);
     }
-    work(this.kernels, this.ctl, JOB_AT, KC);
+    let failed: unknown;
+    try {
+      work(this.kernels, this.ctl, JOB_AT, KC);
+    } catch (e) {
+      failed = e; // still wait: the workers must be done with this job before the next is posted
+    }
     for (let t = 1; t < T; t++) {
       let spins = 0;
       let v: number;
@@ -260,8 +270,9 @@ export class Sgemm {
       while (Math.abs((v = Atomics.load(this.ctl, t))) !== seq) {
         if ((++spins & 1023) === 0) Atomics.wait(this.ctl, t, v, 1);
       }
-      if (v < 0) throw new Error(`sgemm: worker ${t} failed`);
+      if (v < 0) failed ??= new Error(`sgemm: worker ${t} failed`);
     }
+    if (failed) throw failed;
   }
 
   /** The arena as int32 (for index tables). */
