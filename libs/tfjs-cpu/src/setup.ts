@@ -11,6 +11,7 @@ import { batchMatMul } from './kernels/batch-matmul.js';
 import { maxPoolGrad } from './kernels/max-pool-grad.js';
 import { concat, mean, sum, tile } from './kernels/layout.js';
 import { conv2d } from './kernels/conv2d.js';
+import { fusedConv2d } from './kernels/fused-conv2d.js';
 import { ADAM_KERNEL, adam } from './kernels/adam.js';
 import {
   BATCH_NORM_TRAIN_GRAD_KERNEL,
@@ -37,6 +38,7 @@ export const FAST_KERNELS: ReadonlyArray<{
   { name: 'BatchMatMul', replaces: true, kernelFunc: batchMatMul as tf.KernelFunc },
   { name: 'MaxPoolGrad', replaces: true, kernelFunc: maxPoolGrad as tf.KernelFunc },
   { name: 'Conv2D', replaces: true, kernelFunc: withOriginal('Conv2D', conv2d) },
+  { name: 'FusedConv2D', replaces: true, kernelFunc: withOriginal('FusedConv2D', fusedConv2d) },
   { name: 'Tile', replaces: true, kernelFunc: withOriginal('Tile', tile) },
   { name: 'Sum', replaces: true, kernelFunc: withOriginal('Sum', sum) },
   { name: 'Mean', replaces: true, kernelFunc: withOriginal('Mean', mean) },

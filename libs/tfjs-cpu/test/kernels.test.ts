@@ -77,6 +77,32 @@ for (const [xs, ws, stride, pad] of CONVS) {
   });
 }
 
+const ACTS = ['linear', 'relu', 'relu6', 'leakyrelu'] as const;
+for (const [i, [xs, ws, stride, pad]] of CONVS.entries()) {
+  const activation = ACTS[i % ACTS.length];
+  test(`fused conv2d (bias, ${activation}) matches cpu: x=${xs} w=${ws} s=${stride} ${pad}`, async () => {
+    const [xd, wd, bd] = [rand(xs, 1), rand(ws, 2), rand([ws[3]], 3)];
+    const pairs = await both(() => {
+      const x = tf.tensor4d(xd, xs).mul(4) as tf.Tensor4D; // past relu6's cap
+      const w = tf.tensor4d(wd, ws);
+      const bias = tf.tensor1d(bd);
+      if (tf.getBackend() === 'wasm') {
+        return [tf.fused.conv2d({ x, filter: w, strides: stride, pad, bias, activation })];
+      }
+      // The reference unfused: tfjs's cpu backend returns NaN for negative fused leakyrelu.
+      const y = tf.add(tf.conv2d(x, w, stride, pad), bias);
+      const act = {
+        linear: () => y,
+        relu: () => tf.relu(y),
+        relu6: () => tf.relu6(y),
+        leakyrelu: () => tf.leakyRelu(y, 0.2),
+      }[activation];
+      return [act()];
+    });
+    check(`fused ${activation}`, pairs, ['y']);
+  });
+}
+
 test('convolutions cut into many im2col chunks, each GEMM shared between threads, match cpu', async () => {
   // By default chunks are 16 MB and small GEMMs stay on one thread: force both paths here.
   const saved = { ...convGemmTuning };
