@@ -103,25 +103,27 @@ for (const [i, [xs, ws, stride, pad]] of CONVS.entries()) {
   });
 }
 
-test('convolutions cut into many im2col chunks, each GEMM shared between threads, match cpu', async () => {
+test('convolutions cut into chunks (rows of an image, groups of images), GEMMs and gathers shared between threads, match cpu', async () => {
   // By default chunks are 16 MB and small GEMMs stay on one thread: force both paths here.
   const saved = { ...convGemmTuning };
-  Object.assign(convGemmTuning, { chunkFloats: 64, parallelFlops: 0 });
   try {
-    for (const [xs, ws, stride, pad] of CONVS) {
-      const xd = rand(xs, 1);
-      const wd = rand(ws, 2);
-      const pairs = await both(() => {
-        const x = tf.tensor4d(xd, xs);
-        const w = tf.tensor4d(wd, ws);
-        const y = tf.conv2d(x, w, stride, pad);
-        const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
-          tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, pad),
-        )([x, w], tf.tensor(rand(y.shape, 3), y.shape));
-        return [y, dx, dw];
-      });
-      check(`chunked x=${xs} w=${ws} s=${stride} ${pad}`, pairs, ['y', 'dx', 'dW']);
-    }
+    // 64: one output row per chunk; 8000: groups of whole images, the last one short.
+    for (const chunkFloats of [64, 8000])
+      for (const [xs, ws, stride, pad] of CONVS) {
+        Object.assign(convGemmTuning, { chunkFloats, parallelFlops: 0, parallelGather: 0 });
+        const xd = rand(xs, 1);
+        const wd = rand(ws, 2);
+        const pairs = await both(() => {
+          const x = tf.tensor4d(xd, xs);
+          const w = tf.tensor4d(wd, ws);
+          const y = tf.conv2d(x, w, stride, pad);
+          const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+            tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, pad),
+          )([x, w], tf.tensor(rand(y.shape, 3), y.shape));
+          return [y, dx, dw];
+        });
+        check(`chunked x=${xs} w=${ws} s=${stride} ${pad}`, pairs, ['y', 'dx', 'dW']);
+      }
   } finally {
     Object.assign(convGemmTuning, saved);
   }

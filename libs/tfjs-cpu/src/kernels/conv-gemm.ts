@@ -3,18 +3,22 @@
 // padding, no dilation. Each copies its operands from the tfjs wasm heap into the sgemm arena,
 // lays them out as the GEMM wants them with gathers over cached index tables (conv-index.ts:
 // im2col rows, im2col transposed, col2im as a gather-sum), runs the GEMM on every core and copies
-// the result back. Work is cut into chunks of output rows so that the im2col buffer stays under
-// convGemmTuning.chunkFloats whatever the image size.
+// the result back. Work is cut into chunks (whole images, or rows of one) so that the im2col
+// buffer stays under convGemmTuning.chunkFloats whatever the image size.
 import * as tf from '@tensorflow/tfjs';
 import { SGEMM_PAD } from '../sgemm/kernel.js';
 import { sgemm, type Sgemm } from '../sgemm/threads.js';
 import {
+  chunkPixels,
+  chunks,
   col2imBand,
   col2imFanIn,
   col2imSum,
   im2colCols,
   im2colRows,
   indexCache,
+  padded,
+  type Chunk,
 } from './conv-index.js';
 
 export const convGemmTuning = {
@@ -67,16 +71,12 @@ function run(g: Sgemm, job: Parameters<Sgemm['gemm']>[0]): void {
   g.gemm(job, 2 * job.m * job.n * job.k >= convGemmTuning.parallelFlops);
 }
 
-/** Output rows (b, y) per chunk: each row is ow pixels of `floatsPerPixel` floats of scratch. */
-function chunks(g: ConvGeom, floatsPerPixel: number): [number, number][] {
-  const qs = Math.max(
-    1,
-    Math.floor(convGemmTuning.chunkFloats / Math.max(1, g.ow * floatsPerPixel)),
-  );
-  const out: [number, number][] = [];
-  for (let q0 = 0; q0 < g.n * g.oh; q0 += qs) out.push([q0, Math.min(q0 + qs, g.n * g.oh)]);
-  return out;
-}
+/** Chunks whose scratch (floatsPerPixel per output pixel) fits convGemmTuning.chunkFloats. */
+const cut = (g: ConvGeom, floatsPerPixel: number) =>
+  chunks(g, Math.max(1, Math.floor(convGemmTuning.chunkFloats / floatsPerPixel)));
+
+/** First output pixel of a chunk (its rows are contiguous in NHWC). */
+const firstPixel = (g: ConvGeom, c: Chunk) => (c.b0 * g.oh + c.y0) * g.ow;
 
 /** Copies rows x cols of src (row stride cols) to dst with row stride ld (ld >= cols). */
 function copyRows(
@@ -98,6 +98,24 @@ function copyRows(
   }
 }
 
+/** x copied into the arena at X as zero-padded Hp x Wp images (see conv-index.ts). */
+function copyPadded(g: ConvGeom, x: Float32Array, f: Float32Array, X: number): void {
+  const { Hp, Wp } = padded(g);
+  const { n, h, w, c } = g;
+  f.fill(0, X, X + n * Hp * Wp * c);
+  for (let b = 0; b < n; b++) {
+    for (let y = 0; y < h; y++) {
+      const src = (b * h + y) * w * c;
+      f.set(x.subarray(src, src + w * c), X + ((b * Hp + y + g.top) * Wp + g.left) * c);
+    }
+  }
+}
+
+const paddedImage = (g: ConvGeom) => {
+  const { Hp, Wp } = padded(g);
+  return Hp * Wp * g.c;
+};
+
 /** Scratch regions laid out one after another from `start`, each 16-float aligned. */
 function layout(start: number, sizes: number[]): { at: number[]; end: number } {
   const at: number[] = [];
@@ -113,50 +131,44 @@ const gatherParallel = (n: number) => n >= convGemmTuning.parallelGather;
 
 /** y[n, oh, ow, o] = conv(x, filter): out is a preallocated view of the output. */
 export function convForward(g: ConvGeom, x: Float32Array, filter: Float32Array, out: Float32Array) {
-  const { ow, o } = g;
+  const { o } = g;
   const k = g.kh * g.kw * g.c;
   const N = up(o, SGEMM_PAD.cols);
-  const parts = chunks(g, 2 * k);
-  const Ms = parts.map(([q0, q1]) => up((q1 - q0) * ow, SGEMM_PAD.rows));
+  const parts = cut(g, 2 * k);
+  const Ms = parts.map((c) => up(chunkPixels(g, c), SGEMM_PAD.rows));
   const maxM = Math.max(...Ms);
-  const xSize = x.length;
   // 1x1, stride 1, no padding: im2col is the input itself.
   const pointwise =
     g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.top === 0 && g.left === 0;
-  const tables = pointwise
-    ? []
-    : indexCache.place(parts.map(([q0, q1], t) => im2colRows(g, q0, q1, Ms[t], 4 * xSize)));
+  const tables = pointwise ? [] : indexCache.place(parts.map((c) => im2colRows(g, c)));
+  const img = paddedImage(g);
   const {
     at: [X, B, A, C],
     end,
-  } = layout(indexCache.end, [pointwise ? 0 : xSize + 1, k * N, maxM * k, maxM * N]);
+  } = layout(indexCache.end, [pointwise ? 0 : g.n * img, k * N, maxM * k, maxM * N]);
   const gm = sgemm();
   gm.reserve(end);
   const f = gm.f32();
-  if (!pointwise) {
-    f.set(x, X);
-    f[X + xSize] = 0;
-  }
+  if (!pointwise) copyPadded(g, x, f, X);
   copyRows(filter, 0, k, o, f, B, N);
-  parts.forEach(([q0, q1], t) => {
-    const m = (q1 - q0) * ow;
+  parts.forEach((c, t) => {
+    const m = chunkPixels(g, c);
     const M = Ms[t];
-    if (pointwise) {
-      f.set(x.subarray(q0 * ow * k, q1 * ow * k), A);
-      f.fill(0, A + m * k, A + M * k);
-    } else gm.gather(A, X, tables[t], M * k, gatherParallel(M * k));
+    const p0 = firstPixel(g, c);
+    if (pointwise) f.set(x.subarray(p0 * k, (p0 + m) * k), A);
+    else gm.gather(A, X + c.b0 * img, tables[t], m * k, gatherParallel(m * k));
+    f.fill(0, A + m * k, A + M * k);
     run(gm, { a: A, b: B, c: C, lda: k, ldb: N, ldc: N, m: M, n: N, k });
-    const o0 = q0 * ow * o;
-    if (N === o) out.set(f.subarray(C, C + m * o), o0);
-    else for (let r = 0; r < m; r++) out.set(f.subarray(C + r * N, C + r * N + o), o0 + r * o);
+    if (N === o) out.set(f.subarray(C, C + m * o), p0 * o);
+    else for (let r = 0; r < m; r++) out.set(f.subarray(C + r * N, C + r * N + o), (p0 + r) * o);
   });
 }
 
 /**
  * dx[n, h, w, c] from dy[n, oh, ow, o] and filter[kh, kw, c, o]: cols = dy W^T (one GEMM per
- * chunk of output rows), then col2im sums each input element's columns. With more filter taps x
- * channels than pixels (deep layers) the GEMM is done transposed, cols^T = W dy^T, so that the
- * small operand (dy) is the one transposed, not the filter.
+ * chunk), then col2im sums each input element's columns. With more filter taps x channels than
+ * pixels (deep layers) the GEMM is done transposed, cols^T = W dy^T, so that the small operand
+ * (dy) is the one transposed, not the filter.
  */
 export function convBackpropInput(
   g: ConvGeom,
@@ -164,22 +176,18 @@ export function convBackpropInput(
   filter: Float32Array,
   dx: Float32Array,
 ) {
-  const { o, kh, kw, c, ow } = g;
-  const k = kh * kw * c;
-  const transposed = k > g.n * g.oh * ow;
+  const { o } = g;
+  const k = g.kh * g.kw * g.c;
+  const transposed = k > g.n * g.oh * g.ow;
   const K = up(k, transposed ? SGEMM_PAD.rows : SGEMM_PAD.cols);
   const r = col2imFanIn(g);
-  const parts = chunks(g, K + o + r);
-  const Ms = parts.map(([q0, q1]) =>
-    up((q1 - q0) * ow, transposed ? SGEMM_PAD.cols : SGEMM_PAD.rows),
-  );
+  const parts = cut(g, K + o + r);
+  const Ms = parts.map((c) => up(chunkPixels(g, c), transposed ? SGEMM_PAD.cols : SGEMM_PAD.rows));
   const maxM = Math.max(...Ms);
   const cSize = maxM * K; // the zero float sits right after the largest C
   const tables = indexCache.place(
-    parts.map(([q0, q1], t) =>
-      transposed
-        ? col2imSum(g, q0, q1, 1, Ms[t], 4 * cSize)
-        : col2imSum(g, q0, q1, K, 1, 4 * cSize),
+    parts.map((c, t) =>
+      transposed ? col2imSum(g, c, 1, Ms[t], 4 * cSize) : col2imSum(g, c, K, 1, 4 * cSize),
     ),
   );
   const {
@@ -199,29 +207,30 @@ export function convBackpropInput(
   }
   f[C + cSize] = 0;
   f.fill(0, DX, DX + dx.length);
-  parts.forEach(([q0, q1], t) => {
-    const m = (q1 - q0) * ow;
+  parts.forEach((c, t) => {
+    const m = chunkPixels(g, c);
     const M = Ms[t];
+    const p0 = firstPixel(g, c);
     if (transposed) {
       f.fill(0, D, D + o * M);
-      for (let mi = 0, src = q0 * ow * o; mi < m; mi++) {
+      for (let mi = 0, src = p0 * o; mi < m; mi++) {
         for (let q = 0; q < o; q++) f[D + q * M + mi] = dy[src++];
       }
       run(gm, { a: W, b: D, c: C, lda: o, ldb: M, ldc: M, m: K, n: M, k: o });
     } else {
-      f.set(dy.subarray(q0 * ow * o, q1 * ow * o), D);
+      f.set(dy.subarray(p0 * o, (p0 + m) * o), D);
       f.fill(0, D + m * o, D + M * o);
       run(gm, { a: D, b: W, c: C, lda: o, ldb: K, ldc: K, m: M, n: K, k: o });
     }
-    const [lo, hi] = col2imBand(g, q0, q1);
-    gm.gatherSum(DX + lo, C, tables[t], r, hi - lo, gatherParallel((hi - lo) * r));
+    const band = col2imBand(g, c);
+    gm.gatherSum(DX + band.start, C, tables[t], r, band.length, gatherParallel(band.length * r));
   });
   dx.set(f.subarray(DX, DX + dx.length));
 }
 
 /**
- * dW[kh, kw, c, o] = sum over pixels of im2col(x)^T dy: the transposed im2col of each chunk of
- * output rows is A [k, m], dy's rows B [m, o]; chunks accumulate into C.
+ * dW[kh, kw, c, o] = sum over pixels of im2col(x)^T dy: the transposed im2col of each chunk is
+ * A [k, m], dy's rows B [m, o]; chunks accumulate into C.
  */
 export function convBackpropFilter(
   g: ConvGeom,
@@ -229,27 +238,27 @@ export function convBackpropFilter(
   dy: Float32Array,
   dw: Float32Array,
 ) {
-  const { o, ow } = g;
+  const { o } = g;
   const k = g.kh * g.kw * g.c;
   const Kr = up(k, SGEMM_PAD.rows);
   const O = up(o, SGEMM_PAD.cols);
-  const parts = chunks(g, 2 * Kr + O);
-  const maxM = Math.max(...parts.map(([q0, q1]) => (q1 - q0) * ow));
-  const xSize = x.length;
-  const tables = indexCache.place(parts.map(([q0, q1]) => im2colCols(g, q0, q1, Kr, 4 * xSize)));
+  const parts = cut(g, 2 * Kr + O);
+  const maxM = Math.max(...parts.map((c) => chunkPixels(g, c)));
+  const tables = indexCache.place(parts.map((c) => im2colCols(g, c)));
+  const img = paddedImage(g);
   const {
     at: [X, C, A, B],
     end,
-  } = layout(indexCache.end, [xSize + 1, Kr * O, Kr * maxM, maxM * O]);
+  } = layout(indexCache.end, [g.n * img, Kr * O, Kr * maxM, maxM * O]);
   const gm = sgemm();
   gm.reserve(end);
   const f = gm.f32();
-  f.set(x, X);
-  f[X + xSize] = 0;
-  parts.forEach(([q0, q1], t) => {
-    const m = (q1 - q0) * ow;
-    gm.gather(A, X, tables[t], Kr * m, gatherParallel(Kr * m));
-    copyRows(dy, q0 * ow * o, m, o, f, B, O);
+  copyPadded(g, x, f, X);
+  parts.forEach((c, t) => {
+    const m = chunkPixels(g, c);
+    gm.gather(A, X + c.b0 * img, tables[t], k * m, gatherParallel(k * m));
+    f.fill(0, A + k * m, A + Kr * m);
+    copyRows(dy, firstPixel(g, c) * o, m, o, f, B, O);
     run(gm, { a: A, b: B, c: C, lda: m, ldb: O, ldc: O, m: Kr, n: O, k: m, add: t > 0 });
   });
   if (O === o) dw.set(f.subarray(C, C + k * o));

@@ -1,13 +1,14 @@
-// im2col and col2im as index tables for the sgemm arena's gathers. A table depends only on the
-// convolution's geometry and the chunk of output rows, so it is built once (in JS) and kept in the
-// arena; every later step of a training run lays out its GEMM operands with one wasm gather per
-// chunk, shared between the threads. Entries are byte offsets from the gathered region's start;
-// `zero` is the offset of a zero float placed after that region (padding).
+// im2col and col2im as index tables for the sgemm arena's gathers. The input is copied into the
+// arena with its zero padding made explicit (padded images of Hp x Wp pixels), so an im2col
+// entry is always a real address and a table depends only on the convolution's geometry and on
+// which rows of an image (or how many whole images) a chunk covers, not on which images: it is
+// built once in JS, kept in the arena, and reused for every chunk, batch and training step.
+// Entries are byte offsets from the first image of the chunk.
 import type { ConvGeom } from './conv-gemm.js';
 import { sgemm } from '../sgemm/threads.js';
 
-/** Words (int32) of tables kept in the arena; past this the cache is emptied and refilled. */
-const BUDGET = 1 << 25;
+/** Words (int32) of tables kept in the arena (256 MB); past this the cache is emptied. */
+const BUDGET = 1 << 26;
 
 export interface TableSpec {
   key: string;
@@ -15,20 +16,24 @@ export interface TableSpec {
   build(tab: Int32Array, at: number): void;
 }
 
-/** Tables cached at the start of the arena; scratch space for a call starts at `end`. */
+/** Tables cached at the start of the arena; a call's scratch space starts at `end`. */
 class IndexCache {
   private used = 0;
   private readonly at = new Map<string, number>();
+  /** The last call's tables alone were over budget: drop them before the next call. */
+  private oversized = false;
 
   /** Arena offsets (words) of the tables, built where missing. Call before laying out scratch. */
   place(specs: TableSpec[]): number[] {
-    const missing = specs.filter((s) => !this.at.has(s.key));
-    const need = missing.reduce((a, s) => a + s.length, 0);
-    if (need > 0 && this.used + need > BUDGET) {
+    let missing = specs.filter((s) => !this.at.has(s.key));
+    let need = missing.reduce((a, s) => a + s.length, 0);
+    if (this.oversized || (need > 0 && this.used + need > BUDGET)) {
       this.at.clear();
       this.used = 0;
-      return this.place(specs);
+      missing = specs.filter((s, i) => specs.findIndex((t) => t.key === s.key) === i);
+      need = missing.reduce((a, s) => a + s.length, 0);
     }
+    this.oversized = need > BUDGET;
     if (need > 0) {
       const gm = sgemm();
       gm.reserve(this.used + need);
@@ -50,42 +55,70 @@ class IndexCache {
 
 export const indexCache = new IndexCache();
 
-const key = (kind: string, g: ConvGeom, ...rest: number[]) =>
-  `${kind}:${g.n},${g.h},${g.w},${g.c},${g.kh},${g.kw},${g.sh},${g.sw},${g.oh},${g.ow},${g.top},${g.left}:${rest}`;
+/** A chunk of the output: images [b0, b0 + nb), output rows [y0, y1) of each. */
+export interface Chunk {
+  b0: number;
+  nb: number;
+  y0: number;
+  y1: number;
+}
+
+/** The input padded explicitly: Hp x Wp pixels per image, the image at (top, left). */
+export function padded(g: ConvGeom): { Hp: number; Wp: number } {
+  return {
+    Hp: Math.max(g.top + g.h, (g.oh - 1) * g.sh + g.kh),
+    Wp: Math.max(g.left + g.w, (g.ow - 1) * g.sw + g.kw),
+  };
+}
 
 /**
- * Rows of im2col for output rows [q0, q1) (q = b * oh + y), M >= (q1 - q0) * ow rows of k = kh *
- * kw * c each: entry (pixel, (i, j, ch)) = 4 * x index, or `zero` outside the image.
+ * Chunks of at most `maxPixels` output pixels: whole images together where an image fits, else
+ * row ranges of one image.
  */
-export function im2colRows(
-  g: ConvGeom,
-  q0: number,
-  q1: number,
-  M: number,
-  zero: number,
-): TableSpec {
-  const { h, w, c, kh, kw, sh, sw, oh, ow, top, left } = g;
-  const k = kh * kw * c;
+export function chunks(g: ConvGeom, maxPixels: number): Chunk[] {
+  const per = g.oh * g.ow;
+  const out: Chunk[] = [];
+  if (per <= maxPixels) {
+    const ipc = Math.max(1, Math.floor(maxPixels / per));
+    for (let b0 = 0; b0 < g.n; b0 += ipc)
+      out.push({ b0, nb: Math.min(ipc, g.n - b0), y0: 0, y1: g.oh });
+  } else {
+    const rows = Math.max(1, Math.floor(maxPixels / g.ow));
+    for (let b0 = 0; b0 < g.n; b0++) {
+      for (let y0 = 0; y0 < g.oh; y0 += rows)
+        out.push({ b0, nb: 1, y0, y1: Math.min(y0 + rows, g.oh) });
+    }
+  }
+  return out;
+}
+
+export const chunkPixels = (g: ConvGeom, c: Chunk) => c.nb * (c.y1 - c.y0) * g.ow;
+
+const key = (kind: string, g: ConvGeom, c: Chunk, ...rest: number[]) =>
+  `${kind}:${g.n},${g.h},${g.w},${g.c},${g.kh},${g.kw},${g.sh},${g.sw},${g.oh},${g.ow},${g.top},${g.left}:${c.nb},${c.y0},${c.y1}:${rest}`;
+
+/**
+ * im2col rows of a chunk, pixel by pixel, k = kh * kw * c floats each: entry (pixel, (i, j, ch))
+ * = 4 * its index in the padded input, from the chunk's first image.
+ */
+export function im2colRows(g: ConvGeom, c: Chunk): TableSpec {
+  const { kh, kw, sh, sw, ow } = g;
+  const ch = g.c;
+  const { Hp, Wp } = padded(g);
+  const k = kh * kw * ch;
+  const run = kw * ch; // one filter row's taps are contiguous in the padded input
   return {
-    key: key('rows', g, q0, q1, M, zero),
-    length: M * k,
+    key: key('rows', g, c),
+    length: chunkPixels(g, c) * k,
     build(tab, at) {
-      tab.fill(zero, at, at + M * k);
       let d = at;
-      for (let q = q0; q < q1; q++) {
-        const b = Math.floor(q / oh);
-        const y0 = (q - b * oh) * sh - top;
-        for (let xo = 0; xo < ow; xo++, d += k) {
-          const x0 = xo * sw - left;
-          const j0 = Math.max(0, -x0);
-          const j1 = Math.min(kw, w - x0);
-          for (let i = 0; i < kh; i++) {
-            const yy = y0 + i;
-            if (yy < 0 || yy >= h || j1 <= j0) continue;
-            // Taps j0..j1 of filter row i read one contiguous run of input row yy.
-            const src = ((b * h + yy) * w + x0 + j0) * c;
-            const dst = d + (i * kw + j0) * c;
-            for (let t = 0; t < (j1 - j0) * c; t++) tab[dst + t] = 4 * (src + t);
+      for (let b = 0; b < c.nb; b++) {
+        for (let y = c.y0; y < c.y1; y++) {
+          for (let x = 0; x < ow; x++) {
+            for (let i = 0; i < kh; i++) {
+              const src = ((b * Hp + y * sh + i) * Wp + x * sw) * ch;
+              for (let t = 0; t < run; t++) tab[d++] = 4 * (src + t);
+            }
           }
         }
       }
@@ -93,37 +126,25 @@ export function im2colRows(
   };
 }
 
-/**
- * im2col transposed for output rows [q0, q1): Kr >= k rows (tap and channel), one column per
- * pixel of the chunk (m = (q1 - q0) * ow).
- */
-export function im2colCols(
-  g: ConvGeom,
-  q0: number,
-  q1: number,
-  Kr: number,
-  zero: number,
-): TableSpec {
-  const { h, w, c, kh, kw, sh, sw, oh, ow, top, left } = g;
-  const m = (q1 - q0) * ow;
+/** im2col transposed: k rows (tap and channel), one column per pixel of the chunk. */
+export function im2colCols(g: ConvGeom, c: Chunk): TableSpec {
+  const { kh, kw, sh, sw, ow } = g;
+  const ch = g.c;
+  const { Hp, Wp } = padded(g);
+  const m = chunkPixels(g, c);
   return {
-    key: key('cols', g, q0, q1, Kr, zero),
-    length: Kr * m,
+    key: key('cols', g, c),
+    length: kh * kw * ch * m,
     build(tab, at) {
-      tab.fill(zero, at, at + Kr * m);
-      for (let j = 0; j < kw; j++) {
-        // Output columns whose tap j falls inside the image.
-        const xa = Math.max(0, Math.ceil((left - j) / sw));
-        const xb = Math.min(ow, Math.floor((w - 1 + left - j) / sw) + 1);
-        for (let i = 0; i < kh && xb > xa; i++) {
-          for (let q = q0; q < q1; q++) {
-            const b = Math.floor(q / oh);
-            const yy = (q - b * oh) * sh - top + i;
-            if (yy < 0 || yy >= h) continue;
-            const s0 = ((b * h + yy) * w + xa * sw - left + j) * c;
-            let d = at + (i * kw + j) * c * m + (q - q0) * ow + xa;
-            for (let ch = 0; ch < c; ch++, d += m) {
-              for (let t = 0; t < xb - xa; t++) tab[d + t] = 4 * (s0 + ch + t * sw * c);
+      for (let i = 0; i < kh; i++) {
+        for (let j = 0; j < kw; j++) {
+          for (let q = 0; q < ch; q++) {
+            let d = at + ((i * kw + j) * ch + q) * m;
+            for (let b = 0; b < c.nb; b++) {
+              for (let y = c.y0; y < c.y1; y++) {
+                const row = ((b * Hp + y * sh + i) * Wp + j) * ch + q;
+                for (let x = 0; x < ow; x++) tab[d++] = 4 * (row + x * sw * ch);
+              }
             }
           }
         }
@@ -135,55 +156,60 @@ export function im2colCols(
 /** Most columns one input element can receive: the taps of a window that can land on it. */
 export const col2imFanIn = (g: ConvGeom) => Math.ceil(g.kh / g.sh) * Math.ceil(g.kw / g.sw);
 
-/** The band of dx (flat, in floats) that output rows [q0, q1) reach. */
-export function col2imBand(g: ConvGeom, q0: number, q1: number): [number, number] {
-  const { h, w, c, kh, sh, oh, top } = g;
-  const b0 = Math.floor(q0 / oh);
-  const b1 = Math.floor((q1 - 1) / oh);
-  const lo = Math.max(0, (q0 - b0 * oh) * sh - top);
-  const hi = Math.min(h - 1, (q1 - 1 - b1 * oh) * sh - top + kh - 1);
-  return [(b0 * h + lo) * w * c, (b1 * h + hi + 1) * w * c];
+/** The rows of each input image (of dx, unpadded) that a chunk's output rows reach. */
+function col2imRows(g: ConvGeom, c: Chunk): [number, number] {
+  return [Math.max(0, c.y0 * g.sh - g.top), Math.min(g.h, (c.y1 - 1) * g.sh - g.top + g.kh)];
 }
 
 /**
- * col2im of output rows [q0, q1) as a gather-sum: for each dx element of the band, r = fan-in
- * entries, the offsets of the columns that cover it in the GEMM result (element (pixel mi, kk) at
- * mi * pixStep + kk * kkStep), padded with `zero`.
+ * The part of dx (flat, in floats) a chunk's columns add to: from row lo of its first image to
+ * row hi of its last, where [lo, hi) are the rows its output rows reach in each image.
+ */
+export function col2imBand(g: ConvGeom, c: Chunk): { start: number; length: number } {
+  const [lo, hi] = col2imRows(g, c);
+  const row = g.w * g.c;
+  return { start: (c.b0 * g.h + lo) * row, length: ((c.nb - 1) * g.h + hi - lo) * row };
+}
+
+/**
+ * col2im of a chunk as a gather-sum over the rows col2imRows reaches in each of its images: for
+ * each dx element there, r = fan-in entries, the byte offsets of the columns that cover it in the
+ * GEMM result (element (pixel mi, kk) at mi * pixStep + kk * kkStep), padded with `zero`.
  */
 export function col2imSum(
   g: ConvGeom,
-  q0: number,
-  q1: number,
+  c: Chunk,
   pixStep: number,
   kkStep: number,
   zero: number,
 ): TableSpec {
-  const { h, w, c, kh, kw, sh, sw, oh, ow, top, left } = g;
+  const { h, w, kh, kw, sh, sw, ow, top, left } = g;
+  const ch = g.c;
   const r = col2imFanIn(g);
-  const [lo, hi] = col2imBand(g, q0, q1);
+  const [lo] = col2imRows(g, c);
+  const band = col2imBand(g, c).length;
   return {
-    key: key('col2im', g, q0, q1, pixStep, kkStep, zero),
-    length: (hi - lo) * r,
+    key: key('col2im', g, c, pixStep, kkStep, zero),
+    length: band * r,
     build(tab, at) {
-      tab.fill(zero, at, at + (hi - lo) * r);
-      const count = new Uint8Array(hi - lo);
+      tab.fill(zero, at, at + band * r);
+      const count = new Uint8Array(band);
       let mi = 0;
-      for (let q = q0; q < q1; q++) {
-        const b = Math.floor(q / oh);
-        const y0 = (q - b * oh) * sh - top;
-        for (let xo = 0; xo < ow; xo++, mi++) {
-          const x0 = xo * sw - left;
-          for (let i = 0; i < kh; i++) {
-            const yy = y0 + i;
-            if (yy < 0 || yy >= h) continue;
-            for (let j = 0; j < kw; j++) {
-              const xx = x0 + j;
-              if (xx < 0 || xx >= w) continue;
-              const e0 = ((b * h + yy) * w + xx) * c - lo;
-              const kk0 = (i * kw + j) * c;
-              for (let ch = 0; ch < c; ch++) {
-                const e = e0 + ch;
-                tab[at + e * r + count[e]++] = 4 * (mi * pixStep + (kk0 + ch) * kkStep);
+      for (let b = 0; b < c.nb; b++) {
+        for (let y = c.y0; y < c.y1; y++) {
+          for (let x = 0; x < ow; x++, mi++) {
+            for (let i = 0; i < kh; i++) {
+              const yy = y * sh - top + i;
+              if (yy < 0 || yy >= h) continue;
+              for (let j = 0; j < kw; j++) {
+                const xx = x * sw - left + j;
+                if (xx < 0 || xx >= w) continue;
+                const e0 = ((b * h + yy - lo) * w + xx) * ch;
+                const kk0 = (i * kw + j) * ch;
+                for (let q = 0; q < ch; q++) {
+                  const e = e0 + q;
+                  tab[at + e * r + count[e]++] = 4 * (mi * pixStep + (kk0 + q) * kkStep);
+                }
               }
             }
           }
