@@ -19,16 +19,21 @@ export function defaultWorkers(): number {
   return Math.max(1, Math.min(4, availableParallelism()));
 }
 
-/** Starts the worker entry: compiled JS from dist, or the TypeScript source through tsx. */
+/**
+ * Starts the worker entry: compiled JS from dist, or the TypeScript source through tsx. The pool
+ * already puts one worker on each core, so each worker's CPU path (@fidlab/tfjs-cpu) computes on
+ * its own thread only.
+ */
 function startWorker(): Worker {
+  const env = { ...process.env, FIDLAB_CPU_THREADS: '1' };
   if (import.meta.url.endsWith('.ts')) {
     const url = new URL('./featureWorker.ts', import.meta.url).href;
     const code =
       `import('tsx/esm/api').then((m) => { m.register(); ` +
       `return import(${JSON.stringify(url)}); })`;
-    return new Worker(code, { eval: true, execArgv: ['--conditions=@fidlab/source'] });
+    return new Worker(code, { eval: true, env, execArgv: ['--conditions=@fidlab/source'] });
   }
-  return new Worker(new URL('./featureWorker.js', import.meta.url), { execArgv: [] });
+  return new Worker(new URL('./featureWorker.js', import.meta.url), { env, execArgv: [] });
 }
 
 function replyError(r: { message: string; code?: ErrorCode }): Error {
