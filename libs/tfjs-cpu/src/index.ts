@@ -3,3 +3,4 @@
 export { setupFastCpu, FAST_CPU_BACKEND, FAST_KERNELS, wasmDir } from './setup.js';
 export { ADAM_KERNEL, type AdamAttrs } from './kernels/adam.js';
 export { BATCH_NORM_TRAIN_KERNEL, BATCH_NORM_TRAIN_GRAD_KERNEL } from './kernels/batch-norm.js';
+export { cpuThreads, setCpuThreads } from './sgemm/threads.js';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { randomArray, seeded } from '../bench/nets.js';
 import { both, relErr } from './compare.js';
-import { FAST_KERNELS, setupFastCpu } from '../src/index.js';
+import { FAST_KERNELS, cpuThreads, setCpuThreads, setupFastCpu } from '../src/index.js';
 import { convGemmTuning } from '../src/kernels/conv-gemm.js';
 
 const TOL = 1e-4;
@@ -275,3 +275,32 @@ for (const [shapes, axis] of CONCATS) {
     check(`concat`, pairs, ['y', ...shapes.map((_, i) => `d${i}`)]);
   });
 }
+
+test('convolution results are the same bits on 1 thread and on 3', async () => {
+  await setupFastCpu();
+  const saved = { ...convGemmTuning };
+  const before = cpuThreads();
+  Object.assign(convGemmTuning, { parallelFlops: 0, parallelGather: 0 });
+  const run = () =>
+    CONVS.flatMap(([xs, ws, stride, pad]) =>
+      tf.tidy(() => {
+        const x = tf.tensor4d(rand(xs, 1), xs);
+        const w = tf.tensor4d(rand(ws, 2), ws);
+        const f = (a: tf.Tensor, b: tf.Tensor) =>
+          tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, pad);
+        const y = f(x, w);
+        const [dx, dw] = tf.grads(f)([x, w], tf.tensor(rand(y.shape, 3), y.shape));
+        return [y, dx, dw].map((t) => Array.from(t.dataSync()));
+      }),
+    );
+  try {
+    setCpuThreads(1);
+    const one = run();
+    setCpuThreads(3);
+    const three = run();
+    assert.deepEqual(three, one);
+  } finally {
+    Object.assign(convGemmTuning, saved);
+    setCpuThreads(before);
+  }
+});

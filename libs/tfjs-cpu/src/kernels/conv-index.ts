@@ -18,6 +18,8 @@ export interface TableSpec {
 
 /** Tables cached at the start of the arena; a call's scratch space starts at `end`. */
 class IndexCache {
+  /** The arena the tables are in (a new sgemm, after setCpuThreads, starts empty). */
+  private arena: object | undefined;
   private used = 0;
   private readonly at = new Map<string, number>();
   /** The last call's tables alone were over budget: drop them before the next call. */
@@ -25,6 +27,11 @@ class IndexCache {
 
   /** Arena offsets (words) of the tables, built where missing. Call before laying out scratch. */
   place(specs: TableSpec[]): number[] {
+    if (this.arena !== sgemm()) {
+      this.arena = sgemm();
+      this.at.clear();
+      this.used = 0;
+    }
     let missing = specs.filter((s) => !this.at.has(s.key));
     let need = missing.reduce((a, s) => a + s.length, 0);
     if (this.oversized || (need > 0 && this.used + need > BUDGET)) {

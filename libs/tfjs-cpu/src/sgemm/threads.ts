@@ -275,6 +275,12 @@ export class Sgemm {
     if (failed) throw failed;
   }
 
+  /** Stops the workers; the instance must not be used afterwards. */
+  dispose(): void {
+    for (const w of this.workers) void w.terminate();
+    this.workers.length = 0;
+  }
+
   /** The arena as int32 (for index tables). */
   i32(): Int32Array {
     return new Int32Array(this.f32().buffer);
@@ -282,16 +288,30 @@ export class Sgemm {
 }
 
 let shared: Sgemm | undefined;
+let requested: number | undefined;
+
+/** Threads the CPU path uses: cpuThreads(n) if called, else FIDLAB_CPU_THREADS, else all cores. */
+export function cpuThreads(): number {
+  const env = Number(process.env.FIDLAB_CPU_THREADS);
+  return requested ?? (Number.isInteger(env) && env > 0 ? env : os.availableParallelism());
+}
 
 /**
- * The process's sgemm, created on first use with FIDLAB_CPU_THREADS threads (default: every
- * core the OS offers this process).
+ * Sets the number of threads of the CPU path (1 = the calling thread only). Takes effect at the
+ * next computation; the arena (and tables cached in it) starts empty again.
  */
-export function sgemm(): Sgemm {
-  if (!shared) {
-    const env = Number(process.env.FIDLAB_CPU_THREADS);
-    const threads = Number.isInteger(env) && env > 0 ? env : os.availableParallelism();
-    shared = new Sgemm(threads);
+export function setCpuThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`CPU threads must be a positive integer, got ${n}`);
+  requested = n;
+  if (shared && shared.threads !== n) {
+    shared.dispose();
+    shared = undefined;
   }
+}
+
+/** The process's sgemm, created on first use with cpuThreads() threads. */
+export function sgemm(): Sgemm {
+  shared ??= new Sgemm(cpuThreads());
   return shared;
 }
