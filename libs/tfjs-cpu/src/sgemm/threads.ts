@@ -25,7 +25,7 @@ import {
 /** Reduction block: 4 rows of A (4 KB) stay in L1 and KC rows of B in L2 while C tiles sweep. */
 const KC = 256;
 /** How long a thread spins on the control word before sleeping (ms). */
-const SPIN_MS = 0.5;
+const SPIN_MS = 0.05;
 const PAGE = 65536;
 /**
  * Control array: [0] job sequence, [1 + t] done sequence of worker t (negative: failed), from
