@@ -32,12 +32,15 @@ class IndexCache {
       this.at.clear();
       this.used = 0;
     }
-    let missing = specs.filter((s) => !this.at.has(s.key));
+    // Chunks at the same place in different images share a table: build each key once.
+    const missingOf = () =>
+      specs.filter((s, i) => !this.at.has(s.key) && specs.findIndex((t) => t.key === s.key) === i);
+    let missing = missingOf();
     let need = missing.reduce((a, s) => a + s.length, 0);
     if (this.oversized || (need > 0 && this.used + need > BUDGET)) {
       this.at.clear();
       this.used = 0;
-      missing = specs.filter((s, i) => specs.findIndex((t) => t.key === s.key) === i);
+      missing = missingOf();
       need = missing.reduce((a, s) => a + s.length, 0);
     }
     this.oversized = need > BUDGET;
