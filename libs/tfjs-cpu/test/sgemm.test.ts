@@ -74,6 +74,39 @@ for (const threads of [1, 3]) {
   });
 }
 
+for (const threads of [1, 2]) {
+  test(`copyRuns and gatherSumRuns on ${threads} thread(s) copy and sum whole runs`, () => {
+    const g = new Sgemm(threads, false);
+    const [len, r, n] = [12, 3, 3000];
+    const src = 0;
+    const idx = 4096;
+    const dst = idx + n * r;
+    g.reserve(dst + n * len);
+    const f = g.f32();
+    const i32 = g.i32();
+    const rnd = seeded(4);
+    for (let i = 0; i < 4096; i++) f[src + i] = rnd();
+    const start = (t: number) => 4 * Math.floor(((rnd() + 1) / 2) * (4096 - len));
+    for (let t = 0; t < n * r; t++) i32[idx + t] = start(t);
+    g.copyRuns(dst, src, idx, len, n, true);
+    for (let t = 0; t < n; t++) {
+      for (let q = 0; q < len; q++)
+        assert.equal(f[dst + t * len + q], f[src + i32[idx + t] / 4 + q]);
+    }
+    f.fill(0.5, dst, dst + n * len);
+    g.gatherSumRuns(dst, src, idx, r, len, n, true);
+    for (let t = 0; t < n; t++) {
+      for (let q = 0; q < len; q++) {
+        let s = Math.fround(0.5);
+        for (let u = 0; u < r; u++) s = Math.fround(s + f[src + i32[idx + t * r + u] / 4 + q]);
+        assert.equal(f[dst + t * len + q], s);
+      }
+    }
+    assert.throws(() => g.gatherSumRuns(dst, src, idx, r, 6, n), /runs of 4k floats/);
+    g.dispose();
+  });
+}
+
 test('a shape the kernel cannot take is refused with its sizes', () => {
   const g = new Sgemm(1);
   assert.throws(

@@ -13,6 +13,7 @@ import {
   chunks,
   col2imBand,
   col2imFanIn,
+  col2imRuns,
   col2imSum,
   im2colCols,
   im2colRows,
@@ -156,7 +157,7 @@ export function convForward(g: ConvGeom, x: Float32Array, filter: Float32Array, 
     const M = Ms[t];
     const p0 = firstPixel(g, c);
     if (pointwise) f.set(x.subarray(p0 * k, (p0 + m) * k), A);
-    else gm.gather(A, X + c.b0 * img, tables[t], m * k, gatherParallel(m * k));
+    else gm.copyRuns(A, X + c.b0 * img, tables[t], g.kw * g.c, m * g.kh, gatherParallel(m * k));
     f.fill(0, A + m * k, A + M * k);
     run(gm, { a: A, b: B, c: C, lda: k, ldb: N, ldc: N, m: M, n: N, k });
     if (N === o) out.set(f.subarray(C, C + m * o), p0 * o);
@@ -184,16 +185,22 @@ export function convBackpropInput(
   const parts = cut(g, K + o + r);
   const Ms = parts.map((c) => up(chunkPixels(g, c), transposed ? SGEMM_PAD.cols : SGEMM_PAD.rows));
   const maxM = Math.max(...Ms);
-  const cSize = maxM * K; // the zero float sits right after the largest C
+  // col2im by channel runs where they are contiguous in the GEMM result and 4-float aligned.
+  const runs = !transposed && g.c % 4 === 0;
+  const cSize = maxM * K; // zeros (one float, or one run) sit right after the largest C
   const tables = indexCache.place(
     parts.map((c, t) =>
-      transposed ? col2imSum(g, c, 1, Ms[t], 4 * cSize) : col2imSum(g, c, K, 1, 4 * cSize),
+      transposed
+        ? col2imSum(g, c, 1, Ms[t], 4 * cSize)
+        : runs
+          ? col2imRuns(g, c, K, 4 * cSize)
+          : col2imSum(g, c, K, 1, 4 * cSize),
     ),
   );
   const {
     at: [W, D, C, DX],
     end,
-  } = layout(indexCache.end, [o * K, maxM * o, cSize + 1, dx.length]);
+  } = layout(indexCache.end, [o * K, maxM * o, cSize + g.c, dx.length]);
   const gm = sgemm();
   gm.reserve(end);
   const f = gm.f32();
@@ -205,7 +212,7 @@ export function convBackpropInput(
     f.fill(0, W, W + o * K);
     for (let p = 0; p < k; p++) for (let q = 0; q < o; q++) f[W + q * K + p] = filter[p * o + q];
   }
-  f[C + cSize] = 0;
+  f.fill(0, C + cSize, C + cSize + g.c);
   f.fill(0, DX, DX + dx.length);
   parts.forEach((c, t) => {
     const m = chunkPixels(g, c);
@@ -223,7 +230,9 @@ export function convBackpropInput(
       run(gm, { a: D, b: W, c: C, lda: o, ldb: K, ldc: K, m: M, n: K, k: o });
     }
     const band = col2imBand(g, c);
-    gm.gatherSum(DX + band.start, C, tables[t], r, band.length, gatherParallel(band.length * r));
+    const par = gatherParallel(band.length * r);
+    if (runs) gm.gatherSumRuns(DX + band.start, C, tables[t], r, g.c, band.length / g.c, par);
+    else gm.gatherSum(DX + band.start, C, tables[t], r, band.length, par);
   });
   dx.set(f.subarray(DX, DX + dx.length));
 }

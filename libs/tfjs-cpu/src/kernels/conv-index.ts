@@ -108,27 +108,23 @@ const key = (kind: string, g: ConvGeom, c: Chunk, ...rest: number[]) =>
   `${kind}:${g.n},${g.h},${g.w},${g.c},${g.kh},${g.kw},${g.sh},${g.sw},${g.oh},${g.ow},${g.top},${g.left}:${c.nb},${c.y0},${c.y1}:${rest}`;
 
 /**
- * im2col rows of a chunk, pixel by pixel, k = kh * kw * c floats each: entry (pixel, (i, j, ch))
- * = 4 * its index in the padded input, from the chunk's first image.
+ * im2col rows of a chunk as runs: pixel by pixel, one entry per filter row i, 4 * the index in
+ * the padded input (from the chunk's first image) where the row's kw taps start; the kw * c
+ * floats from there are that pixel's im2col entries for row i (copyRuns).
  */
 export function im2colRows(g: ConvGeom, c: Chunk): TableSpec {
-  const { kh, kw, sh, sw, ow } = g;
+  const { kh, sh, sw, ow } = g;
   const ch = g.c;
   const { Hp, Wp } = padded(g);
-  const k = kh * kw * ch;
-  const run = kw * ch; // one filter row's taps are contiguous in the padded input
   return {
     key: key('rows', g, c),
-    length: chunkPixels(g, c) * k,
+    length: chunkPixels(g, c) * kh,
     build(tab, at) {
       let d = at;
       for (let b = 0; b < c.nb; b++) {
         for (let y = c.y0; y < c.y1; y++) {
           for (let x = 0; x < ow; x++) {
-            for (let i = 0; i < kh; i++) {
-              const src = ((b * Hp + y * sh + i) * Wp + x * sw) * ch;
-              for (let t = 0; t < run; t++) tab[d++] = 4 * (src + t);
-            }
+            for (let i = 0; i < kh; i++) tab[d++] = 4 * ((b * Hp + y * sh + i) * Wp + x * sw) * ch;
           }
         }
       }
@@ -220,6 +216,44 @@ export function col2imSum(
                   const e = e0 + q;
                   tab[at + e * r + count[e]++] = 4 * (mi * pixStep + (kk0 + q) * kkStep);
                 }
+              }
+            }
+          }
+        }
+      }
+    },
+  };
+}
+
+/**
+ * col2im of a chunk by pixels (GEMM result [pixels, K] row-major, c a multiple of 4): for each dx
+ * pixel of the band, r entries, the byte offsets of the column runs (c floats) that cover it,
+ * padded with `zero` (the offset of c zero floats). Used with gatherSumRuns.
+ */
+export function col2imRuns(g: ConvGeom, c: Chunk, K: number, zero: number): TableSpec {
+  const { h, w, kh, kw, sh, sw, ow, top, left } = g;
+  const ch = g.c;
+  const r = col2imFanIn(g);
+  const [lo] = col2imRows(g, c);
+  const pixels = col2imBand(g, c).length / ch;
+  return {
+    key: key('col2imRuns', g, c, K, zero),
+    length: pixels * r,
+    build(tab, at) {
+      tab.fill(zero, at, at + pixels * r);
+      const count = new Uint8Array(pixels);
+      let mi = 0;
+      for (let b = 0; b < c.nb; b++) {
+        for (let y = c.y0; y < c.y1; y++) {
+          for (let x = 0; x < ow; x++, mi++) {
+            for (let i = 0; i < kh; i++) {
+              const yy = y * sh - top + i;
+              if (yy < 0 || yy >= h) continue;
+              for (let j = 0; j < kw; j++) {
+                const xx = x * sw - left + j;
+                if (xx < 0 || xx >= w) continue;
+                const e = (b * h + yy - lo) * w + xx;
+                tab[at + e * r + count[e]++] = 4 * (mi * K + (i * kw + j) * ch);
               }
             }
           }

@@ -159,12 +159,75 @@ function gatherSumBody(): number[] {
   return [2, 4, W.I32, 1, W.F32, ...code];
 }
 
+/**
+ * copyRuns(dst, src, idx, len, t0, t1): run t (len bytes) of dst = the len bytes at src + idx[t],
+ * for t in [t0, t1), t1 > t0. im2col rows as runs: the kw taps of one filter row are kw * c
+ * contiguous floats of the (padded) input, copied by memory.copy.
+ */
+function copyRunsBody(): number[] {
+  const [DST, SRC, IDX, LEN, T0, T1] = [0, 1, 2, 3, 4, 5];
+  const [P, E, D] = [6, 7, 8];
+  const { code, get, set, tee, c32, op, w } = W.assembler();
+  w(get(T0), c32(2), op(W.I32_SHL), get(IDX), op(W.I32_ADD), set(P));
+  w(get(T1), c32(2), op(W.I32_SHL), get(IDX), op(W.I32_ADD), set(E));
+  w(get(T0), get(LEN), op(W.I32_MUL), get(DST), op(W.I32_ADD), set(D));
+  w(op(W.LOOP, W.VOID));
+  w(get(D), get(SRC), get(P), op(W.I32_LOAD, 2, 0), op(W.I32_ADD), get(LEN), op(...MEMORY_COPY));
+  w(get(D), get(LEN), op(W.I32_ADD), set(D));
+  w(get(P), c32(4), op(W.I32_ADD), tee(P), get(E), op(W.I32_LT_U), op(W.BR_IF, 0));
+  w(op(W.END), op(W.END));
+  return [1, 3, W.I32, ...code];
+}
+
+/**
+ * gatherSumRuns(dst, src, idx, r, len, t0, t1): run t of dst (len bytes, a multiple of 16) +=
+ * the r runs at src + idx[t * r + u], f32x4 at a time. col2im by pixels: a pixel's c channels are
+ * contiguous in dx and in each column that covers it.
+ */
+function gatherSumRunsBody(): number[] {
+  const [DST, SRC, IDX, R, LEN, T0, T1] = [0, 1, 2, 3, 4, 5, 6];
+  const [P, PP, D, E, Q, U] = [7, 8, 9, 10, 11, 12];
+  const ACC = 13;
+  const { code, get, set, tee, c32, op, simd, w } = W.assembler();
+  const v = (o: number, off = 0) => [...simd(o), 0, ...W.uleb(off)];
+  // p = idx + t0 * r * 4; d = dst + t0 * len; e = dst + t1 * len
+  w(get(T0), get(R), op(W.I32_MUL), c32(2), op(W.I32_SHL), get(IDX), op(W.I32_ADD), set(P));
+  w(get(T0), get(LEN), op(W.I32_MUL), get(DST), op(W.I32_ADD), set(D));
+  w(get(T1), get(LEN), op(W.I32_MUL), get(DST), op(W.I32_ADD), set(E));
+  w(op(W.LOOP, W.VOID)); // runs
+  {
+    w(c32(0), set(Q));
+    w(op(W.LOOP, W.VOID)); // 4 floats at a time
+    {
+      w(get(D), get(Q), op(W.I32_ADD), v(W.V128_LOAD), set(ACC));
+      w(get(P), set(PP), get(R), set(U));
+      w(op(W.LOOP, W.VOID)); // the r sources
+      w(get(ACC), get(SRC), get(PP), op(W.I32_LOAD, 2, 0), op(W.I32_ADD), get(Q), op(W.I32_ADD));
+      w(v(W.V128_LOAD), simd(W.F32X4_ADD), set(ACC));
+      w(get(PP), c32(4), op(W.I32_ADD), set(PP));
+      w(get(U), c32(1), op(W.I32_SUB), tee(U), op(W.BR_IF, 0));
+      w(op(W.END));
+      w(get(D), get(Q), op(W.I32_ADD), get(ACC), v(W.V128_STORE));
+      w(get(Q), c32(16), op(W.I32_ADD), tee(Q), get(LEN), op(W.I32_LT_U), op(W.BR_IF, 0));
+    }
+    w(op(W.END));
+    w(get(P), get(R), c32(2), op(W.I32_SHL), op(W.I32_ADD), set(P));
+    w(get(D), get(LEN), op(W.I32_ADD), tee(D), get(E), op(W.I32_LT_U), op(W.BR_IF, 0));
+  }
+  w(op(W.END), op(W.END));
+  return [2, 6, W.I32, 1, W.V128, ...code];
+}
+
+/** memory.copy (bulk memory) from memory 0 to memory 0: [dst, src, n] on the stack. */
+const MEMORY_COPY = [0xfc, 0x0a, 0x00, 0x00];
+
 function emitModule(): Uint8Array {
   const type = W.section(1, [
-    3,
+    4,
     ...[0x60, 13, ...new Array<number>(13).fill(W.I32), 0],
     ...[0x60, 5, ...new Array<number>(5).fill(W.I32), 0],
     ...[0x60, 6, ...new Array<number>(6).fill(W.I32), 0],
+    ...[0x60, 7, ...new Array<number>(7).fill(W.I32), 0],
   ]);
   // import env.mem: shared memory, min 1 page, max 65536 pages (4 GiB, the memory32 limit).
   const imp = W.section(2, [
@@ -176,15 +239,17 @@ function emitModule(): Uint8Array {
     ...W.uleb(1),
     ...W.uleb(65536),
   ]);
-  const func = W.section(3, [3, 0, 1, 2]);
+  const func = W.section(3, [5, 0, 1, 2, 2, 3]);
   const exp = W.section(7, [
-    3,
+    5,
     ...[...W.str('block'), 0x00, 0],
     ...[...W.str('gather'), 0x00, 1],
     ...[...W.str('gatherSum'), 0x00, 2],
+    ...[...W.str('copyRuns'), 0x00, 3],
+    ...[...W.str('gatherSumRuns'), 0x00, 4],
   ]);
-  const bodies = [blockBody(), gatherBody(), gatherSumBody()];
-  const codeSec = W.section(10, [3, ...bodies.flatMap((b) => [...W.uleb(b.length), ...b])]);
+  const bodies = [blockBody(), gatherBody(), gatherSumBody(), copyRunsBody(), gatherSumRunsBody()];
+  const codeSec = W.section(10, [5, ...bodies.flatMap((b) => [...W.uleb(b.length), ...b])]);
   return Uint8Array.from([...W.MODULE_HEADER, ...type, ...imp, ...func, ...exp, ...codeSec]);
 }
 
@@ -212,6 +277,23 @@ export type GatherSum = (
   src: number,
   idx: number,
   r: number,
+  t0: number,
+  t1: number,
+) => void;
+export type CopyRuns = (
+  dst: number,
+  src: number,
+  idx: number,
+  len: number,
+  t0: number,
+  t1: number,
+) => void;
+export type GatherSumRuns = (
+  dst: number,
+  src: number,
+  idx: number,
+  r: number,
+  len: number,
   t0: number,
   t1: number,
 ) => void;

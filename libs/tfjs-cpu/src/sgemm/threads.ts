@@ -17,8 +17,10 @@ import { Worker } from 'node:worker_threads';
 import {
   SGEMM_PAD,
   SGEMM_WASM_BYTES,
+  type CopyRuns,
   type Gather,
   type GatherSum,
+  type GatherSumRuns,
   type SgemmBlock,
 } from './kernel.js';
 
@@ -70,11 +72,15 @@ export interface GemmJob {
 const GEMM = 0;
 const GATHER = 1;
 const GATHER_SUM = 2;
+const COPY_RUNS = 3;
+const GATHER_SUM_RUNS = 4;
 
 interface Kernels {
   block: SgemmBlock;
   gather: Gather;
   gatherSum: GatherSum;
+  copyRuns: CopyRuns;
+  gatherSumRuns: GatherSumRuns;
 }
 
 /**
@@ -101,8 +107,12 @@ function work(ex: Kernels, ctl: Int32Array, at: number, kc: number): void {
       }
     } else if (kind === 1) {
       ex.gather(4 * x[0], 4 * x[1], 4 * x[2], u0, u1);
-    } else {
+    } else if (kind === 2) {
       ex.gatherSum(4 * x[0], 4 * x[1], 4 * x[2], x[3], u0, u1);
+    } else if (kind === 3) {
+      ex.copyRuns(4 * x[0], 4 * x[1], 4 * x[2], 4 * x[3], u0, u1);
+    } else {
+      ex.gatherSumRuns(4 * x[0], 4 * x[1], 4 * x[2], x[3], 4 * x[4], u0, u1);
     }
   }
 }
@@ -237,6 +247,29 @@ export class Sgemm {
     const best = all <= one ? this.threads : 1;
     const other = best === 1 ? this.threads : 1;
     return st.jobs % EXPLORE === 0 ? other : best;
+  }
+
+  /** Run t (len floats) of dst = the len floats at arena[src + idx[t] / 4], for t < n. */
+  copyRuns(dst: number, src: number, idx: number, len: number, n: number, parallel = true): void {
+    const T = this.choose(COPY_RUNS, n * len, parallel);
+    const run = Math.max(1, Math.floor(GATHER_RUN / len));
+    this.dispatch(T, [COPY_RUNS, n, run, 0, dst, src, idx, len], n * len);
+  }
+
+  /** Run t of dst (len floats, len % 4 = 0) += the r runs at arena[src + idx[t * r + u] / 4]. */
+  gatherSumRuns(
+    dst: number,
+    src: number,
+    idx: number,
+    r: number,
+    len: number,
+    n: number,
+    parallel = true,
+  ): void {
+    if (len % 4) throw new Error(`sgemm: gatherSumRuns needs runs of 4k floats, got ${len}`);
+    const T = this.choose(GATHER_SUM_RUNS, n * len * r, parallel);
+    const run = Math.max(1, Math.floor(GATHER_RUN / len));
+    this.dispatch(T, [GATHER_SUM_RUNS, n, run, 0, dst, src, idx, r, len], n * len * r);
   }
 
   /** Posts a job, works on it here, and waits for the T - 1 workers to finish theirs. */
