@@ -78,7 +78,12 @@ for (const [xs, ws, stride, pad] of CONVS) {
 }
 
 const ACTS = ['linear', 'relu', 'relu6', 'leakyrelu'] as const;
-for (const [i, [xs, ws, stride, pad]] of CONVS.entries()) {
+// Every activation once more with output channels a multiple of 4 (the f32x4 epilogue).
+const FUSED: [S4, S4, number, Pad][] = [
+  ...CONVS,
+  ...ACTS.map((_, i): [S4, S4, number, Pad] => [[2, 6, 5, 3], [3, 3, 3, 8 + 4 * i], 1, 'same']),
+];
+for (const [i, [xs, ws, stride, pad]] of FUSED.entries()) {
   const activation = ACTS[i % ACTS.length];
   test(`fused conv2d (bias, ${activation}) matches cpu: x=${xs} w=${ws} s=${stride} ${pad}`, async () => {
     const [xd, wd, bd] = [rand(xs, 1), rand(ws, 2), rand([ws[3]], 3)];
