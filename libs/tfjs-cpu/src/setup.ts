@@ -9,7 +9,13 @@ import { conv2dBackpropFilter } from './kernels/conv2d-backprop-filter.js';
 import { conv2dBackpropInput } from './kernels/conv2d-backprop-input.js';
 import { batchMatMul } from './kernels/batch-matmul.js';
 import { maxPoolGrad } from './kernels/max-pool-grad.js';
-import { concat, mean, sum, tile } from './kernels/layout.js';
+import { concat, mean, splitV, sum, tile } from './kernels/layout.js';
+import {
+  LEAKY_RELU_GRAD_KERNEL,
+  leakyRelu,
+  leakyReluGrad,
+  registerLeakyReluGradient,
+} from './kernels/leaky-relu.js';
 import { conv2d } from './kernels/conv2d.js';
 import { fusedConv2d } from './kernels/fused-conv2d.js';
 import { ADAM_KERNEL, adam } from './kernels/adam.js';
@@ -43,6 +49,9 @@ export const FAST_KERNELS: ReadonlyArray<{
   { name: 'Sum', replaces: true, kernelFunc: withOriginal('Sum', sum) },
   { name: 'Mean', replaces: true, kernelFunc: withOriginal('Mean', mean) },
   { name: 'Concat', replaces: true, kernelFunc: withOriginal('Concat', concat) },
+  { name: 'SplitV', replaces: true, kernelFunc: withOriginal('SplitV', splitV) },
+  { name: 'LeakyRelu', replaces: true, kernelFunc: withOriginal('LeakyRelu', leakyRelu) },
+  { name: LEAKY_RELU_GRAD_KERNEL, replaces: false, kernelFunc: leakyReluGrad as tf.KernelFunc },
   // fidlab's own fused ops (no wasm equivalent): looked up by name by @fidlab/training's Adam
   // and @fidlab/models' BatchNorm, which use tfjs ops where these are not registered.
   { name: ADAM_KERNEL, replaces: false, kernelFunc: adam as tf.KernelFunc },
@@ -57,7 +66,7 @@ export const FAST_KERNELS: ReadonlyArray<{
 /** A kernel that handles the common case itself and hands the rest to wasm's own kernel. */
 function withOriginal(
   name: string,
-  f: (args: never, original: tf.KernelFunc) => tf.TensorInfo,
+  f: (args: never, original: tf.KernelFunc) => tf.TensorInfo | tf.TensorInfo[],
 ): tf.KernelFunc {
   return (args) => f(args as never, original(name));
 }
@@ -115,4 +124,5 @@ function registerFastKernels(): void {
   if (!tf.getGradient(batchNormTrainGradConfig.kernelName)) {
     tf.registerGradient(batchNormTrainGradConfig);
   }
+  registerLeakyReluGradient();
 }

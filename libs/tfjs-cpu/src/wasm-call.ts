@@ -63,8 +63,13 @@ export class WasmScope {
 
   /** Frees every intermediate except `keep` and returns it. */
   done(keep: tf.TensorInfo): tf.TensorInfo {
+    return this.doneAll([keep])[0];
+  }
+
+  /** Frees every intermediate except the outputs in `keep` and returns them. */
+  doneAll(keep: tf.TensorInfo[]): tf.TensorInfo[] {
     // By identity: a reshape shares its source's data and holds its own reference to it.
-    for (const t of this.made) if (t !== keep) this.backend.disposeData(t.dataId);
+    for (const t of this.made) if (!keep.includes(t)) this.backend.disposeData(t.dataId);
     this.made.length = 0;
     return keep;
   }

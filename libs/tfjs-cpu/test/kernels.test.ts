@@ -265,6 +265,14 @@ const CONCATS: [number[][], number][] = [
     1,
   ],
 ];
+CONCATS.push([
+  [
+    [3, 100],
+    [3, 70],
+    [3, 2],
+  ],
+  1,
+]); // runs of >= 64 floats: copied by copyWithin
 for (const [shapes, axis] of CONCATS) {
   test(`concat and its gradient match cpu: ${shapes.map((s) => `[${s}]`).join(' ')} axis ${axis}`, async () => {
     const data = shapes.map((s, i) => rand(s, 20 + i));
@@ -278,6 +286,29 @@ for (const [shapes, axis] of CONCATS) {
       return [y, ...g];
     });
     check(`concat`, pairs, ['y', ...shapes.map((_, i) => `d${i}`)]);
+  });
+}
+
+// Sizes with and without a tail past the last 4 floats; alphas at the ends of [0, 1] too.
+for (const [shape, alpha] of [
+  [[2, 5, 5, 8], 0.2],
+  [[3, 7], 0.2],
+  [[1, 3], 0.01],
+  [[4, 4, 4, 4], 0],
+  [[5, 3], 1],
+] as [number[], number][]) {
+  test(`leakyRelu (alpha ${alpha}) and its gradient match cpu: [${shape}]`, async () => {
+    const xd = rand(shape, 40).map((v, i) => (i % 7 === 0 ? 0 : v)); // zeros: the kink
+    const pairs = await both(() => {
+      const x = tf.tensor(xd, shape);
+      const y = tf.leakyRelu(x, alpha);
+      const [dx] = tf.grads((a: tf.Tensor) => tf.leakyRelu(a, alpha))(
+        [x],
+        tf.tensor(rand(shape, 41), shape),
+      );
+      return [y, dx];
+    });
+    check(`leakyRelu ${alpha}`, pairs, ['y', 'dx']);
   });
 }
 

@@ -86,8 +86,8 @@ for (const threads of [1, 2]) {
     const i32 = g.i32();
     const rnd = seeded(4);
     for (let i = 0; i < 4096; i++) f[src + i] = rnd();
-    const start = (t: number) => 4 * Math.floor(((rnd() + 1) / 2) * (4096 - len));
-    for (let t = 0; t < n * r; t++) i32[idx + t] = start(t);
+    const start = () => 4 * Math.floor(((rnd() + 1) / 2) * (4096 - len));
+    for (let t = 0; t < n * r; t++) i32[idx + t] = start();
     g.copyRuns(dst, src, idx, len, n, true);
     for (let t = 0; t < n; t++) {
       for (let q = 0; q < len; q++)

@@ -139,3 +139,38 @@ export function concat(args: Args, original: tf.KernelFunc): tf.TensorInfo {
   }
   return s.done(out);
 }
+
+/** SplitV (the gradient of Concat: U-Net skips): each output's runs copied out of every row. */
+export function splitV(args: Args, original: tf.KernelFunc): tf.TensorInfo[] {
+  const { x } = args.inputs as Record<'x', tf.TensorInfo>;
+  if (x.dtype !== 'float32') return original(args as never) as tf.TensorInfo[];
+  const { numOrSizeSplits, axis } = args.attrs as {
+    numOrSizeSplits: number | number[];
+    axis: number;
+  };
+  const ax = tf.util.parseAxisParam(axis, x.shape)[0];
+  const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, numOrSizeSplits, ax);
+  const s = new WasmScope(args.backend as BackendWasm);
+  const outs = sizes.map((d) => s.alloc(x.shape.map((v, i) => (i === ax ? d : v))));
+  const rows = size(x.shape.slice(0, ax));
+  const inner = size(x.shape.slice(ax + 1));
+  const total = x.shape[ax] * inner;
+  const src = heapOf(s, x);
+  const heap = src.heap;
+  let col = 0;
+  outs.forEach((out, i) => {
+    const len = sizes[i] * inner;
+    let from = src.at + col;
+    let to = heapOf(s, out).at;
+    if (len >= 64) {
+      for (let b = 0; b < rows; b++, from += total, to += len)
+        heap.copyWithin(to, from, from + len);
+    } else {
+      for (let b = 0; b < rows; b++, from += total - len) {
+        for (let j = 0; j < len; j++) heap[to++] = heap[from++];
+      }
+    }
+    col += len;
+  });
+  return s.doneAll(outs);
+}
