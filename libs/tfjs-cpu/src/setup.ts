@@ -10,6 +10,7 @@ import { conv2dBackpropInput } from './kernels/conv2d-backprop-input.js';
 import { batchMatMul } from './kernels/batch-matmul.js';
 import { maxPoolGrad } from './kernels/max-pool-grad.js';
 import { concat, mean, splitV, sum, tile } from './kernels/layout.js';
+import { tanh } from './kernels/tanh.js';
 import {
   LEAKY_RELU_GRAD_KERNEL,
   leakyRelu,
@@ -50,6 +51,7 @@ export const FAST_KERNELS: ReadonlyArray<{
   { name: 'Mean', replaces: true, kernelFunc: withOriginal('Mean', mean) },
   { name: 'Concat', replaces: true, kernelFunc: withOriginal('Concat', concat) },
   { name: 'SplitV', replaces: true, kernelFunc: withOriginal('SplitV', splitV) },
+  { name: 'Tanh', replaces: true, kernelFunc: withOriginal('Tanh', tanh) },
   { name: 'LeakyRelu', replaces: true, kernelFunc: withOriginal('LeakyRelu', leakyRelu) },
   { name: LEAKY_RELU_GRAD_KERNEL, replaces: false, kernelFunc: leakyReluGrad as tf.KernelFunc },
   // fidlab's own fused ops (no wasm equivalent): looked up by name by @fidlab/training's Adam

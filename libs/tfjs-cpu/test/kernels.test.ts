@@ -312,6 +312,23 @@ for (const [shape, alpha] of [
   });
 }
 
+test('tanh and its gradient match cpu, from tiny inputs to saturation, NaN kept', async () => {
+  const xs = [0, 1e-8, -3e-5, 0.01, -0.3, 0.9, 2.5, -4, 7.9, 9, -30, 200, ...rand([45], 42)];
+  const pairs = await both(() => {
+    const x = tf.tensor1d(xs.map((v, i) => (i >= 12 ? v * 6 : v)));
+    const [dx] = tf.grads((a: tf.Tensor) => tf.tanh(a))([x], tf.onesLike(x));
+    return [tf.tanh(x), dx];
+  });
+  check('tanh', pairs, ['y', 'dx']);
+  // Relative to each value, not to the largest (tanh(1e-8) must stay 1e-8).
+  for (const [i, v] of pairs[0].fast.data.entries()) {
+    const ref = pairs[0].ref.data[i];
+    assert.ok(Math.abs(v - ref) <= 1e-6 * Math.abs(ref) + 1e-12, `tanh(${xs[i]}): ${v} vs ${ref}`);
+  }
+  const nan = await both(() => [tf.tanh(tf.tensor1d([NaN, 1, 2, 3]))]);
+  assert.ok(Number.isNaN(nan[0].fast.data[0]));
+});
+
 test('convolution results are the same bits on 1 thread and on 3', async () => {
   await setupFastCpu();
   const saved = { ...convGemmTuning };
