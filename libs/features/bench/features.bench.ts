@@ -58,6 +58,7 @@ const { setCpuThreads } = (await import(cpuSpec)) as { setCpuThreads(n: number):
 const CORES = cpus().length;
 
 const rows: string[] = [];
+const ratios: string[] = [];
 try {
   for (const c of CASES) {
     const weights = join(dir, `${c.arch}.pth`);
@@ -107,6 +108,10 @@ try {
       `${(bestAll / tAll.images_per_s).toFixed(2)} |`;
     console.error(line);
     rows.push(line);
+    ratios.push(
+      `${c.extractor} ${(fidlab / t1.images_per_s).toFixed(2)}x per thread, ` +
+        `${(bestAll / tAll.images_per_s).toFixed(2)}x on all cores`,
+    );
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
@@ -132,12 +137,14 @@ The all-cores ratio takes the better of the two.
 | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 ${rows.join('\n')}
 
-Reading: the goal (fidlab >= PyTorch on the CPU) is compared per thread and on all cores.
-Both run GEMM-style convolutions, but wasm SIMD is 128 bits wide while PyTorch's oneDNN compiles
-for the CPU's native vectors (AVX2/AVX-512 here: 2-4x the lanes per instruction) and fuses
-multiply-add; fidlab's GEMM reaches about 45-50 GFLOP/s per core, near what 128-bit multiplies and
-adds can do. Closing the rest needs a native backend (\`--backend node\` with tfjs-node where it
-can be installed), which \`selectBackend\` picks first when present.
+Reading: the goal is fidlab >= PyTorch on the CPU. This run: ${ratios.join('; ')}.
+Both are GEMM-bound. fidlab's GEMM reaches 45-50 GFLOP/s per core on a quiet host, about 85% of
+what 128-bit wasm SIMD can do (4 multiplies + 4 adds per instruction pair); PyTorch's oneDNN
+uses AVX-512 with fused multiply-adds, 4x that peak, but this PyTorch build (1.13) reaches only
+a fraction of it on these layers. How fast PyTorch runs here changes from run to run more than
+fidlab does (its 1-thread InceptionV3 rate has ranged from 3.6 to 8.7 images/s on this VM), so
+read each ratio within its run. A native backend (\`--backend node\` with tfjs-node where it can
+be installed) is picked first by \`selectBackend\` when present.
 `;
 mkdirSync(join(root, 'bench/results'), { recursive: true });
 writeFileSync(join(root, 'bench/results/features.md'), md);
