@@ -25,7 +25,7 @@ export function defaultWorkers(): number {
  * its own thread only.
  */
 function startWorker(): Worker {
-  const env = { ...process.env, FIDLAB_CPU_THREADS: '1' };
+  const env = { ...process.env, FIDLAB_THREADS: '1' };
   if (import.meta.url.endsWith('.ts')) {
     const url = new URL('./featureWorker.ts', import.meta.url).href;
     const code =

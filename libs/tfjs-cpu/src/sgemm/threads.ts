@@ -323,9 +323,9 @@ export class Sgemm {
 let shared: Sgemm | undefined;
 let requested: number | undefined;
 
-/** Threads the CPU path uses: cpuThreads(n) if called, else FIDLAB_CPU_THREADS, else all cores. */
+/** Threads the CPU path uses: cpuThreads(n) if called, else FIDLAB_THREADS, else all cores. */
 export function cpuThreads(): number {
-  const env = Number(process.env.FIDLAB_CPU_THREADS);
+  const env = Number(process.env.FIDLAB_THREADS);
   return requested ?? (Number.isInteger(env) && env > 0 ? env : os.availableParallelism());
 }
 
