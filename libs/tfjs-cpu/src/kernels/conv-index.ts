@@ -178,6 +178,35 @@ export function col2imBand(g: ConvGeom, c: Chunk): { start: number; length: numb
 }
 
 /**
+ * Calls visit(mi, e, tap) for every (output pixel, input pixel) pair of a chunk where the window
+ * of output pixel mi (in chunk order) covers input pixel e (counted in dx pixels from row `lo` of
+ * the chunk's first image) with filter tap (i, j), tap = i * kw + j.
+ */
+function forEachCover(
+  g: ConvGeom,
+  c: Chunk,
+  visit: (mi: number, e: number, tap: number) => void,
+): void {
+  const { h, w, kh, kw, sh, sw, ow, top, left } = g;
+  const [lo] = col2imRows(g, c);
+  let mi = 0;
+  for (let b = 0; b < c.nb; b++) {
+    for (let y = c.y0; y < c.y1; y++) {
+      for (let x = 0; x < ow; x++, mi++) {
+        for (let i = 0; i < kh; i++) {
+          const yy = y * sh - top + i;
+          if (yy < 0 || yy >= h) continue;
+          for (let j = 0; j < kw; j++) {
+            const xx = x * sw - left + j;
+            if (xx >= 0 && xx < w) visit(mi, (b * h + yy - lo) * w + xx, i * kw + j);
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
  * col2im of a chunk as a gather-sum over the rows col2imRows reaches in each of its images: for
  * each dx element there, r = fan-in entries, the byte offsets of the columns that cover it in the
  * GEMM result (element (pixel mi, kk) at mi * pixStep + kk * kkStep), padded with `zero`.
@@ -189,10 +218,8 @@ export function col2imSum(
   kkStep: number,
   zero: number,
 ): TableSpec {
-  const { h, w, kh, kw, sh, sw, ow, top, left } = g;
   const ch = g.c;
   const r = col2imFanIn(g);
-  const [lo] = col2imRows(g, c);
   const band = col2imBand(g, c).length;
   return {
     key: key('col2im', g, c, pixStep, kkStep, zero),
@@ -200,27 +227,12 @@ export function col2imSum(
     build(tab, at) {
       tab.fill(zero, at, at + band * r);
       const count = new Uint8Array(band);
-      let mi = 0;
-      for (let b = 0; b < c.nb; b++) {
-        for (let y = c.y0; y < c.y1; y++) {
-          for (let x = 0; x < ow; x++, mi++) {
-            for (let i = 0; i < kh; i++) {
-              const yy = y * sh - top + i;
-              if (yy < 0 || yy >= h) continue;
-              for (let j = 0; j < kw; j++) {
-                const xx = x * sw - left + j;
-                if (xx < 0 || xx >= w) continue;
-                const e0 = ((b * h + yy - lo) * w + xx) * ch;
-                const kk0 = (i * kw + j) * ch;
-                for (let q = 0; q < ch; q++) {
-                  const e = e0 + q;
-                  tab[at + e * r + count[e]++] = 4 * (mi * pixStep + (kk0 + q) * kkStep);
-                }
-              }
-            }
-          }
+      forEachCover(g, c, (mi, pixel, tap) => {
+        for (let q = 0; q < ch; q++) {
+          const e = pixel * ch + q;
+          tab[at + e * r + count[e]++] = 4 * (mi * pixStep + (tap * ch + q) * kkStep);
         }
-      }
+      });
     },
   };
 }
@@ -231,10 +243,8 @@ export function col2imSum(
  * padded with `zero` (the offset of c zero floats). Used with gatherSumRuns.
  */
 export function col2imRuns(g: ConvGeom, c: Chunk, K: number, zero: number): TableSpec {
-  const { h, w, kh, kw, sh, sw, ow, top, left } = g;
   const ch = g.c;
   const r = col2imFanIn(g);
-  const [lo] = col2imRows(g, c);
   const pixels = col2imBand(g, c).length / ch;
   return {
     key: key('col2imRuns', g, c, K, zero),
@@ -242,23 +252,9 @@ export function col2imRuns(g: ConvGeom, c: Chunk, K: number, zero: number): Tabl
     build(tab, at) {
       tab.fill(zero, at, at + pixels * r);
       const count = new Uint8Array(pixels);
-      let mi = 0;
-      for (let b = 0; b < c.nb; b++) {
-        for (let y = c.y0; y < c.y1; y++) {
-          for (let x = 0; x < ow; x++, mi++) {
-            for (let i = 0; i < kh; i++) {
-              const yy = y * sh - top + i;
-              if (yy < 0 || yy >= h) continue;
-              for (let j = 0; j < kw; j++) {
-                const xx = x * sw - left + j;
-                if (xx < 0 || xx >= w) continue;
-                const e = (b * h + yy - lo) * w + xx;
-                tab[at + e * r + count[e]++] = 4 * (mi * K + (i * kw + j) * ch);
-              }
-            }
-          }
-        }
-      }
+      forEachCover(g, c, (mi, e, tap) => {
+        tab[at + e * r + count[e]++] = 4 * (mi * K + tap * ch);
+      });
     },
   };
 }
