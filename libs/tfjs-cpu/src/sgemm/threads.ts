@@ -7,8 +7,9 @@
  * shared counter until none are left, so a thread that is slow to start or descheduled by the
  * host holds up the others by one run at most. The caller then waits for the workers to finish.
  *
- * Workers spin for a short while after a job before sleeping in Atomics.wait: a training step
- * issues a GEMM every few hundred microseconds, and waking a sleeping thread costs tens of them.
+ * Workers spin for SPIN_MS after a job before sleeping in Atomics.wait: waking a sleeping thread
+ * costs tens of microseconds, but a longer spin (0.5 ms was tried) slowed the calling thread on a
+ * 2-vCPU VM, the spinning vCPU competing with it for the host core.
  * Each output element is computed by one thread in one order, so results do not depend on the
  * thread count.
  */
