@@ -99,6 +99,18 @@ export const V128_LOAD32_SPLAT = 0x09;
 export const F32X4_SPLAT = 0x13;
 export const F32X4_ADD = 0xe4;
 export const F32X4_MUL = 0xe6;
+export const F32X4_SQRT = 0xe3;
+export const F32X4_SUB = 0xe5;
+export const F32X4_DIV = 0xe7;
+export const F32X4_MIN = 0xe8;
+export const F32X4_MAX = 0xe9;
+export const F32X4_GT = 0x44;
+export const F64X2_SUB = 0xf1;
+export const F64X2_PROMOTE_LOW_F32X4 = 0x5f;
+export const V128_LOAD64_ZERO = 0x5d;
+export const V128_BITSELECT = 0x52;
+/** memory.copy (bulk memory), memory 0 to memory 0: [dst, src, n] on the stack. */
+export const MEMORY_COPY = [0xfc, 0x0a, 0x00, 0x00];
 
 /** The 8-byte header every module starts with (magic + version 1). */
 export const MODULE_HEADER = [0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0];

@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { wasmAsm as W } from '@fidlab/fid-core';
-import { addressOf, F32X4_DIV, F32X4_SQRT, F32X4_SUB, heapFunctions } from './heap-simd.js';
+import { addressOf, heapFunctions } from './heap-simd.js';
 
 /** Kernel name; @fidlab/training looks it up by this string (it does not import this package). */
 export const ADAM_KERNEL = 'FidlabAdam';
@@ -113,8 +113,8 @@ function adamBody(): number[] {
   w(addr(V1), load(V0), get(B2), s(W.F32X4_MUL), get(VG), get(VG), s(W.F32X4_MUL));
   w(get(C2), s(W.F32X4_MUL), s(W.F32X4_ADD), tee(VV), s(W.V128_STORE), mem);
   // p1 = p0 - (m1 / (sqrt(v1) / bc2 + eps)) * stepSize
-  w(addr(P1), load(P0), get(VM), get(VV), s(F32X4_SQRT), get(BC2), s(F32X4_DIV), get(EPS));
-  w(s(W.F32X4_ADD), s(F32X4_DIV), get(SS), s(W.F32X4_MUL), s(F32X4_SUB), s(W.V128_STORE), mem);
+  w(addr(P1), load(P0), get(VM), get(VV), s(W.F32X4_SQRT), get(BC2), s(W.F32X4_DIV), get(EPS));
+  w(s(W.F32X4_ADD), s(W.F32X4_DIV), get(SS), s(W.F32X4_MUL), s(W.F32X4_SUB), s(W.V128_STORE), mem);
   w(get(O), c32(16), op(W.I32_ADD), tee(O), get(BYTES), op(W.I32_LT_U), op(W.BR_IF, 0));
   w(op(W.END), op(W.END));
   return [2, 1, W.I32, 10, W.V128, ...code];

@@ -6,14 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { wasmAsm as W } from '@fidlab/fid-core';
-import {
-  addressOf,
-  F32X4_SUB,
-  F64X2_PROMOTE_LOW_F32X4,
-  F64X2_SUB,
-  heapFunctions,
-  V128_LOAD64_ZERO,
-} from './heap-simd.js';
+import { addressOf, heapFunctions } from './heap-simd.js';
 
 /** Kernel names; @fidlab/models looks the first up by this string (it does not import us). */
 export const BATCH_NORM_TRAIN_KERNEL = 'FidlabBatchNormTrain';
@@ -272,13 +265,13 @@ function sumsBody(weighted: boolean): number[] {
     ...get(base),
     ...get(off),
     W.I32_ADD,
-    ...s(V128_LOAD64_ZERO),
+    ...s(W.V128_LOAD64_ZERO),
     ...mem(8 * h),
-    ...s(F64X2_PROMOTE_LOW_F32X4),
+    ...s(W.F64X2_PROMOTE_LOW_F32X4),
   ];
   loopStart(A, O, P);
   for (const h of [0, 1]) {
-    w(half(X, O, h), half(C, P, h), s(F64X2_SUB), set(D[h]));
+    w(half(X, O, h), half(C, P, h), s(W.F64X2_SUB), set(D[h]));
     if (weighted) w(half(U, O, h), set(UV[h]));
   }
   // a1 = acc + 2p (float64 per float32 position), a2 = a1 + 2 period
@@ -301,7 +294,7 @@ function normalizeBody(): number[] {
   const A = W.assembler();
   const { get, simd: s, w } = A;
   loopStart(A, O, P);
-  w(get(OUT), get(O), [W.I32_ADD], load(A, X, O), load(A, PM, P), s(F32X4_SUB));
+  w(get(OUT), get(O), [W.I32_ADD], load(A, X, O), load(A, PM, P), s(W.F32X4_SUB));
   w(load(A, PS, P), s(W.F32X4_MUL), load(A, PB, P), s(W.F32X4_ADD), s(W.V128_STORE), mem(0));
   loopEnd(A, O, P, BYTES, PERIOD);
   return [1, 2, W.I32, ...A.code];
@@ -314,7 +307,7 @@ function gradXBody(): number[] {
   const { get, simd: s, w } = A;
   loopStart(A, O, P);
   w(get(OUT), get(O), [W.I32_ADD], load(A, DY, O), load(A, PA, P), s(W.F32X4_MUL));
-  w(load(A, X, O), load(A, PM, P), s(F32X4_SUB), load(A, PB, P), s(W.F32X4_MUL));
+  w(load(A, X, O), load(A, PM, P), s(W.F32X4_SUB), load(A, PB, P), s(W.F32X4_MUL));
   w(s(W.F32X4_ADD), load(A, PK, P), s(W.F32X4_ADD), s(W.V128_STORE), mem(0));
   loopEnd(A, O, P, BYTES, PERIOD);
   return [1, 2, W.I32, ...A.code];

@@ -9,9 +9,6 @@ import { convForward, geom } from './conv-gemm.js';
 import { addressOf, heapFunctions } from './heap-simd.js';
 import { wasmAsm as W } from '@fidlab/fid-core';
 
-const F32X4_MIN = 0xe8;
-const F32X4_MAX = 0xe9;
-
 /**
  * biasAct(out, bias, pixels, rowBytes, alpha, hi) on the backend's memory, rowBytes a multiple of
  * 16: each row v = min(max(v + bias, alpha * (v + bias)), hi). linear: alpha 1, hi inf; relu:
@@ -31,7 +28,7 @@ function biasActBody(): number[] {
     w(op(W.LOOP, W.VOID));
     w(get(P), get(Q), op(W.I32_ADD), v(W.V128_LOAD), get(BIAS), get(Q), op(W.I32_ADD));
     w(v(W.V128_LOAD), simd(W.F32X4_ADD), tee(V), get(V), get(A), simd(W.F32X4_MUL));
-    w(simd(F32X4_MAX), get(H), simd(F32X4_MIN), set(V));
+    w(simd(W.F32X4_MAX), get(H), simd(W.F32X4_MIN), set(V));
     w(get(P), get(Q), op(W.I32_ADD), get(V), v(W.V128_STORE));
     w(get(Q), c32(16), op(W.I32_ADD), tee(Q), get(ROW), op(W.I32_LT_U), op(W.BR_IF, 0));
     w(op(W.END));

@@ -4,14 +4,6 @@
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { wasmAsm as W } from '@fidlab/fid-core';
 
-// Opcodes fid-core's wasmAsm does not list yet.
-export const F32X4_SQRT = 0xe3;
-export const F32X4_SUB = 0xe5;
-export const F32X4_DIV = 0xe7;
-export const F64X2_SUB = 0xf1;
-export const F64X2_PROMOTE_LOW_F32X4 = 0x5f;
-export const V128_LOAD64_ZERO = 0x5d;
-
 /** One exported function: its parameter and result types and its body (locals + code + end). */
 export interface HeapFunction {
   name: string;

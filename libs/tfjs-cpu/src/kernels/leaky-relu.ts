@@ -10,10 +10,6 @@ import { addressOf, heapFunctions } from './heap-simd.js';
 /** dx = x > 0 ? dy : alpha dy, the gradient of LeakyRelu (inputs dy, x; attr alpha). */
 export const LEAKY_RELU_GRAD_KERNEL = 'FidlabLeakyReluGrad';
 
-const F32X4_GT = 0x44;
-const F32X4_MAX = 0xe9;
-const V128_BITSELECT = 0x52;
-
 /** f(out, a, b, bytes, alpha), bytes a positive multiple of 16 (b unused by the forward pass). */
 type Pass = (out: number, a: number, b: number, bytes: number, alpha: number) => void;
 
@@ -29,10 +25,10 @@ function body(grad: boolean): number[] {
   if (grad) {
     // a = dy, b = x: select(dy, alpha dy, x > 0)
     w(load(A), tee(VA), get(VA), get(AL), simd(W.F32X4_MUL), load(B));
-    w(simd(W.V128_CONST), new Array<number>(16).fill(0), simd(F32X4_GT), simd(V128_BITSELECT));
+    w(simd(W.V128_CONST), new Array<number>(16).fill(0), simd(W.F32X4_GT), simd(W.V128_BITSELECT));
   } else {
     // max(x, alpha x), alpha in [0, 1]
-    w(load(A), tee(VA), get(VA), get(AL), simd(W.F32X4_MUL), simd(F32X4_MAX));
+    w(load(A), tee(VA), get(VA), get(AL), simd(W.F32X4_MUL), simd(W.F32X4_MAX));
   }
   w(simd(W.V128_STORE), [0, 0]);
   w(get(O), c32(16), op(W.I32_ADD), tee(O), get(BYTES), op(W.I32_LT_U), op(W.BR_IF, 0));

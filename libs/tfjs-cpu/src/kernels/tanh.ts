@@ -6,10 +6,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { wasmAsm as W } from '@fidlab/fid-core';
 import { WasmScope, type Attrs } from '../wasm-call.js';
-import { addressOf, F32X4_DIV, heapFunctions } from './heap-simd.js';
+import { addressOf, heapFunctions } from './heap-simd.js';
 
-const F32X4_MIN = 0xe8;
-const F32X4_MAX = 0xe9;
 const CLAMP = 7.90531110763549805;
 /** Numerator coefficients of x, x^3, ..., x^13. */
 const P = [
@@ -32,8 +30,8 @@ function body(): number[] {
   w(op(W.LOOP, W.VOID));
   w(get(OUT), get(O), op(W.I32_ADD)); // store address
   // v = clamp(x); v2 = v * v
-  w(get(X), get(O), op(W.I32_ADD), simd(W.V128_LOAD), [0, 0], f32(CLAMP), simd(F32X4_MIN));
-  w(f32(-CLAMP), simd(F32X4_MAX), tee(V), get(V), simd(W.F32X4_MUL), set(V2));
+  w(get(X), get(O), op(W.I32_ADD), simd(W.V128_LOAD), [0, 0], f32(CLAMP), simd(W.F32X4_MIN));
+  w(f32(-CLAMP), simd(W.F32X4_MAX), tee(V), get(V), simd(W.F32X4_MUL), set(V2));
   // num = v * (((p13 v2 + p11) v2 + ...) v2 + p1)   (Horner in v2)
   w(f32(P[6]));
   for (let i = 5; i >= 0; i--) w(get(V2), simd(W.F32X4_MUL), f32(P[i]), simd(W.F32X4_ADD));
@@ -41,7 +39,7 @@ function body(): number[] {
   // den = ((q6 v2 + q4) v2 + q2) v2 + q0; tanh = num / den
   w(get(NUM), f32(Q[3]));
   for (let i = 2; i >= 0; i--) w(get(V2), simd(W.F32X4_MUL), f32(Q[i]), simd(W.F32X4_ADD));
-  w(simd(F32X4_DIV), simd(W.V128_STORE), [0, 0]);
+  w(simd(W.F32X4_DIV), simd(W.V128_STORE), [0, 0]);
   w(get(O), c32(16), op(W.I32_ADD), tee(O), get(BYTES), op(W.I32_LT_U), op(W.BR_IF, 0));
   w(op(W.END), op(W.END));
   return [2, 1, W.I32, 3, W.V128, ...code];

@@ -193,7 +193,7 @@ function copyRunsBody(): number[] {
   w(op(W.END));
   // Exact copies: every run when runs are long, the last one otherwise.
   w(op(W.LOOP, W.VOID));
-  w(get(D), get(SRC), get(P), op(W.I32_LOAD, 2, 0), op(W.I32_ADD), get(LEN), op(...MEMORY_COPY));
+  w(get(D), get(SRC), get(P), op(W.I32_LOAD, 2, 0), op(W.I32_ADD), get(LEN), op(...W.MEMORY_COPY));
   w(get(D), get(LEN), op(W.I32_ADD), set(D));
   w(get(P), c32(4), op(W.I32_ADD), tee(P), get(E), op(W.I32_LT_U), op(W.BR_IF, 0));
   w(op(W.END), op(W.END));
@@ -238,9 +238,6 @@ function gatherSumRunsBody(): number[] {
   w(op(W.END), op(W.END));
   return [2, 6, W.I32, 1, W.V128, ...code];
 }
-
-/** memory.copy (bulk memory) from memory 0 to memory 0: [dst, src, n] on the stack. */
-const MEMORY_COPY = [0xfc, 0x0a, 0x00, 0x00];
 
 function emitModule(): Uint8Array {
   const type = W.section(1, [
