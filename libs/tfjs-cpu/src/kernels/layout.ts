@@ -26,6 +26,25 @@ function repeat(heap: Float32Array, src: number, len: number, dst: number, times
   }
 }
 
+/**
+ * Copies `rows` runs of `len` floats, run r from src + r * srcStride to dst + r * dstStride
+ * (concat writes strided runs, split reads them); short runs element by element.
+ */
+function copyStrided(
+  heap: Float32Array,
+  src: number,
+  srcStride: number,
+  dst: number,
+  dstStride: number,
+  rows: number,
+  len: number,
+): void {
+  for (let r = 0; r < rows; r++, src += srcStride, dst += dstStride) {
+    if (len >= 64) heap.copyWithin(dst, src, src + len);
+    else for (let j = 0; j < len; j++) heap[dst + j] = heap[src + j];
+  }
+}
+
 export function tile(args: Args, original: tf.KernelFunc): tf.TensorInfo {
   const { x } = args.inputs as Record<'x', tf.TensorInfo>;
   if (x.dtype !== 'float32') return original(args as never) as tf.TensorInfo;
@@ -126,15 +145,7 @@ export function concat(args: Args, original: tf.KernelFunc): tf.TensorInfo {
   let col = 0;
   for (let i = 0; i < xs.length; i++) {
     const len = inner[i];
-    let src = starts[i];
-    let dst = at + col;
-    if (len >= 64) {
-      for (let b = 0; b < rows; b++, src += len, dst += total) heap.copyWithin(dst, src, src + len);
-    } else {
-      for (let b = 0; b < rows; b++, dst += total - len) {
-        for (let j = 0; j < len; j++) heap[dst++] = heap[src++];
-      }
-    }
+    copyStrided(heap, starts[i], len, at + col, total, rows, len);
     col += len;
   }
   return s.done(out);
@@ -160,16 +171,7 @@ export function splitV(args: Args, original: tf.KernelFunc): tf.TensorInfo[] {
   let col = 0;
   outs.forEach((out, i) => {
     const len = sizes[i] * inner;
-    let from = src.at + col;
-    let to = heapOf(s, out).at;
-    if (len >= 64) {
-      for (let b = 0; b < rows; b++, from += total, to += len)
-        heap.copyWithin(to, from, from + len);
-    } else {
-      for (let b = 0; b < rows; b++, from += total - len) {
-        for (let j = 0; j < len; j++) heap[to++] = heap[from++];
-      }
-    }
+    copyStrided(heap, src.at + col, total, heapOf(s, out).at, len, rows, len);
     col += len;
   });
   return s.doneAll(outs);
