@@ -41,21 +41,21 @@ const CONVS: [S4, S4, number, Pad][] = [
   [[1, 7, 7, 9], [3, 3, 9, 4], 2, 'valid'],
 ];
 
+/** conv2d of seeded inputs and its gradients (dx, dW) for a seeded dy: the conv tests' body. */
+function convAndGrads([xs, ws, stride, pad]: [S4, S4, number, Pad]): tf.Tensor[] {
+  const x = tf.tensor4d(rand(xs, 1), xs);
+  const w = tf.tensor4d(rand(ws, 2), ws);
+  const f = (a: tf.Tensor, b: tf.Tensor) =>
+    tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, pad);
+  const y = f(x, w);
+  const [dx, dw] = tf.grads(f)([x, w], tf.tensor(rand(y.shape, 3), y.shape));
+  return [y, dx, dw];
+}
+
 for (const [xs, ws, stride, pad] of CONVS) {
   const label = `conv x=${xs} w=${ws} s=${stride} ${pad}`;
   test(`conv2d forward and gradients (dx, dW) match cpu: ${label}`, async () => {
-    const xd = rand(xs, 1);
-    const wd = rand(ws, 2);
-    const pairs = await both(() => {
-      const x = tf.tensor4d(xd, xs);
-      const w = tf.tensor4d(wd, ws);
-      const y = tf.conv2d(x, w, stride, pad);
-      const dyd = tf.tensor(rand(y.shape, 3), y.shape);
-      const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
-        tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, pad),
-      )([x, w], dyd);
-      return [y, dx, dw];
-    });
+    const pairs = await both(() => convAndGrads([xs, ws, stride, pad]));
     check(label, pairs, ['y', 'dx', 'dW']);
   });
 
@@ -116,17 +116,7 @@ test('convolutions cut into chunks (rows of an image, groups of images), GEMMs a
     for (const chunkFloats of [64, 8000])
       for (const [xs, ws, stride, pad] of CONVS) {
         Object.assign(convGemmTuning, { chunkFloats, parallelFlops: 0, parallelGather: 0 });
-        const xd = rand(xs, 1);
-        const wd = rand(ws, 2);
-        const pairs = await both(() => {
-          const x = tf.tensor4d(xd, xs);
-          const w = tf.tensor4d(wd, ws);
-          const y = tf.conv2d(x, w, stride, pad);
-          const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
-            tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, pad),
-          )([x, w], tf.tensor(rand(y.shape, 3), y.shape));
-          return [y, dx, dw];
-        });
+        const pairs = await both(() => convAndGrads([xs, ws, stride, pad]));
         check(`chunked x=${xs} w=${ws} s=${stride} ${pad}`, pairs, ['y', 'dx', 'dW']);
       }
   } finally {
@@ -335,17 +325,7 @@ test('convolution results are the same bits on 1 thread and on 3', async () => {
   const before = cpuThreads();
   Object.assign(convGemmTuning, { parallelFlops: 0, parallelGather: 0 });
   const run = () =>
-    CONVS.flatMap(([xs, ws, stride, pad]) =>
-      tf.tidy(() => {
-        const x = tf.tensor4d(rand(xs, 1), xs);
-        const w = tf.tensor4d(rand(ws, 2), ws);
-        const f = (a: tf.Tensor, b: tf.Tensor) =>
-          tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, pad);
-        const y = f(x, w);
-        const [dx, dw] = tf.grads(f)([x, w], tf.tensor(rand(y.shape, 3), y.shape));
-        return [y, dx, dw].map((t) => Array.from(t.dataSync()));
-      }),
-    );
+    CONVS.flatMap((c) => tf.tidy(() => convAndGrads(c).map((t) => Array.from(t.dataSync()))));
   try {
     setCpuThreads(1);
     const one = run();
