@@ -6,10 +6,13 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { WasmScope, type Attrs } from '../wasm-call.js';
 import { convForward, geom } from './conv-gemm.js';
 
-export function conv2d(
-  args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: Attrs },
-  original: tf.KernelFunc,
-): tf.TensorInfo {
+type Args = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: Attrs };
+
+/**
+ * y = conv(x, filter) on the sgemm for NHWC, undilated convolutions (also FusedConv2D's
+ * convolution: the attributes it shares); null for the others.
+ */
+export function sgemmConv2d(args: Args): tf.TensorInfo | null {
   const { x, filter } = args.inputs as Record<'x' | 'filter', tf.TensorInfo>;
   const { strides, pad, dataFormat, dilations, dimRoundingMode } = args.attrs as unknown as {
     strides: [number, number] | number;
@@ -19,8 +22,7 @@ export function conv2d(
     dimRoundingMode?: 'floor' | 'round' | 'ceil';
   };
   const dil = typeof dilations === 'number' ? [dilations, dilations] : (dilations ?? [1, 1]);
-  if (dataFormat === 'NCHW' || dil[0] !== 1 || dil[1] !== 1)
-    return original(args as never) as tf.TensorInfo;
+  if (dataFormat === 'NCHW' || dil[0] !== 1 || dil[1] !== 1) return null;
   const info = tf.backend_util.computeConv2DInfo(
     x.shape as [number, number, number, number],
     filter.shape as [number, number, number, number],
@@ -33,4 +35,8 @@ export function conv2d(
   const y = s.alloc(info.outShape);
   convForward(geom(info), s.view(x), s.view(filter), s.view(y));
   return s.done(y);
+}
+
+export function conv2d(args: Args, original: tf.KernelFunc): tf.TensorInfo {
+  return sgemmConv2d(args) ?? (original(args as never) as tf.TensorInfo);
 }

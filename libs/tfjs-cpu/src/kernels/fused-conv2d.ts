@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { WasmScope, type Attrs } from '../wasm-call.js';
-import { convForward, geom } from './conv-gemm.js';
+import { sgemmConv2d } from './conv2d.js';
 import { addressOf, heapFunctions } from './heap-simd.js';
 import { wasmAsm as W } from '@fidlab/fid-core';
 
@@ -61,42 +61,15 @@ export function fusedConv2d(
   original: tf.KernelFunc,
 ): tf.TensorInfo {
   const { x, filter, bias } = args.inputs as Record<'x' | 'filter' | 'bias', tf.TensorInfo>;
-  const a = args.attrs as unknown as {
-    strides: [number, number] | number;
-    pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
-    dataFormat: 'NHWC' | 'NCHW';
-    dilations: [number, number] | number;
-    dimRoundingMode?: 'floor' | 'round' | 'ceil';
-    activation: string;
-    leakyreluAlpha?: number;
-  };
-  const dil =
-    typeof a.dilations === 'number' ? [a.dilations, a.dilations] : (a.dilations ?? [1, 1]);
+  const a = args.attrs as unknown as { activation: string; leakyreluAlpha?: number };
   const o = filter.shape[3];
   const plainBias =
     !bias || bias.shape.length === 0 || (bias.shape.length === 1 && bias.shape[0] === o);
-  if (
-    a.dataFormat === 'NCHW' ||
-    dil[0] !== 1 ||
-    dil[1] !== 1 ||
-    !ACTIVATIONS.has(a.activation) ||
-    !plainBias ||
-    x.dtype !== 'float32'
-  ) {
-    return original(args as never) as tf.TensorInfo;
-  }
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filter.shape as [number, number, number, number],
-    a.strides,
-    1,
-    a.pad,
-    a.dimRoundingMode,
-  );
+  const y =
+    ACTIVATIONS.has(a.activation) && plainBias && x.dtype === 'float32' ? sgemmConv2d(args) : null;
+  if (!y) return original(args as never) as tf.TensorInfo;
   const s = new WasmScope(args.backend as BackendWasm);
-  const y = s.alloc(info.outShape);
   const out = s.view(y);
-  convForward(geom(info), s.view(x), s.view(filter), out);
   const lo = a.activation === 'linear' ? -Infinity : 0;
   const hi = a.activation === 'relu6' ? 6 : Infinity;
   const alpha = a.activation === 'leakyrelu' ? (a.leakyreluAlpha ?? 0.2) : 0;
