@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { bootstrapFid } from './bootstrapFid.js';
+import { ErrorCode } from './errors.js';
 import { featureStats } from './featureStats.js';
 import { frechetDistance, frechetDistanceFromStats } from './frechetDistance.js';
 import { fromRows, matrix } from './matrix.js';
-import { assertClose, loadJsonFixture, randomMatrix } from './testing.js';
+import { assertClose, loadJsonFixture, randomMatrix, throwsCode } from './testing.js';
 
 interface FidFixture {
   x: number[][];
@@ -93,4 +95,43 @@ test('bad input: dimension mismatch, too few samples, NaN', () => {
     () => frechetDistance(randomMatrix(4, 3, 1), bad, { names: ['a.npy', 'b.npy'] }),
     /b.npy: non-finite value Infinity at row 2, column 1/,
   );
+});
+
+test('NaN features are refused at the FID entry points, naming set, row and column', () => {
+  const bad = randomMatrix(5, 4, 3);
+  bad.data[2 * 4 + 3] = NaN;
+  for (const method of ['lowrank', 'full'] as const) {
+    throwsCode(
+      () => frechetDistance(randomMatrix(5, 4, 1), bad, { method, names: ['real', 'generated'] }),
+      ErrorCode.NOT_FINITE,
+      /generated: non-finite value NaN at row 2, column 3/,
+    );
+  }
+  throwsCode(
+    () => bootstrapFid(bad, randomMatrix(5, 4, 1), { resamples: 4, names: ['gen.npy', 'b'] }),
+    ErrorCode.NOT_FINITE,
+    /gen.npy: non-finite value NaN at row 2, column 3/,
+  );
+  const stats = featureStats(randomMatrix(6, 3, 2));
+  stats.sigma.data[1 * 3 + 2] = NaN;
+  throwsCode(
+    () => frechetDistanceFromStats(featureStats(randomMatrix(6, 3, 4)), stats, ['a.npz', 'b.npz']),
+    ErrorCode.NOT_FINITE,
+    /b.npz \(sigma\): non-finite value NaN at row 1, column 2/,
+  );
+});
+
+test('features too large to square give an error, not an infinite FID', () => {
+  const huge = (seed: number) => {
+    const m = randomMatrix(4, 3, seed);
+    for (let i = 0; i < m.data.length; i++) m.data[i] *= 1e200;
+    return m;
+  };
+  for (const method of ['lowrank', 'full'] as const) {
+    throwsCode(
+      () => frechetDistance(huge(1), huge(2), { method }),
+      ErrorCode.NOT_FINITE,
+      /FID overflowed \(mean term .*tr S1 Infinity.*too large to square in float64/,
+    );
+  }
 });

@@ -69,6 +69,9 @@ export function frechetDistance(
   const meanTerm = squaredDistance(cx.mean, cy.mean);
   const tr1 = sumSquares(cx.centered.data) / (x.rows - 1);
   const tr2 = sumSquares(cy.centered.data) / (y.rows - 1);
+  // Finite features (checked above) can still overflow once squared (|x| > ~1e154): say so
+  // here, before the products below turn it into an obscure linear-algebra error.
+  if (!Number.isFinite(meanTerm + tr1 + tr2)) throw overflow(meanTerm, tr1, tr2);
   if (!useLowRank) {
     const nuc = fullTraceSqrt(cx.centered, cy.centered);
     return result('full', x.rows, y.rows, d, meanTerm, tr1, tr2, nuc);
@@ -166,8 +169,11 @@ function result(
   nuc: { value: number; clipped: number; minEigenvalue: number },
 ): FrechetResult {
   const covarianceTerm = tr1 + tr2 - 2 * nuc.value;
+  const fid = meanTerm + covarianceTerm;
+  // Never a non-finite distance: the inputs are finite, so only overflow can get here.
+  if (!Number.isFinite(fid)) throw overflow(meanTerm, tr1, tr2, nuc.value);
   return {
-    fid: meanTerm + covarianceTerm,
+    fid,
     method,
     n1,
     n2,
@@ -178,6 +184,15 @@ function result(
     clippedEigenvalues: nuc.clipped,
     minEigenvalue: Math.min(0, nuc.minEigenvalue),
   };
+}
+
+function overflow(meanTerm: number, tr1: number, tr2: number, traceSqrt?: number): FidlabError {
+  const nuc = traceSqrt === undefined ? '' : `, tr sqrt(S1 S2) ${traceSqrt}`;
+  return new FidlabError(
+    ErrorCode.NOT_FINITE,
+    `FID overflowed (mean term ${meanTerm}, tr S1 ${tr1}, tr S2 ${tr2}${nuc}): ` +
+      'the feature values are too large to square in float64; rescale them',
+  );
 }
 
 function checkFeatures(m: Matrix, name: string): void {

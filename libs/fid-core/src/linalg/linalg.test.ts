@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { ErrorCode } from '../errors.js';
 import { fromRows } from '../matrix.js';
-import { assertAllClose, assertClose, naiveNT, randomMatrix } from '../testing.js';
+import { assertAllClose, assertClose, naiveNT, randomMatrix, throwsCode } from '../testing.js';
 import { gemmNN, gemmNT, gemmTN, syrkTN, transpose } from './gemm.js';
 import { nuclearNorm } from './nuclearNorm.js';
 import { pivotedCholesky } from './pivotedCholesky.js';
@@ -193,4 +194,78 @@ test('singular values of a rounding-residue matrix (near-identical rows, centred
   const C = fromRows(rows.map((r) => r.map((x, j) => (x - mean[j]) * 1e-120)));
   const sigma = singularValues(C);
   for (const s of sigma) assert.ok(Number.isFinite(s) && s < 1e-130, `sigma ${s}`);
+});
+
+test('tridiagonal QL refuses NaN and Inf, naming the entry (it used to fail as "did not converge" or return the input)', () => {
+  const d = Float64Array.from([1, 2, 3]);
+  const e = Float64Array.from([0.5, 0.5]);
+  const withAt = (a: Float64Array, i: number, v: number) => {
+    const b = Float64Array.from(a);
+    b[i] = v;
+    return b;
+  };
+  throwsCode(
+    () => tridiagonalEigenvalues(withAt(d, 1, NaN), e),
+    ErrorCode.NOT_FINITE,
+    /tridiagonal QL: diagonal entry 1 of the 3 x 3 matrix is NaN/,
+  );
+  throwsCode(
+    () => tridiagonalEigenvalues(d, withAt(e, 0, Infinity)),
+    ErrorCode.NOT_FINITE,
+    /off-diagonal entry 0 of the 3 x 3 matrix is Infinity/,
+  );
+  throwsCode(
+    () => tridiagonalEigenvalues(withAt(d, 2, -Infinity), e),
+    ErrorCode.NOT_FINITE,
+    /diagonal entry 2 .* is -Infinity/,
+  );
+  // Finite input is unaffected: [[1, .5, 0], [.5, 2, .5], [0, .5, 3]] has trace 6.
+  const lambda = tridiagonalEigenvalues(d, e);
+  assertClose(
+    lambda.reduce((s, x) => s + x, 0),
+    6,
+    1e-14,
+  );
+});
+
+test('symmetric eigenvalues and singular values refuse non-finite matrices, naming row and column', () => {
+  throwsCode(
+    () =>
+      symmetricEigenvalues(
+        fromRows([
+          [1, 2],
+          [2, NaN],
+        ]),
+      ),
+    ErrorCode.NOT_FINITE,
+    /symmetricEigenvalues: 2 x 2 matrix has NaN at row 1, column 1/,
+  );
+  // The lower triangle is not read, so it is not checked either.
+  const lowerJunk = fromRows([
+    [2, 0],
+    [NaN, 3],
+  ]);
+  assert.deepEqual(Array.from(symmetricEigenvalues(lowerJunk)), [2, 3]);
+  throwsCode(
+    () =>
+      singularValues(
+        fromRows([
+          [1, Infinity],
+          [2, 1],
+        ]),
+      ),
+    ErrorCode.NOT_FINITE,
+    /singularValues: 2 x 2 matrix: non-finite value Infinity at row 0, column 1/,
+  );
+  throwsCode(
+    () =>
+      singularValues(
+        fromRows([
+          [1, 2, 3],
+          [4, NaN, 6],
+        ]),
+      ),
+    ErrorCode.NOT_FINITE,
+    /row 1, column 1/,
+  );
 });

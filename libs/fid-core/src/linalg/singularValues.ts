@@ -1,4 +1,4 @@
-import type { Matrix } from '../matrix.js';
+import { assertFinite, type Matrix } from '../matrix.js';
 import { transpose } from './gemm.js';
 import { tridiagonalEigenvalues } from './tridiagonalEigenvalues.js';
 
@@ -24,6 +24,8 @@ import { tridiagonalEigenvalues } from './tridiagonalEigenvalues.js';
  * Rounding differs from the three-pass form only by regrouping the sums (~eps * ||M||).
  */
 export function singularValues(M: Matrix): Float64Array {
+  // An Inf would make the scale below 2^-1020 and every value 0 or NaN (silently wrong).
+  assertFinite(M.data, `singularValues: ${M.rows} x ${M.cols} matrix`, M.cols);
   // Work on the tall orientation so the bidiagonal is k x k with k = min(m, n).
   const A =
     M.rows >= M.cols

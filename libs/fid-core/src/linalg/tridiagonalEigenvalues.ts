@@ -14,6 +14,12 @@ const MAX_QL_ITERATIONS = 60;
  */
 export function tridiagonalEigenvalues(diag: Float64Array, off: Float64Array): Float64Array {
   const n = diag.length;
+  // A NaN never passes the deflation test below (every QL sweep then runs to
+  // MAX_QL_ITERATIONS and fails as "did not converge"), and an Inf makes the threshold
+  // infinite so that everything deflates at once and the input comes back as the answer.
+  // Neither says what went wrong, so refuse such input up front, naming the entry.
+  assertFiniteEntries(diag, n, 'diagonal', n);
+  assertFiniteEntries(off, Math.max(0, n - 1), 'off-diagonal', n);
   const d = Float64Array.from(diag);
   // e[i] couples d[i] and d[i+1]; e[n-1] = 0 is a sentinel.
   const e = new Float64Array(n);
@@ -75,6 +81,17 @@ export function tridiagonalEigenvalues(diag: Float64Array, off: Float64Array): F
     }
   }
   return d;
+}
+
+function assertFiniteEntries(a: Float64Array, count: number, what: string, n: number): void {
+  for (let i = 0; i < count; i++) {
+    if (!Number.isFinite(a[i])) {
+      throw new FidlabError(
+        ErrorCode.NOT_FINITE,
+        `tridiagonal QL: ${what} entry ${i} of the ${n} x ${n} matrix is ${a[i]}`,
+      );
+    }
+  }
 }
 
 /**
