@@ -4,7 +4,14 @@ import { ErrorCode, FidlabError } from '@fidlab/fid-core';
 import type { Store } from '@fidlab/store';
 import { synthDataset } from '@fidlab/datasets';
 import { knownExtractors, trainIdentity } from '@fidlab/features';
-import { listCheckpoints, train, type Direction, type EpochResult } from '@fidlab/training';
+import {
+  checkpointEpoch,
+  listCheckpoints,
+  train,
+  type CheckpointEpoch,
+  type Direction,
+  type EpochResult,
+} from '@fidlab/training';
 import { Evaluator, type ResolvedMetric } from './evaluateCheckpoint.js';
 import { describeTrial, expandTrials, type Trial } from './expandTrials.js';
 import type { MetricValue } from './metricValues.js';
@@ -154,11 +161,9 @@ async function runPix2pixTrial(
   const totalEpochs = (config.epochs ?? 100) + (config.epochs_decay ?? 0);
   const direction = config.direction ?? 'photo2sketch';
   const evaluator = evaluatorFor(direction);
-  const done = new Set(
-    (await store.runEpochs(runId))
-      .filter((e) => Object.keys(e.metrics).length > 0)
-      .map((e) => e.epoch),
-  );
+  const rows = await store.runEpochs(runId);
+  const done = new Set(rows.filter((e) => Object.keys(e.metrics).length > 0).map((e) => e.epoch));
+  const recorded = new Set(rows.filter((e) => e.checkpoint !== null).map((e) => e.epoch));
   const evaluate = async (epoch: number, checkpointDir: string) => {
     const last = epoch === totalEpochs;
     if (done.has(epoch) || (epoch % every.every !== 0 && !last)) return;
@@ -174,9 +179,33 @@ async function runPix2pixTrial(
     done.add(epoch);
     log(`${label} epoch ${epoch}: ${summarise(values)}`);
   };
-  // A previous process may have died between checkpoint and evaluation.
-  for (const { epoch, dir } of (await listCheckpoints(runDir)).reverse())
-    if (!done.has(epoch)) await evaluate(epoch, dir);
+  // A previous process may have died after an epoch's checkpoint was written but before its row
+  // (losses, checkpoint) or its evaluation was recorded. train() resumes after the newest
+  // checkpoint and never reports such an epoch again, so record it from the files now.
+  for (const { epoch, dir } of (await listCheckpoints(runDir)).reverse()) {
+    const needsEvaluation =
+      !done.has(epoch) && (epoch % every.every === 0 || epoch === totalEpochs);
+    if (recorded.has(epoch) && !needsEvaluation) continue;
+    let e: CheckpointEpoch;
+    try {
+      e = await checkpointEpoch(dir);
+    } catch (err) {
+      // train() skips a damaged checkpoint too, and trains (and reports) that epoch again.
+      log(`${label}: skipping damaged checkpoint ${dir}: ${(err as Error).message}`);
+      continue;
+    }
+    if (!recorded.has(epoch)) {
+      await store.recordEpoch(runId, {
+        epoch,
+        losses: e.losses,
+        checkpoint: { uri: dir, sha256: e.sha256, bytes: e.bytes },
+        seconds: e.seconds,
+      });
+      recorded.add(epoch);
+      log(`${label} epoch ${epoch}: recorded from its checkpoint (the run stopped before it was)`);
+    }
+    await evaluate(epoch, dir);
+  }
   log(`${label}: training in ${runDir}`);
   const result = await train(config, {
     signal,

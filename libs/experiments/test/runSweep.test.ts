@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -82,6 +83,59 @@ test('an interrupted sweep resumes from its checkpoint without duplicate rows', 
   const third = await runSweep(spec, { store, runsDir: join(dir, 'runs') });
   assert.equal(third[0].status, 'skipped');
   assert.equal(await metricRows(runId), 6);
+});
+
+test('an epoch whose checkpoint was written but whose row was not (a crash) gets its row on resume', async () => {
+  const spec = parseSweepText(sweepText('crash'));
+  // The process "dies" right after epoch 1's checkpoint is on disk, before its row is recorded.
+  store.recordEpoch = async () => {
+    throw new Error('simulated crash after the checkpoint write');
+  };
+  let first;
+  try {
+    first = await runSweep(spec, { store, runsDir: join(dir, 'runs') });
+  } finally {
+    delete (store as Partial<Store>).recordEpoch; // back to the class's method
+  }
+  assert.equal(first[0].status, 'failed');
+  assert.match(first[0].error ?? '', /simulated crash/);
+  const runId = first[0].runId;
+  assert.deepEqual(await store.runEpochs(runId), [], 'nothing recorded for epoch 1');
+  const ckDir = join(dir, 'runs', 'crash', first[0].trial.key, 'checkpoints', 'epoch-0001');
+  assert.ok(existsSync(join(ckDir, 'manifest.json')), 'the checkpoint was written');
+  const manifestText = readFileSync(join(ckDir, 'manifest.json'));
+  const manifest = JSON.parse(manifestText.toString('utf8')) as {
+    losses: Record<string, number>;
+    files: { bytes: number }[];
+  };
+
+  const lines: string[] = [];
+  const second = await runSweep(spec, {
+    store,
+    runsDir: join(dir, 'runs'),
+    log: (l) => lines.push(l),
+  });
+  assert.equal(second[0].status, 'done', second[0].error);
+  assert.ok(
+    lines.some((l) => /resuming .* \(epoch 1, step/.test(l)),
+    `training resumed after epoch 1:\n${lines.join('\n')}`,
+  );
+  const epochs = await store.runEpochs(runId);
+  assert.deepEqual(
+    epochs.map((e) => e.epoch),
+    [1, 2],
+  );
+  const [e1] = epochs;
+  // As saveCheckpoint reported it: the manifest's sha256 and every file's size plus its own.
+  assert.deepEqual(e1.checkpoint, {
+    uri: ckDir,
+    sha256: createHash('sha256').update(manifestText).digest('hex'),
+    bytes: manifest.files.reduce((n, f) => n + f.bytes, manifestText.length),
+  });
+  assert.deepEqual(e1.losses, manifest.losses);
+  assert.ok(e1.seconds !== null && e1.seconds > 0, 'duration from metrics.jsonl');
+  for (const e of epochs) assert.ok(Number.isFinite(e.metrics.fid_face), `fid_face at ${e.epoch}`);
+  assert.ok(epochs[1].checkpoint?.uri.endsWith('epoch-0002'));
 });
 
 test("a `best` reference evaluates with the other sweep's selected checkpoint", async () => {

@@ -17,9 +17,11 @@ export { lrFactor } from './lrSchedule.js';
 export { trainStep, type Nets } from './trainStep.js';
 export { isOutOfMemory, outOfMemoryHint } from './outOfMemory.js';
 export {
+  checkpointEpoch,
   D_LAYERS,
   METRICS_FILE,
   train,
+  type CheckpointEpoch,
   type EpochResult,
   type StepProgress,
   type TrainHooks,

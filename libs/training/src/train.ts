@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { appendFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import {
   assertDatasetOk,
@@ -21,6 +21,7 @@ import {
   DISCRIMINATOR_FILE,
   GENERATOR_FILE,
   listCheckpoints,
+  MANIFEST_FILE,
   OPTIMIZER_FILE,
   pruneTrainingState,
   readCheckpoint,
@@ -386,6 +387,50 @@ export async function train(
   } finally {
     disposeAll();
   }
+}
+
+/** What `onEpoch` reported for a checkpoint, as far as the files on disk still say it. */
+export type CheckpointEpoch = Pick<
+  EpochResult,
+  'epoch' | 'losses' | 'lr' | 'checkpointDir' | 'sha256' | 'bytes'
+> & {
+  /** From the epoch's metrics.jsonl line; null when that line is gone. */
+  seconds: number | null;
+};
+
+/**
+ * Rebuilds an epoch's report from its checkpoint (files verified against the manifest) and its
+ * metrics.jsonl line, for a caller that died after the checkpoint was written but before it had
+ * recorded the epoch: a resumed `train` starts after the newest checkpoint and never reports
+ * that epoch again. sha256 and bytes are computed as `saveCheckpoint` returned them.
+ */
+export async function checkpointEpoch(checkpointDir: string): Promise<CheckpointEpoch> {
+  const ck = await readCheckpoint(checkpointDir);
+  const m = ck.manifest;
+  const manifestBytes = (await stat(join(checkpointDir, MANIFEST_FILE))).size;
+  // RUN_DIR/checkpoints/epoch-NNNN -> RUN_DIR/metrics.jsonl
+  const metricsPath = join(dirname(dirname(checkpointDir)), METRICS_FILE);
+  let seconds: number | null = null;
+  if (existsSync(metricsPath)) {
+    for (const line of (await readFile(metricsPath, 'utf8')).split('\n')) {
+      try {
+        const r = JSON.parse(line) as { epoch?: number; seconds?: number; sha256?: string };
+        if (r.epoch === m.epoch && r.sha256 === ck.sha256 && typeof r.seconds === 'number')
+          seconds = r.seconds;
+      } catch {
+        // A line cut short by the crash: no duration for it.
+      }
+    }
+  }
+  return {
+    epoch: m.epoch,
+    losses: m.losses,
+    lr: m.lr,
+    checkpointDir,
+    sha256: ck.sha256,
+    bytes: m.files.reduce((n, f) => n + f.bytes, manifestBytes),
+    seconds,
+  };
 }
 
 /** Keeps only the metrics lines of epochs before `start` (a resumed run rewrites later ones). */
