@@ -5,9 +5,12 @@ import * as tf from '@tensorflow/tfjs';
 import { matrix, type Matrix } from '@fidlab/fid-core';
 import { discoverDataset, itemsOfSplit, loadBatches, type DatasetIndex } from '@fidlab/datasets';
 import { createExtractor, type FeatureExtractor } from '@fidlab/features';
-import { loadCheckpoint, toUint8 } from '@fidlab/training';
+import { generateSplit, loadCheckpoint } from '@fidlab/training';
 import { metricValues, type MetricValue } from './metricValues.js';
 import type { DataSpec, MetricSpec } from './sweepSpec.js';
+
+/** Images per feature-extractor call (ground truth and generated alike). */
+const FEATURE_BATCH = 16;
 
 /** A metric whose extractor is a concrete name (a `best` reference already resolved). */
 export interface ResolvedMetric {
@@ -28,16 +31,16 @@ export interface EvaluationRequest {
 }
 
 /**
- * Evaluates checkpoints of one data set: keeps the decoded test split and the ground-truth
- * features of every extractor between epochs, so that each epoch only generates and extracts the
- * generated side.
+ * Evaluates checkpoints of one data set: keeps the decoded ground-truth split and its features
+ * for every extractor between epochs, so that each epoch only generates and extracts the
+ * generated side. Generation is `generateSplit`, the function `fidlab generate` uses, so the
+ * metrics describe exactly the images that command writes for the checkpoint.
  */
 export class Evaluator {
   private index: DatasetIndex | null = null;
   private readonly extractors = new Map<string, FeatureExtractor>();
   private readonly realFeatures = new Map<string, Matrix>();
-  private truth: { inputs: tf.Tensor4D[]; targets: tf.Tensor4D[]; ids: (string | null)[] } | null =
-    null;
+  private truth: { targets: tf.Tensor4D[]; ids: (string | null)[]; count: number } | null = null;
 
   constructor(
     private readonly data: DataSpec,
@@ -46,35 +49,33 @@ export class Evaluator {
     private readonly maxImages?: number,
   ) {}
 
-  /** Decodes the split once: inputs in [-1,1] (generator side), targets in [0,1] (extractor side). */
-  private async loadTruth(size: number) {
-    if (this.truth) return this.truth;
-    const index = (this.index ??= await discoverDataset(this.data.root, {
+  private async dataset(): Promise<DatasetIndex> {
+    return (this.index ??= await discoverDataset(this.data.root, {
       layout: this.data.layout,
       pairPattern: this.data.pair_pattern,
       identityPattern: this.data.identity_pattern,
     }));
+  }
+
+  /** Decodes the ground-truth sketches once, in [0,1] (extractor side), in file order. */
+  private async loadTruth(size: number) {
+    if (this.truth) return this.truth;
+    const index = await this.dataset();
     const items = itemsOfSplit(index, this.split);
     const limited = this.maxImages ? { ...index, items: items.slice(0, this.maxImages) } : index;
-    const inputs: tf.Tensor4D[] = [];
     const targets: tf.Tensor4D[] = [];
     const ids: (string | null)[] = [];
     for await (const b of loadBatches(limited, {
       size,
       split: this.split,
       range: '[0,1]',
-      batchSize: 16,
+      batchSize: FEATURE_BATCH,
     })) {
       if (!b.b) throw new Error(`${this.data.root}: evaluation needs paired images`);
-      const target = tf.tensor4d(b.b, [b.n, size, size, 3]);
-      const source =
-        this.direction === 'photo2sketch' ? tf.tensor4d(b.a, [b.n, size, size, 3]) : target;
-      inputs.push(tf.tidy(() => source.mul(2).sub(1)));
-      if (source !== target) source.dispose();
-      targets.push(target);
+      targets.push(tf.tensor4d(b.b, [b.n, size, size, 3]));
       for (const item of b.items) ids.push(item.identity);
     }
-    this.truth = { inputs, targets, ids };
+    this.truth = { targets, ids, count: ids.length };
     return this.truth;
   }
 
@@ -107,28 +108,43 @@ export class Evaluator {
 
   async evaluate(req: EvaluationRequest): Promise<MetricValue[]> {
     const { generator } = await loadCheckpoint(req.checkpointDir);
-    // Generated images as the 8-bit pixels `fidlab generate` writes (toUint8), so the metrics see
-    // what a saved PNG holds.
-    const pixels: Uint8Array[] = [];
+    // Generated images as the 8-bit pixels `fidlab generate` writes, from the same function
+    // (one image per generator call, see GENERATION), in the ground truth's file order.
+    const parts: Uint8Array[] = [];
+    let size = 0;
     let truth: Awaited<ReturnType<Evaluator['loadTruth']>>;
     try {
       truth = await this.loadTruth(generator.config.size);
-      for (const x of truth.inputs) {
-        const y = tf.tidy(() => generator.apply(x, { training: false }).output);
-        pixels.push(toUint8((await y.data()) as Float32Array));
-        y.dispose();
+      for await (const g of generateSplit(generator, await this.dataset(), {
+        split: this.split,
+        direction: this.direction,
+        maxImages: this.maxImages,
+      })) {
+        parts.push(g.pixels);
+        size = g.size;
       }
     } finally {
       generator.dispose();
     }
-    const shapes = truth.inputs.map((x) => x.shape);
-    await writeSamples(join(req.checkpointDir, 'samples'), pixels, shapes, req.samples ?? 8);
-    const generated = pixels.map((px, i) =>
-      tf.tensor4d(
-        Float32Array.from(px, (v) => v / 255),
-        shapes[i],
-      ),
-    );
+    const pixels = concatBytes(parts); // [n, size, size, 3]
+    const n = pixels.length / (size * size * 3);
+    if (n !== truth.count) {
+      throw new Error(`generated ${n} images of split '${this.split}' for ${truth.count} targets`);
+    }
+    await writeSamples(join(req.checkpointDir, 'samples'), pixels, size, req.samples ?? 8);
+    // Extractors take them in batches of FEATURE_BATCH, like the ground truth.
+    const generated: tf.Tensor4D[] = [];
+    const per = size * size * 3;
+    for (let i = 0; i < n; i += FEATURE_BATCH) {
+      const m = Math.min(FEATURE_BATCH, n - i);
+      const px = pixels.subarray(i * per, (i + m) * per);
+      generated.push(
+        tf.tensor4d(
+          Float32Array.from(px, (v) => v / 255),
+          [m, size, size, 3],
+        ),
+      );
+    }
     const values: MetricValue[] = [];
     try {
       const generatedFeatures = new Map<string, Matrix>();
@@ -157,29 +173,37 @@ export class Evaluator {
   dispose(): void {
     for (const e of this.extractors.values()) e.dispose();
     this.extractors.clear();
-    if (this.truth) for (const t of [...this.truth.inputs, ...this.truth.targets]) t.dispose();
+    if (this.truth) for (const t of this.truth.targets) t.dispose();
     this.truth = null;
   }
 }
 
-/** The first `count` generated images as PNG files (sample-000.png, ...). */
+/** The first `count` generated images ([n, size, size, 3]) as PNG files (sample-000.png, ...). */
 async function writeSamples(
   dir: string,
-  batches: Uint8Array[],
-  shapes: [number, number, number, number][],
+  pixels: Uint8Array,
+  size: number,
   count: number,
 ): Promise<void> {
   if (count <= 0) return;
   await mkdir(dir, { recursive: true });
-  let k = 0;
-  for (const [b, px] of batches.entries()) {
-    const [n, h, w, c] = shapes[b];
-    for (let i = 0; i < n && k < count; i++, k++) {
-      const image = px.subarray(i * h * w * c, (i + 1) * h * w * c);
-      await sharp(Buffer.from(image), { raw: { width: w, height: h, channels: c as 3 } })
-        .png()
-        .toFile(join(dir, `sample-${String(k).padStart(3, '0')}.png`));
-    }
-    if (k >= count) break;
+  const per = size * size * 3;
+  const n = Math.min(count, pixels.length / per);
+  for (let k = 0; k < n; k++) {
+    await sharp(Buffer.from(pixels.subarray(k * per, (k + 1) * per)), {
+      raw: { width: size, height: size, channels: 3 },
+    })
+      .png()
+      .toFile(join(dir, `sample-${String(k).padStart(3, '0')}.png`));
   }
+}
+
+function concatBytes(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
 }

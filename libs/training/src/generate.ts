@@ -2,9 +2,112 @@ import { mkdir } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs';
-import { DEFAULT_RESIZE, discoverDataset, itemsOfSplit, loadBatches } from '@fidlab/datasets';
+import {
+  discoverDataset,
+  itemsOfSplit,
+  loadBatches,
+  type DatasetIndex,
+  type DatasetItem,
+  type ResizeMode,
+} from '@fidlab/datasets';
 import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import type { Generator } from '@fidlab/models';
 import { loadCheckpoint } from './checkpoint.js';
+import type { Direction } from './trialConfig.js';
+
+/**
+ * How a checkpoint turns inputs into images, for `fidlab generate` and for the per-epoch
+ * evaluation alike, so that FID measured during training is FID of the images `fidlab generate`
+ * writes for the same checkpoint (both call `generateSplit`).
+ *
+ * The settings are pix2pix's `test.py` defaults: the seed's FIDs (../shared/seed/README.md) are
+ * computed on `pix2pix_test_generator_sketch`, what pix2pix's test script wrote, and the seed
+ * names no other inference settings. So:
+ * - mode: BatchNorm on the test batch's own statistics and dropout on (no `--eval`; the pix2pix
+ *   paper, sec. 3.3: "At inference time, we run the generator net in exactly the same manner as
+ *   during the training phase"), with dropout masks from the trial seed so reruns agree;
+ * - batch size 1 (test.py forces it; with batch statistics the batch size changes the images);
+ * - resize: bicubic on 8-bit pixels (`vips-bicubic`, torchvision's `Resize(BICUBIC)` on PIL
+ *   images, as in pix2pix's `get_transform`), not the bilinear resize FID extractors use.
+ */
+export const GENERATION = {
+  evalMode: false,
+  batchSize: 1,
+  resize: 'vips-bicubic',
+} as const satisfies { evalMode: boolean; batchSize: number; resize: ResizeMode };
+
+export interface GenerateSplitOptions {
+  split: string;
+  /** Which image of a pair is the input: the photo (photo2sketch) or the sketch (sketch2sketch). */
+  direction: Direction;
+  /** Only the split's first `maxImages` items (file order). */
+  maxImages?: number;
+  /** Default GENERATION.evalMode: PyTorch `eval()` (running statistics, no dropout) when true. */
+  evalMode?: boolean;
+  /** Default GENERATION.batchSize. */
+  batchSize?: number;
+}
+
+/** One batch of generated images: 8-bit RGB [n, size, size, 3] and the inputs they came from. */
+export interface GeneratedBatch {
+  pixels: Uint8Array;
+  n: number;
+  size: number;
+  items: DatasetItem[];
+  /** Path of each input image (photo or sketch), in batch order. */
+  inputs: string[];
+}
+
+/**
+ * Runs `generator` (fresh from `loadCheckpoint`: its dropout Rng starts at the trial seed) over a
+ * split in file order, without crop or flip, as GENERATION says, and yields 8-bit images as a
+ * saved PNG holds them (`toUint8`).
+ * Deviation: inputs are resized straight to the model size (pix2pix's test resizes to load_size
+ * and crops at random); a generated set then lines up pixel for pixel with its inputs.
+ */
+export async function* generateSplit(
+  generator: Generator,
+  index: DatasetIndex,
+  o: GenerateSplitOptions,
+): AsyncGenerator<GeneratedBatch> {
+  const size = generator.config.size;
+  const items = itemsOfSplit(index, o.split);
+  const limited =
+    o.maxImages !== undefined && o.maxImages < items.length
+      ? { ...index, items: items.slice(0, o.maxImages) }
+      : index;
+  // sketch2sketch reads the sketch of a pair, or the image itself in a folder of sketches.
+  const useSketch = o.direction === 'sketch2sketch' && index.layout !== 'single';
+  const training = !(o.evalMode ?? GENERATION.evalMode);
+  for await (const batch of loadBatches(limited, {
+    size,
+    split: o.split,
+    resize: GENERATION.resize,
+    range: '[-1,1]',
+    batchSize: o.batchSize ?? GENERATION.batchSize,
+  })) {
+    if (useSketch && !batch.b) {
+      throw new FidlabError(
+        ErrorCode.INVALID_INPUT,
+        `${index.root}: sketch2sketch generation needs the sketch of each pair`,
+      );
+    }
+    const src = useSketch ? batch.b! : batch.a;
+    const y = tf.tidy(() => {
+      const x = tf.tensor4d(src, [batch.n, size, size, 3]);
+      return generator.apply(x, { training }).output;
+    });
+    const pixels = toUint8((await y.data()) as Float32Array);
+    y.dispose();
+    yield {
+      pixels,
+      n: batch.n,
+      size,
+      items: batch.items,
+      inputs: batch.items.map((it) => (useSketch ? it.b! : it.a)),
+    };
+  }
+}
 
 export interface GenerateOptions {
   /** A checkpoint folder, RUN_DIR/checkpoints/epoch-NNNN. */
@@ -14,13 +117,9 @@ export interface GenerateOptions {
   /** Default 'test'. */
   split?: string;
   out: string;
-  /**
-   * BatchNorm on running statistics and no dropout (PyTorch `eval()`). Default false, as
-   * pix2pix's test.py without --eval: BatchNorm on the test batch's statistics and dropout on
-   * (masks from the trial seed, so repeated runs give the same images).
-   */
+  /** BatchNorm on running statistics and no dropout (PyTorch `eval()`); default GENERATION's. */
   evalMode?: boolean;
-  /** Default 1 (with train-mode BatchNorm the batch size changes the outputs, as in pix2pix). */
+  /** Default GENERATION.batchSize (with train-mode BatchNorm the batch size changes the outputs). */
   batchSize?: number;
   onProgress?(done: number, total: number): void;
 }
@@ -37,10 +136,8 @@ export function toUint8(x: Float32Array): Uint8Array {
 }
 
 /**
- * Runs a checkpoint's generator over a split and writes one PNG per input, named after the input
- * (photo for photo2sketch, sketch for sketch2sketch) with a .png extension.
- * Deviation: inputs are resized straight to the model size (pix2pix's test resizes to load_size
- * and crops at random); a generated set then lines up pixel for pixel with its inputs.
+ * Runs a checkpoint's generator over a split (`generateSplit`) and writes one PNG per input,
+ * named after the input (photo for photo2sketch, sketch for sketch2sketch) with a .png extension.
  */
 export async function generateImages(
   o: GenerateOptions,
@@ -52,30 +149,20 @@ export async function generateImages(
       layout: config.data.layout,
       pairPattern: config.data.pair_pattern,
     });
-    const items = itemsOfSplit(index, split);
-    // sketch2sketch reads the sketch of a pair, or the image itself in a folder of sketches.
-    const useSketch = config.direction === 'sketch2sketch' && index.layout !== 'single';
+    const total = itemsOfSplit(index, split).length;
     const out = resolve(o.out);
     await mkdir(out, { recursive: true });
-    const size = config.size;
     let done = 0;
     const names = new Set<string>();
-    for await (const batch of loadBatches(index, {
-      size,
+    for await (const g of generateSplit(generator, index, {
       split,
-      resize: DEFAULT_RESIZE.train,
-      batchSize: o.batchSize ?? 1,
+      direction: config.direction,
+      evalMode: o.evalMode,
+      batchSize: o.batchSize,
     })) {
-      const src = useSketch ? batch.b! : batch.a;
-      const y = tf.tidy(() => {
-        const x = tf.tensor4d(src, [batch.n, size, size, 3]);
-        return generator.apply(x, { training: !o.evalMode }).output;
-      });
-      const pixels = toUint8((await y.data()) as Float32Array);
-      y.dispose();
-      for (let k = 0; k < batch.n; k++) {
-        const input = useSketch ? batch.items[k].b! : batch.items[k].a;
-        const name = `${basename(input, extname(input))}.png`;
+      const px = g.size * g.size * 3;
+      for (let k = 0; k < g.n; k++) {
+        const name = `${basename(g.inputs[k], extname(g.inputs[k]))}.png`;
         if (names.has(name)) {
           throw new FidlabError(
             ErrorCode.INVALID_INPUT,
@@ -83,13 +170,14 @@ export async function generateImages(
           );
         }
         names.add(name);
-        const img = pixels.subarray(k * size * size * 3, (k + 1) * size * size * 3);
-        await sharp(Buffer.from(img), { raw: { width: size, height: size, channels: 3 } })
+        await sharp(Buffer.from(g.pixels.subarray(k * px, (k + 1) * px)), {
+          raw: { width: g.size, height: g.size, channels: 3 },
+        })
           .png()
           .toFile(join(out, name));
       }
-      done += batch.n;
-      o.onProgress?.(done, items.length);
+      done += g.n;
+      o.onProgress?.(done, total);
     }
     return { written: done, out, epoch };
   } finally {

@@ -11,7 +11,15 @@ export {
   type CheckpointManifest,
 } from './checkpoint.js';
 export { datasetFingerprint } from './datasetFingerprint.js';
-export { generateImages, toUint8, type GenerateOptions } from './generate.js';
+export {
+  GENERATION,
+  generateImages,
+  generateSplit,
+  toUint8,
+  type GeneratedBatch,
+  type GenerateOptions,
+  type GenerateSplitOptions,
+} from './generate.js';
 export { ganLoss, klLoss, l1Loss } from './losses.js';
 export { lrFactor } from './lrSchedule.js';
 export { trainStep, type Nets } from './trainStep.js';

@@ -14,7 +14,8 @@ export const generateCommand: Command = {
 Runs the generator of a checkpoint (RUN_DIR/checkpoints/epoch-NNNN, or RUN_DIR for its newest)
 over a split and writes one PNG per input to --out, named after the input file (the photo for
 photo2sketch, the sketch for sketch2sketch), at the model's size. Inputs are resized straight to
-the model size (no crop, no flip).
+the model size (bicubic, no crop, no flip). Without --eval-mode and --batch-size these are the
+images the per-epoch evaluation of \`fidlab run\` measures (the same generation function).
 
   --checkpoint DIR   checkpoint folder or run folder
   --data ROOT        dataset (default: the one the checkpoint was trained on)
