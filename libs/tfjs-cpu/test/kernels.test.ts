@@ -39,6 +39,12 @@ const CONVS: [S4, S4, number, Pad][] = [
   [[2, 4, 4, 16], [3, 3, 16, 8], 2, 'same'], // more taps*channels than pixels: GEMM paths
   [[1, 7, 6, 12], [4, 4, 12, 5], 2, 'same'],
   [[1, 7, 7, 9], [3, 3, 9, 4], 2, 'valid'],
+  // 3x3 stride 1 with channels a multiple of 4: Winograd F(2x2, 3x3) (conv-winograd.ts)
+  [[2, 7, 9, 4], [3, 3, 4, 8], 1, 'same'], // odd sizes: tiles with one output row / column
+  [[1, 8, 6, 8], [3, 3, 8, 12], 1, 'valid'],
+  [[3, 5, 4, 12], [3, 3, 12, 4], 1, 'same'], // 4 outputs: GEMM columns padded to 8
+  [[1, 3, 3, 4], [3, 3, 4, 4], 1, 'valid'], // one output pixel
+  [[2, 1, 1, 4], [3, 3, 4, 8], 1, 'same'], // one input pixel
 ];
 
 /** conv2d of seeded inputs and its gradients (dx, dW) for a seeded dy: the conv tests' body. */
@@ -335,5 +341,29 @@ test('convolution results are the same bits on 1 thread and on 3', async () => {
   } finally {
     Object.assign(convGemmTuning, saved);
     setCpuThreads(before);
+  }
+});
+
+test('3x3 stride 1 convolutions go through Winograd F(2x2, 3x3): within 1e-5 of im2col + GEMM, not the same bits', async () => {
+  await setupFastCpu();
+  const saved = { ...convGemmTuning };
+  // VGG-like: 64 channels in and out, odd width (a last tile column with one output column).
+  const xs: S4 = [2, 12, 13, 64];
+  const ws: S4 = [3, 3, 64, 64];
+  const conv = () =>
+    tf.tidy(() =>
+      tf.conv2d(tf.tensor4d(rand(xs, 7), xs), tf.tensor4d(rand(ws, 8), ws), 1, 'same').dataSync(),
+    ) as Float32Array;
+  try {
+    convGemmTuning.winograd = true;
+    const wino = conv();
+    convGemmTuning.winograd = false;
+    const gemm = conv();
+    const e = relErr(wino, gemm);
+    assert.ok(e < 1e-5, `relative error ${e}`);
+    const same = wino.filter((v, i) => v === gemm[i]).length;
+    assert.ok(same < 0.5 * wino.length, `${same} of ${wino.length} equal: Winograd not used?`);
+  } finally {
+    Object.assign(convGemmTuning, saved);
   }
 });

@@ -29,6 +29,8 @@ export const convGemmTuning = {
   parallelFlops: 1 << 20,
   /** Gathers of fewer elements run on the calling thread only. */
   parallelGather: 1 << 15,
+  /** 3x3, stride 1 forward convolutions by Winograd F(2x2, 3x3) (conv-winograd.ts). */
+  winograd: true,
 };
 
 const up = (x: number, to: number) => Math.ceil(x / to) * to;

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { WasmScope, type Attrs } from '../wasm-call.js';
 import { convForward, geom } from './conv-gemm.js';
+import { convForwardWinograd, winogradFits } from './conv-winograd.js';
 
 type Args = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: Attrs };
 
@@ -33,7 +34,8 @@ export function sgemmConv2d(args: Args): tf.TensorInfo | null {
   );
   const s = new WasmScope(args.backend as BackendWasm);
   const y = s.alloc(info.outShape);
-  convForward(geom(info), s.view(x), s.view(filter), s.view(y));
+  const g = geom(info);
+  (winogradFits(g) ? convForwardWinograd : convForward)(g, s.view(x), s.view(filter), s.view(y));
   return s.done(y);
 }
 

@@ -15,6 +15,7 @@
  * relaxed SIMD), so each output is the float32 sum in p order, as a scalar loop would give.
  */
 import { wasmAsm as W } from '@fidlab/fid-core';
+import { wgFilterBody, wgInBody, wgOutBody } from './winograd.js';
 
 const { F32X4_ADD, F32X4_MUL, V128_LOAD, V128_LOAD32_SPLAT, V128_STORE, V128_CONST } = W;
 
@@ -241,11 +242,8 @@ function gatherSumRunsBody(): number[] {
 
 function emitModule(): Uint8Array {
   const type = W.section(1, [
-    4,
-    ...[0x60, 13, ...new Array<number>(13).fill(W.I32), 0],
-    ...[0x60, 5, ...new Array<number>(5).fill(W.I32), 0],
-    ...[0x60, 6, ...new Array<number>(6).fill(W.I32), 0],
-    ...[0x60, 7, ...new Array<number>(7).fill(W.I32), 0],
+    6,
+    ...[13, 5, 6, 7, 8, 9].flatMap((n) => [0x60, n, ...new Array<number>(n).fill(W.I32), 0]),
   ]);
   // import env.mem: shared memory, min 1 page, max 65536 pages (4 GiB, the memory32 limit).
   const imp = W.section(2, [
@@ -257,17 +255,32 @@ function emitModule(): Uint8Array {
     ...W.uleb(1),
     ...W.uleb(65536),
   ]);
-  const func = W.section(3, [5, 0, 1, 2, 2, 3]);
+  const func = W.section(3, [8, 0, 1, 2, 2, 3, 4, 5, 4]);
   const exp = W.section(7, [
-    5,
+    8,
     ...[...W.str('block'), 0x00, 0],
     ...[...W.str('gather'), 0x00, 1],
     ...[...W.str('gatherSum'), 0x00, 2],
     ...[...W.str('copyRuns'), 0x00, 3],
     ...[...W.str('gatherSumRuns'), 0x00, 4],
+    ...[...W.str('wgIn'), 0x00, 5],
+    ...[...W.str('wgOut'), 0x00, 6],
+    ...[...W.str('wgFilter'), 0x00, 7],
   ]);
-  const bodies = [blockBody(), gatherBody(), gatherSumBody(), copyRunsBody(), gatherSumRunsBody()];
-  const codeSec = W.section(10, [5, ...bodies.flatMap((b) => [...W.uleb(b.length), ...b])]);
+  const bodies = [
+    blockBody(),
+    gatherBody(),
+    gatherSumBody(),
+    copyRunsBody(),
+    gatherSumRunsBody(),
+    wgInBody(),
+    wgOutBody(),
+    wgFilterBody(),
+  ];
+  const codeSec = W.section(10, [
+    bodies.length,
+    ...bodies.flatMap((b) => [...W.uleb(b.length), ...b]),
+  ]);
   return Uint8Array.from([...W.MODULE_HEADER, ...type, ...imp, ...func, ...exp, ...codeSec]);
 }
 

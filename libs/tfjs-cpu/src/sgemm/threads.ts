@@ -24,6 +24,7 @@ import {
   type GatherSumRuns,
   type SgemmBlock,
 } from './kernel.js';
+import type { WgFilter, WgIn, WgOut } from './winograd.js';
 
 /** Reduction block: 4 rows of A (4 KB) stay in L1 and KC rows of B in L2 while C tiles sweep. */
 const KC = 256;
@@ -75,6 +76,11 @@ const GATHER = 1;
 const GATHER_SUM = 2;
 const COPY_RUNS = 3;
 const GATHER_SUM_RUNS = 4;
+const WG_IN = 5;
+const WG_OUT = 6;
+const WG_FILTER = 7;
+/** Winograd tiles (or filter channels) per claim. */
+const TILE_RUN = 16;
 
 interface Kernels {
   block: SgemmBlock;
@@ -82,6 +88,9 @@ interface Kernels {
   gatherSum: GatherSum;
   copyRuns: CopyRuns;
   gatherSumRuns: GatherSumRuns;
+  wgIn: WgIn;
+  wgOut: WgOut;
+  wgFilter: WgFilter;
 }
 
 /**
@@ -112,8 +121,14 @@ function work(ex: Kernels, ctl: Int32Array, at: number, kc: number): void {
       ex.gatherSum(4 * x[0], 4 * x[1], 4 * x[2], x[3], u0, u1);
     } else if (kind === 3) {
       ex.copyRuns(4 * x[0], 4 * x[1], 4 * x[2], 4 * x[3], u0, u1);
-    } else {
+    } else if (kind === 4) {
       ex.gatherSumRuns(4 * x[0], 4 * x[1], 4 * x[2], x[3], 4 * x[4], u0, u1);
+    } else if (kind === 5) {
+      ex.wgIn(4 * x[0], 4 * x[1], 4 * x[2], x[3], x[4], x[5], u0, u1);
+    } else if (kind === 6) {
+      ex.wgOut(4 * x[0], 4 * x[1], 4 * x[2], x[3], x[4], x[5], x[6], u0, u1);
+    } else {
+      ex.wgFilter(4 * x[0], 4 * x[1], x[2], x[3], x[4], x[5], u0, u1);
     }
   }
 }
@@ -271,6 +286,60 @@ export class Sgemm {
     const T = this.choose(GATHER_SUM_RUNS, n * len * r, parallel);
     const run = Math.max(1, Math.floor(GATHER_RUN / len));
     this.dispatch(T, [GATHER_SUM_RUNS, n, run, 0, dst, src, idx, r, len], n * len * r);
+  }
+
+  /**
+   * Winograd input transform (winograd.ts): tiles [0, n) at src + idx[t] / 4 into the 16 planes
+   * of V at dst. Byte strides: pixel (`cBytes`), image row, plane.
+   */
+  wgIn(
+    dst: number,
+    src: number,
+    idx: number,
+    rowBytes: number,
+    cBytes: number,
+    planeBytes: number,
+    n: number,
+    parallel = true,
+  ): void {
+    const cost = (n * cBytes) / 4;
+    const T = this.choose(WG_IN, cost, parallel);
+    this.dispatch(T, [WG_IN, n, TILE_RUN, 0, src, dst, idx, rowBytes, cBytes, planeBytes], cost);
+  }
+
+  /** Winograd output transform: rows [0, n) of the 16 planes at src into 2x2 output tiles. */
+  wgOut(
+    dst: number,
+    src: number,
+    idx: number,
+    planeBytes: number,
+    mBytes: number,
+    cBytes: number,
+    rowBytes: number,
+    n: number,
+    parallel = true,
+  ): void {
+    const cost = (n * cBytes) / 4;
+    const T = this.choose(WG_OUT, cost, parallel);
+    const args = [src, dst, idx, planeBytes, mBytes, cBytes, rowBytes];
+    this.dispatch(T, [WG_OUT, n, TILE_RUN, 0, ...args], cost);
+  }
+
+  /** Winograd filter transform of input channels [0, c) into the 16 planes of U at dst. */
+  wgFilter(
+    dst: number,
+    src: number,
+    tapBytes: number,
+    srcRow: number,
+    dstRow: number,
+    planeBytes: number,
+    c: number,
+    parallel = true,
+  ): void {
+    const cost = (c * srcRow) / 4;
+    const T = this.choose(WG_FILTER, cost, parallel);
+    const args = [src, dst, tapBytes, srcRow, dstRow, planeBytes];
+    this.dispatch(T, [WG_FILTER, c, TILE_RUN, 0, ...args], cost);
   }
 
   /** Posts a job, works on it here, and waits for the T - 1 workers to finish theirs. */

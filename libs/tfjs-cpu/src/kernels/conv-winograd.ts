@@ -1,0 +1,117 @@
+// 3x3, stride 1 convolutions by Winograd's F(2x2, 3x3) (../sgemm/winograd.ts): the input cut
+// into overlapping 4x4 tiles (2x2 output each), each tile and the filter transformed, 16 GEMMs
+// on the threaded sgemm (one per tile position), the products transformed back into 2x2 output
+// tiles. 2.25x fewer multiply-adds than im2col + GEMM (conv-gemm.ts): VGG-Face is all such
+// convolutions, InceptionV3 has several. Tiles are cut into chunks so that the transformed
+// tiles stay under convGemmTuning.chunkFloats.
+import { SGEMM_PAD } from '../sgemm/kernel.js';
+import { sgemm } from '../sgemm/threads.js';
+import { convGemmTuning, type ConvGeom } from './conv-gemm.js';
+import { indexCache } from './conv-index.js';
+
+const up = (x: number, to: number) => Math.ceil(x / to) * to;
+
+/** Whether convForwardWinograd computes this convolution (channels in f32x4 lanes). */
+export function winogradFits(g: ConvGeom): boolean {
+  return (
+    convGemmTuning.winograd &&
+    g.kh === 3 &&
+    g.kw === 3 &&
+    g.sh === 1 &&
+    g.sw === 1 &&
+    g.c % 4 === 0 &&
+    g.o % 4 === 0
+  );
+}
+
+/**
+ * Tile tables (one int32 per tile each, byte offsets): where each tile's 4x4 input starts in
+ * the padded input, and where its 2x2 output starts, with bit 0 set when the tile has a second
+ * output row and bit 1 a second column (the last row and column of odd-sized outputs).
+ */
+function tileTables(g: ConvGeom, Hp: number, Wp: number) {
+  const th = Math.ceil(g.oh / 2);
+  const tw = Math.ceil(g.ow / 2);
+  const tiles = g.n * th * tw;
+  return {
+    key: `wg:${g.n},${g.oh},${g.ow},${g.c},${g.o},${Hp},${Wp}`,
+    length: 2 * tiles,
+    build(tab: Int32Array, at: number) {
+      let t = at;
+      for (let b = 0; b < g.n; b++) {
+        for (let ty = 0; ty < th; ty++) {
+          for (let tx = 0; tx < tw; tx++, t++) {
+            tab[t] = 4 * ((b * Hp + 2 * ty) * Wp + 2 * tx) * g.c;
+            const flags = (2 * ty + 1 < g.oh ? 1 : 0) | (2 * tx + 1 < g.ow ? 2 : 0);
+            tab[t + tiles] = (4 * ((b * g.oh + 2 * ty) * g.ow + 2 * tx) * g.o) | flags;
+          }
+        }
+      }
+    },
+  };
+}
+
+/** y[n, oh, ow, o] = conv(x, filter) for a convolution winogradFits accepts. */
+export function convForwardWinograd(
+  g: ConvGeom,
+  x: Float32Array,
+  filter: Float32Array,
+  out: Float32Array,
+): void {
+  const { n, h, w, c, o, oh, ow } = g;
+  const th = Math.ceil(oh / 2);
+  const tw = Math.ceil(ow / 2);
+  // Padded so that every tile is whole: rows and columns past the image are zeros.
+  const Hp = 2 * th + 2;
+  const Wp = 2 * tw + 2;
+  const tiles = n * th * tw;
+  const N = up(o, SGEMM_PAD.cols);
+  const perTile = 16 * (c + N);
+  const rows = Math.min(
+    up(tiles, SGEMM_PAD.rows),
+    Math.max(SGEMM_PAD.rows, Math.floor(convGemmTuning.chunkFloats / perTile / 4) * 4),
+  );
+  const [tab] = indexCache.place([tileTables(g, Hp, Wp)]);
+  const img = Hp * Wp * c;
+  const sizes = [n * img, 9 * c * o, 16 * c * N, 16 * rows * c, 16 * rows * N, out.length];
+  const at: number[] = [];
+  let end = indexCache.end;
+  for (const s of sizes) {
+    at.push(end);
+    end += up(s, 16);
+  }
+  const [X, F, U, V, M, Y] = at;
+  const gm = sgemm();
+  gm.reserve(end);
+  const f = gm.f32();
+  // The padded input: zeros only where there is no pixel (the copy is serial, memory-bound).
+  const row = Wp * c;
+  for (let b = 0; b < n; b++) {
+    const X0 = X + b * img;
+    f.fill(0, X0, X0 + g.top * row);
+    f.fill(0, X0 + (g.top + h) * row, X0 + Hp * row);
+    for (let y = 0; y < h; y++) {
+      const src = (b * h + y) * w * c;
+      const dst = X0 + (y + g.top) * row;
+      f.fill(0, dst, dst + g.left * c);
+      f.set(x.subarray(src, src + w * c), dst + g.left * c);
+      f.fill(0, dst + (g.left + w) * c, dst + row);
+    }
+  }
+  f.set(filter.subarray(0, 9 * c * o), F);
+  if (N !== o) f.fill(0, U, U + 16 * c * N);
+  const big = (floats: number) => floats >= convGemmTuning.parallelGather;
+  gm.wgFilter(U, F, 4 * c * o, 4 * o, 4 * N, 4 * c * N, c, big(9 * c * o));
+  for (let t0 = 0; t0 < tiles; t0 += rows) {
+    const m = Math.min(rows, tiles - t0);
+    const R = up(m, SGEMM_PAD.rows);
+    gm.wgIn(V, X, tab + t0, 4 * Wp * c, 4 * c, 4 * R * c, m, big(16 * m * c));
+    const parallel = 2 * R * N * c >= convGemmTuning.parallelFlops;
+    for (let xi = 0; xi < 16; xi++) {
+      const job = { a: V + xi * R * c, b: U + xi * c * N, c: M + xi * R * N };
+      gm.gemm({ ...job, lda: c, ldb: N, ldc: N, m: R, n: N, k: c }, parallel);
+    }
+    gm.wgOut(Y, M, tab + tiles + t0, 4 * R * N, 4 * N, 4 * o, 4 * ow * o, m, big(16 * m * o));
+  }
+  out.set(f.subarray(Y, Y + out.length));
+}
