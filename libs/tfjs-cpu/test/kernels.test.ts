@@ -344,25 +344,32 @@ test('convolution results are the same bits on 1 thread and on 3', async () => {
   }
 });
 
-test('3x3 stride 1 convolutions go through Winograd F(2x2, 3x3): within 1e-5 of im2col + GEMM, not the same bits', async () => {
+test('3x3 stride 1 convolutions and their input gradients go through Winograd F(2x2, 3x3): within 1e-5 of im2col + GEMM, not the same bits', async () => {
   await setupFastCpu();
   const saved = { ...convGemmTuning };
   // VGG-like: 64 channels in and out, odd width (a last tile column with one output column).
   const xs: S4 = [2, 12, 13, 64];
   const ws: S4 = [3, 3, 64, 64];
-  const conv = () =>
-    tf.tidy(() =>
-      tf.conv2d(tf.tensor4d(rand(xs, 7), xs), tf.tensor4d(rand(ws, 8), ws), 1, 'same').dataSync(),
-    ) as Float32Array;
+  const run = () =>
+    tf.tidy(() => {
+      const w = tf.tensor4d(rand(ws, 8), ws);
+      const f = (x: tf.Tensor) => tf.conv2d(x as tf.Tensor4D, w, 1, 'same');
+      const x = tf.tensor4d(rand(xs, 7), xs);
+      const y = f(x);
+      const dx = tf.grad(f)(x, tf.tensor(rand(y.shape, 9), y.shape));
+      return [y.dataSync(), dx.dataSync()] as Float32Array[];
+    });
   try {
     convGemmTuning.winograd = true;
-    const wino = conv();
+    const wino = run();
     convGemmTuning.winograd = false;
-    const gemm = conv();
-    const e = relErr(wino, gemm);
-    assert.ok(e < 1e-5, `relative error ${e}`);
-    const same = wino.filter((v, i) => v === gemm[i]).length;
-    assert.ok(same < 0.5 * wino.length, `${same} of ${wino.length} equal: Winograd not used?`);
+    const gemm = run();
+    ['y', 'dx'].forEach((name, i) => {
+      const e = relErr(wino[i], gemm[i]);
+      assert.ok(e < 1e-5, `${name}: relative error ${e}`);
+      const same = wino[i].filter((v, j) => v === gemm[i][j]).length;
+      assert.ok(same < 0.5 * wino[i].length, `${name}: ${same} of ${wino[i].length} equal`);
+    });
   } finally {
     Object.assign(convGemmTuning, saved);
   }

@@ -115,3 +115,35 @@ export function convForwardWinograd(
   }
   out.set(f.subarray(Y, Y + out.length));
 }
+
+/** The rotated filter's buffer, kept between calls (a new 9 MB array per call costs page faults). */
+let rotated = new Float32Array(0);
+
+/**
+ * dx[n, h, w, c] from dy for a convolution winogradFits accepts (also the forward pass of a 3x3,
+ * stride 1 transposed convolution): the input gradient of a 3x3, stride 1 convolution is itself
+ * one, of dy padded by 2 - top and 2 - left, with the filter turned by 180 degrees and its input
+ * and output channels swapped.
+ */
+export function convBackpropInputWinograd(
+  g: ConvGeom,
+  dy: Float32Array,
+  filter: Float32Array,
+  dx: Float32Array,
+): void {
+  const { c, o } = g;
+  if (rotated.length < 9 * c * o) rotated = new Float32Array(9 * c * o);
+  for (let t = 0; t < 9; t++) {
+    const src = (8 - t) * c * o;
+    const dst = t * o * c;
+    for (let ci = 0; ci < c; ci++) {
+      for (let oi = 0, s = src + ci * o; oi < o; oi++, s++) rotated[dst + oi * c + ci] = filter[s];
+    }
+  }
+  const back: ConvGeom = {
+    ...g,
+    ...{ h: g.oh, w: g.ow, c: o, o: c, oh: g.h, ow: g.w },
+    ...{ top: 2 - g.top, left: 2 - g.left },
+  };
+  convForwardWinograd(back, dy, rotated, dx);
+}

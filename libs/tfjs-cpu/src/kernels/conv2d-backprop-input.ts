@@ -1,10 +1,12 @@
 // Conv2DBackpropInput for wasm, replacing its direct loop (about 10x slower than the forward
 // convolution): the input gradient (also the forward pass of a transposed convolution) is one
-// GEMM, cols = dY W^T, on every core (conv-gemm.ts), then col2im.
+// GEMM, cols = dY W^T, on every core (conv-gemm.ts), then col2im; for 3x3, stride 1
+// convolutions, a Winograd convolution (conv-winograd.ts).
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { WasmScope, type Attrs } from '../wasm-call.js';
 import { convBackpropInput, geom } from './conv-gemm.js';
+import { convBackpropInputWinograd, winogradFits } from './conv-winograd.js';
 
 export function conv2dBackpropInput(args: {
   inputs: tf.NamedTensorInfoMap;
@@ -30,6 +32,8 @@ export function conv2dBackpropInput(args: {
   );
   const s = new WasmScope(args.backend as BackendWasm);
   const dx = s.alloc(inputShape);
-  convBackpropInput(geom(info), s.view(dy), s.view(filter), s.view(dx));
+  const g = geom(info);
+  const backprop = winogradFits(g) ? convBackpropInputWinograd : convBackpropInput;
+  backprop(g, s.view(dy), s.view(filter), s.view(dx));
   return s.done(dx);
 }
