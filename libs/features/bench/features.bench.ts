@@ -123,8 +123,8 @@ const md = `# Feature extractors: images/s on the CPU
 the fastest of ${ITERS} timed batches (for the pool: rounds of one batch per worker) after a
 warm-up batch; random weights of the real architectures (the same file for both); forward pass
 only (no image decoding). fidlab: tfjs backend \`${backend}\` with @fidlab/tfjs-cpu's kernels
-(convolutions as im2col + fidlab's own f32x4 SIMD GEMM on a shared wasm memory, threads set with
-setCpuThreads / FIDLAB_THREADS). PyTorch: Debian python3-torch, \`torch.set_num_threads(n)\`.
+(convolutions as im2col, or Winograd F(2x2, 3x3) for 3x3 stride-1 ones, + fidlab's own f32x4
+SIMD GEMM on a shared wasm memory, threads set with setCpuThreads / FIDLAB_THREADS). PyTorch: Debian python3-torch, \`torch.set_num_threads(n)\`.
 Machine: ${CORES} x ${cpus()[0]?.model ?? 'unknown CPU'} (a VM: its second vCPU is sometimes much
 slower than the first, so the all-cores columns vary from run to run).
 
