@@ -3,7 +3,14 @@ import { join, resolve } from 'node:path';
 import { ErrorCode, FidlabError } from '@fidlab/fid-core';
 import type { Store } from '@fidlab/store';
 import { synthDataset } from '@fidlab/datasets';
-import { knownExtractors, trainIdentity } from '@fidlab/features';
+import {
+  epochFromManifest,
+  knownExtractors,
+  listIdentityCheckpoints,
+  readIdentityManifest,
+  trainIdentity,
+  type IdentityEpochResult,
+} from '@fidlab/features';
 import {
   checkpointEpoch,
   listCheckpoints,
@@ -226,8 +233,8 @@ async function runPix2pixTrial(
 
 /**
  * Fine-tunes an identity network; the trial measures itself (rank-k on its probe set, training
- * accuracy, loss) after every epoch. It has no resume: an unfinished trial starts over, and its
- * rows are overwritten epoch by epoch (idempotent writes).
+ * accuracy, loss) after every epoch. An unfinished trial resumes from its newest checkpoint
+ * (weights, optimizer state, epoch), as generator trials do.
  */
 async function runIdentityTrial({
   spec,
@@ -242,35 +249,62 @@ async function runIdentityTrial({
 }: TrialContext): Promise<'completed' | 'aborted'> {
   const config = toIdentityConfig(spec, trial, runDir);
   const body = config.body?.kind ?? 'facerec';
+  const record = async (e: IdentityEpochResult, seconds: number | null = e.seconds) => {
+    await store.recordEpoch(runId, {
+      epoch: e.epoch,
+      losses: { loss: e.loss },
+      checkpoint: e.checkpointDir
+        ? { uri: e.checkpointDir, sha256: e.sha256, bytes: e.bytes }
+        : null,
+      seconds,
+    });
+    const values = identityMetricValues(e, body);
+    await store.recordMetrics(runId, e.epoch, values);
+    return values;
+  };
+  // A previous process may have died after a checkpoint was written but before its epoch was
+  // recorded; the resumed trial starts after that checkpoint, so record it from its manifest.
+  const recorded = new Set(
+    (await store.runEpochs(runId)).filter((e) => e.checkpoint !== null).map((e) => e.epoch),
+  );
+  for (const { epoch, dir } of (await listIdentityCheckpoints(runDir)).reverse()) {
+    if (recorded.has(epoch)) continue;
+    let e: IdentityEpochResult;
+    try {
+      e = epochFromManifest(dir, await readIdentityManifest(dir));
+    } catch (err) {
+      log(`${label}: skipping damaged checkpoint ${dir}: ${(err as Error).message}`);
+      continue;
+    }
+    const values = await record(e, null); // the manifest has no duration
+    log(`${label} epoch ${epoch}: recorded from its checkpoint: ${summarise(values)}`);
+  }
   log(`${label}: fine-tuning ${body} in ${runDir}`);
   const result = await trainIdentity(config, {
     signal,
+    log: (line) => log(`${label} ${line}`),
     onEpoch: async (e) => {
-      await store.recordEpoch(runId, {
-        epoch: e.epoch,
-        losses: { loss: e.loss },
-        checkpoint: e.checkpointDir
-          ? { uri: e.checkpointDir, sha256: e.sha256, bytes: e.bytes }
-          : null,
-        seconds: e.seconds,
-      });
-      const values: MetricValue[] = [
-        ...Object.entries(e.rank).map(([k, v]) => ({
-          name: `rank_${k}`,
-          value: v,
-          extractor: `identity:${body}`,
-          n1: 0,
-          n2: 0,
-        })),
-        { name: 'train_accuracy', value: e.trainAccuracy, extractor: '', n1: 0, n2: 0 },
-        { name: 'loss', value: e.loss, extractor: '', n1: 0, n2: 0 },
-      ];
-      await store.recordMetrics(runId, e.epoch, values);
+      const values = await record(e);
       log(`${label} epoch ${e.epoch}: ${summarise(values)}`);
       await checkCancelled();
     },
   });
   return result.aborted ? 'aborted' : 'completed';
+}
+
+/** rank_<k> (per k), train_accuracy and loss of one identity epoch. */
+function identityMetricValues(e: IdentityEpochResult, body: string): MetricValue[] {
+  return [
+    ...Object.entries(e.rank).map(([k, v]) => ({
+      name: `rank_${k}`,
+      value: v,
+      extractor: `identity:${body}`,
+      n1: 0,
+      n2: 0,
+    })),
+    { name: 'train_accuracy', value: e.trainAccuracy, extractor: '', n1: 0, n2: 0 },
+    { name: 'loss', value: e.loss, extractor: '', n1: 0, n2: 0 },
+  ];
 }
 
 /** `fid_x=12.3 kid_x=0.0123`: the values of one epoch, short. */

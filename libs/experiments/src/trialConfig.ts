@@ -24,7 +24,10 @@ export function toTrainConfig(spec: SweepSpec, trial: Trial, runDir: string): Tr
   };
 }
 
-/** The identity fine-tuning engine's config for one trial of an identity sweep. */
+/**
+ * The identity fine-tuning engine's config for one trial of an identity sweep, `resume` on as for
+ * generator trials.
+ */
 export function toIdentityConfig(
   spec: SweepSpec,
   trial: Trial,
@@ -48,5 +51,6 @@ export function toIdentityConfig(
     optimizer: id.optimizer,
     ...(p.frozen !== undefined ? { frozen: Number(p.frozen) } : {}),
     seed: Number(p.seed ?? 0),
+    resume: true,
   };
 }

@@ -199,6 +199,100 @@ select: { metric: rank_1, goal: max }
   assert.ok(best && best.checkpoint);
 });
 
+const identitySweep = (name: string) =>
+  parseSweepText(`name: ${name}
+trial: identity
+data: { root: ${join(dir, 'data')}, size: 32 }
+parameters:
+  lr: { values: [1e-3] }
+fixed: { body: facerec, epochs: 2, batch_size: 8, frozen: 10 }
+identity:
+  probe: { split: test, images: photos }
+  ks: [1, 2]
+  input_size: 104
+  optimizer: adam
+select: { metric: rank_1, goal: max }
+`);
+
+test('an interrupted identity sweep resumes at epoch 2 without redoing epoch 1', async () => {
+  const spec = identitySweep('ids-resume');
+  const stop = new AbortController();
+  const first = await runSweep(spec, {
+    store,
+    runsDir: join(dir, 'runs'),
+    signal: stop.signal,
+    log: (line) => {
+      if (/ epoch 1: rank_1=/.test(line)) stop.abort();
+    },
+  });
+  assert.equal(first[0].status, 'cancelled');
+  const runId = first[0].runId;
+  const before = await store.runEpochs(runId);
+  assert.deepEqual(
+    before.map((e) => e.epoch),
+    [1],
+  );
+
+  const lines: string[] = [];
+  const second = await runSweep(spec, {
+    store,
+    runsDir: join(dir, 'runs'),
+    log: (l) => lines.push(l),
+  });
+  assert.equal(second[0].status, 'done', second[0].error);
+  assert.ok(
+    lines.some((l) => /resuming .*epoch-0001 \(epoch 1\)/.test(l)),
+    lines.join('\n'),
+  );
+  assert.ok(!lines.some((l) => / epoch 1: /.test(l)), `epoch 1 ran again:\n${lines.join('\n')}`);
+  const epochs = await store.runEpochs(runId);
+  assert.deepEqual(
+    epochs.map((e) => e.epoch),
+    [1, 2],
+  );
+  assert.deepEqual(epochs[0], before[0], "epoch 1's row is untouched");
+  assert.ok(epochs[1].checkpoint?.uri.endsWith('epoch-0002'));
+});
+
+test('an identity epoch whose checkpoint was written but whose row was not gets it on resume', async () => {
+  const spec = identitySweep('ids-crash');
+  store.recordEpoch = async () => {
+    throw new Error('simulated crash after the checkpoint write');
+  };
+  let first;
+  try {
+    first = await runSweep(spec, { store, runsDir: join(dir, 'runs') });
+  } finally {
+    delete (store as Partial<Store>).recordEpoch;
+  }
+  assert.equal(first[0].status, 'failed');
+  const runId = first[0].runId;
+  assert.deepEqual(await store.runEpochs(runId), []);
+  const ckDir = join(dir, 'runs', 'ids-crash', first[0].trial.key, 'checkpoints', 'epoch-0001');
+  const manifest = JSON.parse(readFileSync(join(ckDir, 'identity.json'), 'utf8')) as {
+    sha256: string;
+    bytes: number;
+    metrics: Record<string, number>;
+  };
+
+  const second = await runSweep(spec, { store, runsDir: join(dir, 'runs') });
+  assert.equal(second[0].status, 'done', second[0].error);
+  const epochs = await store.runEpochs(runId);
+  assert.deepEqual(
+    epochs.map((e) => e.epoch),
+    [1, 2],
+  );
+  const [e1] = epochs;
+  assert.deepEqual(e1.checkpoint, { uri: ckDir, sha256: manifest.sha256, bytes: manifest.bytes });
+  assert.deepEqual(e1.losses, { loss: manifest.metrics.loss });
+  assert.deepEqual(e1.metrics, {
+    loss: manifest.metrics.loss,
+    rank_1: manifest.metrics.rank1,
+    rank_2: manifest.metrics.rank2,
+    train_accuracy: manifest.metrics.trainAccuracy,
+  });
+});
+
 test('a sweep cancelled in the store stops within an epoch and stays cancelled', async () => {
   const spec = parseSweepText(
     sweepText('cancel-me')

@@ -89,6 +89,11 @@ export const identityConfigSchema = z.object({
   /** Write a checkpoint every N epochs (and after the last); VGG-Face ones are 0.5 GB each. */
   checkpointEvery: z.number().int().positive().default(1),
   seed: z.number().int().nonnegative().default(0),
+  /**
+   * Continue from the newest complete checkpoint in `out` (weights, optimizer state, epoch), as
+   * generator trials do; off: start at epoch 1. Sweeps always set it.
+   */
+  resume: z.boolean().default(false),
 });
 export type IdentityConfigInput = z.input<typeof identityConfigSchema>;
 export type IdentityConfig = z.output<typeof identityConfigSchema>;

@@ -28,7 +28,18 @@ import {
   paramGroup,
   type IdentityBody,
 } from './identityBody.js';
-import { epochDirName, saveIdentityCheckpoint } from './identityCheckpoint.js';
+import {
+  epochDirName,
+  listIdentityCheckpoints,
+  loadIdentityCheckpoint,
+  loadIdentityTrainingState,
+  pruneIdentityTrainingState,
+  readIdentityManifest,
+  saveIdentityCheckpoint,
+  type IdentityCheckpointManifest,
+  type IdentityOptimizerState,
+  type IdentityTrainingState,
+} from './identityCheckpoint.js';
 import {
   parseIdentityConfig,
   type IdentityConfig,
@@ -54,14 +65,21 @@ export interface IdentityEpochResult {
 
 export interface IdentityTrainResult {
   classes: string[];
-  /** Rank-k of the pretrained body before any training (epoch 0). */
+  /**
+   * Rank-k before this call's first epoch: of the pretrained body (epoch 0), or of the checkpoint
+   * a resumed run continues from.
+   */
   initial: { rank: Record<string, number>; cmc: number[] };
+  /** The epochs this call ran (a resumed run: those after `resumedFrom`). */
   epochs: IdentityEpochResult[];
   /**
    * The checkpointed epoch with the best rank-1 (earliest on ties), or null when none was
-   * written: rank-k exists to pick the checkpoint to use as a feature extractor.
+   * written: rank-k exists to pick the checkpoint to use as a feature extractor. A resumed run
+   * also weighs the earlier checkpoints (from their manifests: `cmc` empty, `seconds` 0).
    */
   best: IdentityEpochResult | null;
+  /** The checkpoint epoch resumed from, or null for a fresh start. */
+  resumedFrom: number | null;
   aborted: boolean;
 }
 
@@ -69,6 +87,27 @@ export interface IdentityHooks {
   onEpoch?(e: IdentityEpochResult): Promise<void> | void;
   onBatch?(epoch: number, batch: number, batches: number): void;
   signal?: AbortSignal;
+  log?(line: string): void;
+}
+
+/** `loss`, `trainAccuracy`, `rank<k>`: the metrics a checkpoint's manifest holds. */
+export function epochFromManifest(dir: string, m: IdentityCheckpointManifest): IdentityEpochResult {
+  const rank: Record<string, number> = {};
+  for (const [k, v] of Object.entries(m.metrics)) {
+    const r = /^rank(\d+)$/.exec(k);
+    if (r) rank[r[1]] = v;
+  }
+  return {
+    epoch: m.epoch,
+    loss: m.metrics.loss,
+    trainAccuracy: m.metrics.trainAccuracy,
+    rank,
+    cmc: [],
+    checkpointDir: dir,
+    sha256: m.sha256,
+    bytes: m.bytes,
+    seconds: 0,
+  };
 }
 
 /** Labelled images, resized to the body's input, as one [n, S, S, 3] tensor in [0,1]. */
@@ -197,6 +236,56 @@ function frozenNames(
   return frozen;
 }
 
+/**
+ * Deviation: tfjs's Adam keeps beta1^t and beta2^t as running products but its setWeights
+ * recomputes them with pow, which is not bit-identical; they are saved and put back as they were
+ * so that a resumed run continues exactly.
+ */
+type AdamBetaPowers = { accBeta1: tf.Variable; accBeta2: tf.Variable };
+
+/** An optimizer's state as getWeights gives it: step count, then its slot variables. */
+async function optimizerState(opt: tf.Optimizer): Promise<IdentityOptimizerState> {
+  const [iter, ...slots] = await opt.getWeights();
+  const iterations = (await iter.tensor.data())[0];
+  iter.tensor.dispose(); // a fresh scalar per call; the slots are the optimizer's own variables
+  const state: IdentityOptimizerState = { iterations, tensors: slots };
+  if (opt instanceof tf.AdamOptimizer) {
+    const a = opt as unknown as AdamBetaPowers;
+    state.accBeta = [(await a.accBeta1.data())[0], (await a.accBeta2.data())[0]];
+  }
+  return state;
+}
+
+/** Puts a saved state back into a fresh optimizer of the same kind over the same variables. */
+async function restoreOptimizer(
+  opt: tf.Optimizer,
+  s: IdentityOptimizerState,
+  variables: number,
+  cfg: IdentityConfig,
+  what: string,
+): Promise<void> {
+  const perVariable = cfg.optimizer === 'adam' ? 2 : cfg.optimizer === 'momentum' ? 1 : 0;
+  // No slots yet is fine (tfjs creates them at the first step).
+  if (s.tensors.length !== 0 && s.tensors.length !== variables * perVariable) {
+    throw new FidlabError(
+      ErrorCode.INVALID_CONFIG,
+      `${what}: ${s.tensors.length} ${cfg.optimizer} state tensors for ${variables} trained variables (expected ${variables * perVariable}); were other layers frozen?`,
+    );
+  }
+  const iter = tf.scalar(s.iterations, 'int32');
+  // setWeights makes its own variables from these tensors (sharing their data, so the caller
+  // may dispose them).
+  await opt.setWeights([{ name: 'iter', tensor: iter }, ...s.tensors]);
+  iter.dispose();
+  if (s.accBeta && opt instanceof tf.AdamOptimizer) {
+    const a = opt as unknown as AdamBetaPowers;
+    tf.tidy(() => {
+      a.accBeta1.assign(tf.scalar(s.accBeta![0]));
+      a.accBeta2.assign(tf.scalar(s.accBeta![1]));
+    });
+  }
+}
+
 function makeOptimizer(cfg: IdentityConfig, lr: number): tf.Optimizer {
   if (cfg.optimizer === 'adam') return tf.train.adam(lr);
   if (cfg.optimizer === 'momentum') return tf.train.momentum(lr, cfg.momentum);
@@ -294,18 +383,51 @@ export async function trainIdentity(
     });
   };
 
+  const log = hooks.log ?? (() => undefined);
+  let resumed: { epoch: number; dir: string } | null = null;
+  try {
+    if (cfg.resume) {
+      resumed = await resumeIdentity(cfg, {
+        body: body.spec,
+        classes,
+        params,
+        bodyVars,
+        classifier,
+        bodyOpt,
+        headOpt,
+        log,
+      });
+    }
+  } catch (e) {
+    bodyOpt?.dispose();
+    headOpt.dispose();
+    tf.dispose([train.x, probeX, galleryX, y, classifier.w, classifier.b, ...params.values()]);
+    throw e;
+  }
+  let lastCheckpoint = resumed?.dir ?? null;
+
   const initialRank = evaluate();
   const result: IdentityTrainResult = {
     classes,
     initial: { rank: initialRank.rank, cmc: initialRank.cmc },
     epochs: [],
     best: null,
+    resumedFrom: resumed?.epoch ?? null,
     aborted: false,
   };
+  const k1 = (x: IdentityEpochResult) => x.rank['1'] ?? x.cmc[0];
+  if (resumed) {
+    // Earlier checkpoints count for `best` too (oldest first, so ties keep the earliest).
+    for (const c of (await listIdentityCheckpoints(cfg.out)).reverse()) {
+      if (c.epoch > resumed.epoch) continue;
+      const e = epochFromManifest(c.dir, await readIdentityManifest(c.dir));
+      if (!result.best || k1(e) > k1(result.best)) result.best = e;
+    }
+  }
   const n = train.labels.length;
   const batches = Math.ceil(n / cfg.batchSize);
   try {
-    for (let epoch = 1; epoch <= cfg.epochs; epoch++) {
+    for (let epoch = (resumed?.epoch ?? 0) + 1; epoch <= cfg.epochs; epoch++) {
       const t0 = performance.now();
       const rng = createRng((cfg.seed * 0x9e3779b1 + epoch) >>> 0);
       const order = Array.from({ length: n }, (_, i) => i);
@@ -366,8 +488,19 @@ export async function trainIdentity(
               ['classifier/weight', classifier.w],
               ['classifier/bias', classifier.b],
             ]),
+            {
+              kind: cfg.optimizer,
+              body: bodyOpt ? await optimizerState(bodyOpt) : null,
+              head: await optimizerState(headOpt),
+            } satisfies IdentityTrainingState,
           )
         : null;
+      // Only the newest checkpoint keeps the optimizer state (VGG-Face's is 0.5-1 GB).
+      if (saved) {
+        if (lastCheckpoint && lastCheckpoint !== saved.dir)
+          await pruneIdentityTrainingState(lastCheckpoint);
+        lastCheckpoint = saved.dir;
+      }
       const e: IdentityEpochResult = {
         epoch,
         loss: metrics.loss,
@@ -380,7 +513,6 @@ export async function trainIdentity(
         seconds: (performance.now() - t0) / 1000,
       };
       result.epochs.push(e);
-      const k1 = (x: IdentityEpochResult) => x.rank['1'] ?? x.cmc[0];
       if (saved && (!result.best || k1(e) > k1(result.best))) result.best = e;
       await hooks.onEpoch?.(e);
     }
@@ -389,5 +521,145 @@ export async function trainIdentity(
     bodyOpt?.dispose();
     headOpt.dispose();
     tf.dispose([train.x, probeX, galleryX, y, classifier.w, classifier.b, ...params.values()]);
+  }
+}
+
+/**
+ * Loads the newest complete checkpoint of `cfg.out` into the networks and optimizers (a damaged
+ * one is skipped for the one before, as generator trials do) and returns its epoch, or null when
+ * there is none. A checkpoint of another body, other classes or without optimizer state is
+ * refused, naming the difference.
+ */
+async function resumeIdentity(
+  cfg: IdentityConfig,
+  net: {
+    body: IdentityCheckpointManifest['body'];
+    classes: string[];
+    params: Map<string, tf.Tensor>;
+    bodyVars: tf.Variable[];
+    classifier: { w: tf.Variable; b: tf.Variable };
+    bodyOpt: tf.Optimizer | null;
+    headOpt: tf.Optimizer;
+    log: (line: string) => void;
+  },
+): Promise<{ epoch: number; dir: string } | null> {
+  for (const { dir } of await listIdentityCheckpoints(cfg.out)) {
+    let loaded: Awaited<ReturnType<typeof loadIdentityCheckpoint>>;
+    let state: IdentityTrainingState | null;
+    try {
+      loaded = await loadIdentityCheckpoint(dir);
+    } catch (err) {
+      net.log(`skipping damaged checkpoint ${dir}: ${(err as Error).message}`);
+      continue;
+    }
+    const { manifest, tensors } = loaded;
+    try {
+      try {
+        state = await loadIdentityTrainingState(dir, manifest);
+      } catch (err) {
+        net.log(`skipping damaged checkpoint ${dir}: ${(err as Error).message}`);
+        continue;
+      }
+      const stateTensors = [state?.body, state?.head].flatMap(
+        (x) => x?.tensors.map((t) => t.tensor) ?? [],
+      );
+      try {
+        if (!state) {
+          throw new FidlabError(
+            ErrorCode.INVALID_INPUT,
+            `${dir} has no optimizer state (written before identity trials could resume, or not the newest checkpoint), so the trial cannot resume from it exactly`,
+          );
+        }
+        if (state.kind !== cfg.optimizer) {
+          throw new FidlabError(
+            ErrorCode.INVALID_CONFIG,
+            `checkpoint ${dir} was trained with optimizer ${state.kind}, this run asks for ${cfg.optimizer}`,
+          );
+        }
+        if ((state.body === null) !== (net.bodyOpt === null)) {
+          throw new FidlabError(
+            ErrorCode.INVALID_CONFIG,
+            `checkpoint ${dir} ${state.body ? 'trained' : 'froze'} the whole body, this run ${net.bodyOpt ? 'trains' : 'freezes'} it`,
+          );
+        }
+        restoreWeights(dir, manifest, tensors, net);
+        if (net.bodyOpt && state.body) {
+          await restoreOptimizer(
+            net.bodyOpt,
+            state.body,
+            net.bodyVars.length,
+            cfg,
+            `${dir} (body)`,
+          );
+        }
+        await restoreOptimizer(net.headOpt, state.head, 2, cfg, `${dir} (classifier)`);
+      } finally {
+        tf.dispose(stateTensors); // restoreOptimizer's variables hold their own references
+      }
+      net.log(`resuming ${cfg.out} from ${dir} (epoch ${manifest.epoch})`);
+      return { epoch: manifest.epoch, dir };
+    } finally {
+      tf.dispose([...tensors.values()]);
+    }
+  }
+  net.log(`no complete checkpoint in ${cfg.out}: starting at epoch 1`);
+  return null;
+}
+
+/** Copies a checkpoint's weights into the run's variables (frozen ones replace the pretrained). */
+function restoreWeights(
+  dir: string,
+  manifest: IdentityCheckpointManifest,
+  tensors: Map<string, tf.Tensor>,
+  net: {
+    body: IdentityCheckpointManifest['body'];
+    classes: string[];
+    params: Map<string, tf.Tensor>;
+    classifier: { w: tf.Variable; b: tf.Variable };
+  },
+): void {
+  const b = manifest.body;
+  if (b.kind !== net.body.kind || b.inputSize !== net.body.inputSize) {
+    throw new FidlabError(
+      ErrorCode.INVALID_CONFIG,
+      `checkpoint ${dir} is a ${b.kind} body at ${b.inputSize} px, this run a ${net.body.kind} body at ${net.body.inputSize} px`,
+    );
+  }
+  if (manifest.classes.join('\n') !== net.classes.join('\n')) {
+    throw new FidlabError(
+      ErrorCode.INVALID_CONFIG,
+      `checkpoint ${dir} classifies ${manifest.classes.length} identities, this run's training split has ${net.classes.length} (or other ones): the dataset changed`,
+    );
+  }
+  const targets = new Map<string, tf.Tensor>([
+    ...net.params,
+    ['classifier/weight', net.classifier.w],
+    ['classifier/bias', net.classifier.b],
+  ]);
+  const missing = [...targets.keys()].filter((k) => !tensors.has(k));
+  const misShaped = [...targets.keys()].filter(
+    (k) => tensors.has(k) && tensors.get(k)!.shape.join(',') !== targets.get(k)!.shape.join(','),
+  );
+  if (missing.length > 0 || misShaped.length > 0) {
+    throw new FidlabError(
+      ErrorCode.SHAPE_MISMATCH,
+      `checkpoint ${dir} does not fit this run's network: ${[
+        missing.length ? `missing ${missing.slice(0, 4).join(', ')}` : '',
+        misShaped.length ? `mis-shaped ${misShaped.slice(0, 4).join(', ')}` : '',
+      ]
+        .filter(Boolean)
+        .join('; ')}`,
+    );
+  }
+  for (const [name, target] of targets) {
+    const t = tensors.get(name)!;
+    if (target instanceof tf.Variable) {
+      target.assign(t);
+    } else {
+      // A frozen parameter: a constant tensor, replaced by the checkpoint's (kept, not disposed).
+      target.dispose();
+      net.params.set(name, t);
+      tensors.delete(name);
+    }
   }
 }

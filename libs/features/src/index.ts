@@ -52,9 +52,16 @@ export {
   type IdentityConfigInput,
 } from './identityConfig.js';
 export {
+  epochFromManifest,
   trainIdentity,
   type IdentityEpochResult,
   type IdentityHooks,
   type IdentityTrainResult,
 } from './identityTrain.js';
-export { loadIdentityCheckpoint, saveIdentityCheckpoint } from './identityCheckpoint.js';
+export {
+  listIdentityCheckpoints,
+  loadIdentityCheckpoint,
+  readIdentityManifest,
+  saveIdentityCheckpoint,
+  type IdentityCheckpointManifest,
+} from './identityCheckpoint.js';

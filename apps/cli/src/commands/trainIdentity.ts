@@ -33,6 +33,8 @@ probe images against the gallery (ground-truth sketches). Writes RUN_DIR/checkpo
   --metric M             cosine (default) or euclidean
   --k LIST               ranks reported (default 1,5,10)
   --checkpoint-every N   write a checkpoint every N epochs and after the last (default 1)
+  --resume               continue from the newest complete checkpoint in RUN_DIR (weights,
+                         optimizer state, epoch); the newest checkpoint keeps the optimizer state
   --identity-pattern RE  identity from file names when the dataset has no identity column
   --seed S               classifier init, data order, dropout (default 0)
   --backend B            auto (default), gpu, node, wasm, cpu; also FIDLAB_BACKEND
@@ -75,6 +77,7 @@ export async function runTrainIdentity(argv: string[], io: Io = processIo): Prom
       seed: { type: 'string' },
       backend: { type: 'string' },
       json: { type: 'boolean', default: false },
+      resume: { type: 'boolean', default: false },
     },
   });
   if (values.trial !== 'identity') throw new UsageError(`--trial must be identity here`);
@@ -114,6 +117,7 @@ export async function runTrainIdentity(argv: string[], io: Io = processIo): Prom
       checkpointEvery: int('checkpoint-every', 1),
       seed: int('seed', 0),
     }),
+    resume: values.resume,
     body: drop({
       kind: values.body,
       inputSize: int('input-size', 1),
@@ -134,6 +138,7 @@ export async function runTrainIdentity(argv: string[], io: Io = processIo): Prom
 
   const backend = await selectBackend({ backend: values.backend, log: io.err });
   const r = await trainIdentity(config, {
+    log: io.err,
     onEpoch: (e) => {
       const ranks = Object.entries(e.rank)
         .map(([k, v]) => `rank-${k} ${(100 * v).toFixed(1)}%`)
@@ -160,7 +165,7 @@ export async function runTrainIdentity(argv: string[], io: Io = processIo): Prom
   });
   const best = r.best;
   io.err(
-    `fidlab train --trial identity: ${r.classes.length} training identities; before training ${Object.entries(
+    `fidlab train --trial identity: ${r.classes.length} training identities; ${r.resumedFrom === null ? 'before training' : `at epoch ${r.resumedFrom} (resumed)`} ${Object.entries(
       r.initial.rank,
     )
       .map(([k, v]) => `rank-${k} ${(100 * v).toFixed(1)}%`)

@@ -1,0 +1,117 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { isFidlabError } from '@fidlab/fid-core';
+import { setupFastCpu } from '@fidlab/tfjs-cpu';
+import { synthDataset } from '@fidlab/datasets';
+import { readIdentityManifest } from './identityCheckpoint.js';
+import type { IdentityConfigInput } from './identityConfig.js';
+import { trainIdentity, type IdentityEpochResult } from './identityTrain.js';
+
+// An identity trial interrupted after epoch 1 of 2 and resumed continues at epoch 2 from the
+// checkpoint (weights, optimizer state, epoch) and ends where an uninterrupted run ends.
+
+test('identity trial: interrupted after epoch 1 of 2, resume continues at epoch 2 exactly', async () => {
+  await setupFastCpu();
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'fidlab-identity-resume-'));
+  try {
+    const data = path.join(dir, 'data');
+    await synthDataset({
+      out: data,
+      identities: 4,
+      perIdentity: 3,
+      size: 48,
+      seed: 7,
+      splitBy: 'image',
+      testFraction: 0.34,
+    });
+    const config = (out: string, over: Partial<IdentityConfigInput> = {}): IdentityConfigInput => ({
+      data,
+      out,
+      epochs: 2,
+      batchSize: 4,
+      lr: 1e-4,
+      classifierLr: 0.05,
+      optimizer: 'adam',
+      frozen: 27, // only the last residual block, fc and the classifier learn: fast on a CPU
+      body: { inputSize: 104 },
+      eval: { probe: { split: 'test' }, gallery: { split: 'train' }, ks: [1, 2] },
+      seed: 2,
+      ...over,
+    });
+
+    // Uninterrupted: epochs 1 and 2.
+    const straight = await trainIdentity(config(path.join(dir, 'straight')));
+    assert.deepEqual(
+      straight.epochs.map((e) => e.epoch),
+      [1, 2],
+    );
+
+    // Interrupted after epoch 1 (Ctrl-C: the signal is seen before epoch 2's first batch).
+    const out = path.join(dir, 'resumed');
+    const stop = new AbortController();
+    const first: IdentityEpochResult[] = [];
+    const r1 = await trainIdentity(config(out, { resume: true }), {
+      signal: stop.signal,
+      onEpoch: (e) => {
+        first.push(e);
+        stop.abort();
+      },
+    });
+    assert.equal(r1.aborted, true);
+    assert.equal(r1.resumedFrom, null);
+    assert.deepEqual(
+      first.map((e) => e.epoch),
+      [1],
+    );
+    const ck1 = path.join(out, 'checkpoints', 'epoch-0001');
+    assert.ok(existsSync(path.join(ck1, 'optimizer.bin')), 'the newest checkpoint keeps its state');
+
+    // Resumed: only epoch 2 runs, from epoch 1's weights and optimizer state.
+    const second: IdentityEpochResult[] = [];
+    const lines: string[] = [];
+    const r2 = await trainIdentity(config(out, { resume: true }), {
+      onEpoch: (e) => void second.push(e),
+      log: (l) => lines.push(l),
+    });
+    assert.equal(r2.aborted, false);
+    assert.equal(r2.resumedFrom, 1);
+    assert.deepEqual(
+      second.map((e) => e.epoch),
+      [2],
+      'epoch 1 is not trained again',
+    );
+    assert.ok(
+      lines.some((l) => /resuming .* from .*epoch-0001 \(epoch 1\)/.test(l)),
+      lines.join('\n'),
+    );
+    // Same data order, dropout seeds and optimizer state: the same network as without the stop.
+    const [s2] = straight.epochs.slice(1);
+    assert.equal(second[0].sha256, s2.sha256, 'epoch 2 weights equal the uninterrupted run');
+    assert.equal(second[0].loss, s2.loss);
+    assert.deepEqual(second[0].rank, s2.rank);
+    // Only the newest checkpoint keeps the optimizer state; `best` also weighs epoch 1.
+    assert.ok(!existsSync(path.join(ck1, 'optimizer.bin')), 'epoch 1 state pruned');
+    assert.ok(existsSync(path.join(out, 'checkpoints', 'epoch-0002', 'optimizer.bin')));
+    const k1 = (e: IdentityEpochResult) => e.rank['1'];
+    assert.equal(r2.best?.epoch, k1(first[0]) >= k1(second[0]) ? 1 : 2);
+    assert.equal((await readIdentityManifest(ck1)).metrics.rank1, first[0].rank['1']);
+
+    // Resuming a finished trial trains nothing; another optimizer is refused, naming both.
+    const done = await trainIdentity(config(out, { resume: true }));
+    assert.equal(done.resumedFrom, 2);
+    assert.deepEqual(done.epochs, []);
+    await assert.rejects(
+      trainIdentity(config(out, { resume: true, optimizer: 'momentum' })),
+      (e) =>
+        isFidlabError(e) &&
+        e.code === 'INVALID_CONFIG' &&
+        /trained with optimizer adam, this run asks for momentum/.test(e.message),
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
