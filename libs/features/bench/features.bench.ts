@@ -141,7 +141,9 @@ Reading: the goal is fidlab >= PyTorch on the CPU. This run: ${ratios.join('; ')
 Both are GEMM-bound. fidlab's GEMM reaches 45-50 GFLOP/s per core on a quiet host, about 85% of
 what 128-bit wasm SIMD can do (4 multiplies + 4 adds per instruction pair); PyTorch's oneDNN
 uses AVX-512 with fused multiply-adds, 4x that peak, but this PyTorch build (1.13) reaches only
-a fraction of it on these layers. How fast PyTorch runs here changes from run to run more than
+a fraction of it on these layers. fidlab does fewer multiply-adds where it can: its 3x3, stride 1
+convolutions (12 of VGG-Face's 13, 12 of InceptionV3's 94) use Winograd's F(2x2, 3x3), 2.25x
+fewer than a direct convolution, which is why VGG-Face gains most. How fast PyTorch runs here changes from run to run more than
 fidlab does (its 1-thread InceptionV3 rate has ranged from 3.6 to 8.7 images/s on this VM), so
 read each ratio within its run. A native backend (\`--backend node\` with tfjs-node where it can
 be installed) is picked first by \`selectBackend\` when present.
