@@ -118,10 +118,15 @@ test('convolutions cut into chunks (rows of an image, groups of images), GEMMs a
   // By default chunks are 16 MB and small GEMMs stay on one thread: force both paths here.
   const saved = { ...convGemmTuning };
   try {
-    // 64: one output row per chunk; 8000: groups of whole images, the last one short.
-    for (const chunkFloats of [64, 8000])
+    // 64: one output row per chunk (Winograd: 4 tiles, one image at a time); 8000: groups of
+    // whole images, the last one short.
+    for (const [chunkFloats, batchFloats] of [
+      [64, 64],
+      [8000, 1200],
+    ])
       for (const [xs, ws, stride, pad] of CONVS) {
-        Object.assign(convGemmTuning, { chunkFloats, parallelFlops: 0, parallelGather: 0 });
+        const tuning = { chunkFloats, batchFloats, parallelFlops: 0, parallelGather: 0 };
+        Object.assign(convGemmTuning, tuning);
         const pairs = await both(() => convAndGrads([xs, ws, stride, pad]));
         check(`chunked x=${xs} w=${ws} s=${stride} ${pad}`, pairs, ['y', 'dx', 'dW']);
       }

@@ -31,6 +31,8 @@ export const convGemmTuning = {
   parallelGather: 1 << 15,
   /** 3x3, stride 1 forward convolutions by Winograd F(2x2, 3x3) (conv-winograd.ts). */
   winograd: true,
+  /** Most floats of padded input + output a Winograd convolution holds at once (256 MB). */
+  batchFloats: 1 << 26,
 };
 
 const up = (x: number, to: number) => Math.ceil(x / to) * to;

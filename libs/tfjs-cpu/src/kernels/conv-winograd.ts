@@ -64,6 +64,19 @@ export function convForwardWinograd(
   // Padded so that every tile is whole: rows and columns past the image are zeros.
   const Hp = 2 * th + 2;
   const Wp = 2 * tw + 2;
+  // The padded input and the output of the whole batch sit in the arena: past
+  // convGemmTuning.batchFloats, groups of images one after another (big batches, big images).
+  const perImage = Hp * Wp * c + oh * ow * o;
+  const group = Math.max(1, Math.floor(convGemmTuning.batchFloats / perImage));
+  if (n > group) {
+    for (let b0 = 0; b0 < n; b0 += group) {
+      const nb = Math.min(group, n - b0);
+      const xs = x.subarray(b0 * h * w * c, (b0 + nb) * h * w * c);
+      const ys = out.subarray(b0 * oh * ow * o, (b0 + nb) * oh * ow * o);
+      convForwardWinograd({ ...g, n: nb }, xs, filter, ys);
+    }
+    return;
+  }
   const tiles = n * th * tw;
   const N = up(o, SGEMM_PAD.cols);
   const perTile = 16 * (c + N);
