@@ -1,16 +1,25 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import * as tf from '@tensorflow/tfjs';
-import { matrix, type Matrix } from '@fidlab/fid-core';
-import { discoverDataset, itemsOfSplit, loadBatches, type DatasetIndex } from '@fidlab/datasets';
-import { createExtractor, type FeatureExtractor } from '@fidlab/features';
+import type { Matrix } from '@fidlab/fid-core';
+import {
+  cropColumns,
+  decodeImage,
+  discoverDataset,
+  itemsOfSplit,
+  type DatasetIndex,
+  type DatasetItem,
+  type RgbImage,
+} from '@fidlab/datasets';
+import {
+  createExtractor,
+  imageFeatures,
+  type FeatureExtractor,
+  type Rgb8Image,
+} from '@fidlab/features';
 import { generateSplit, loadCheckpoint } from '@fidlab/training';
 import { metricValues, type MetricValue } from './metricValues.js';
 import type { DataSpec, MetricSpec } from './sweepSpec.js';
-
-/** Images per feature-extractor call (ground truth and generated alike). */
-const FEATURE_BATCH = 16;
 
 /** A metric whose extractor is a concrete name (a `best` reference already resolved). */
 export interface ResolvedMetric {
@@ -31,16 +40,22 @@ export interface EvaluationRequest {
 }
 
 /**
- * Evaluates checkpoints of one data set: keeps the decoded ground-truth split and its features
- * for every extractor between epochs, so that each epoch only generates and extracts the
- * generated side. Generation is `generateSplit`, the function `fidlab generate` uses, so the
- * metrics describe exactly the images that command writes for the checkpoint.
+ * Evaluates checkpoints of one data set: keeps the ground-truth features of every extractor
+ * between epochs, so that each epoch only generates and extracts the generated side. Generation
+ * is `generateSplit`, the function `fidlab generate` uses; features come from `imageFeatures`,
+ * the function behind `fidlab fid DIR_A DIR_B --extractor`, fed the sketch files at their own
+ * size and the generated 8-bit pixels (what generate's PNGs hold). So each metric equals the
+ * folder commands' value on generate's output folder and the split's sketch folder.
  */
 export class Evaluator {
   private index: DatasetIndex | null = null;
   private readonly extractors = new Map<string, FeatureExtractor>();
+  /**
+   * Ground-truth features by extractor name, for this evaluator's life only (nothing is kept on
+   * disk, so features computed by an older recipe cannot come back).
+   */
   private readonly realFeatures = new Map<string, Matrix>();
-  private truth: { targets: tf.Tensor4D[]; ids: (string | null)[]; count: number } | null = null;
+  private truth: { items: DatasetItem[]; ids: (string | null)[] } | null = null;
 
   constructor(
     private readonly data: DataSpec,
@@ -57,26 +72,25 @@ export class Evaluator {
     }));
   }
 
-  /** Decodes the ground-truth sketches once, in [0,1] (extractor side), in file order. */
-  private async loadTruth(size: number) {
+  /** The split's items whose sketches are the ground truth, in file order (generation's order). */
+  private async loadTruth() {
     if (this.truth) return this.truth;
     const index = await this.dataset();
-    const items = itemsOfSplit(index, this.split);
-    const limited = this.maxImages ? { ...index, items: items.slice(0, this.maxImages) } : index;
-    const targets: tf.Tensor4D[] = [];
-    const ids: (string | null)[] = [];
-    for await (const b of loadBatches(limited, {
-      size,
-      split: this.split,
-      range: '[0,1]',
-      batchSize: FEATURE_BATCH,
-    })) {
-      if (!b.b) throw new Error(`${this.data.root}: evaluation needs paired images`);
-      targets.push(tf.tensor4d(b.b, [b.n, size, size, 3]));
-      for (const item of b.items) ids.push(item.identity);
+    if (index.layout === 'single') {
+      throw new Error(`${this.data.root}: evaluation needs paired images`);
     }
-    this.truth = { targets, ids, count: ids.length };
+    const all = itemsOfSplit(index, this.split);
+    const items = this.maxImages ? all.slice(0, this.maxImages) : all;
+    this.truth = { items, ids: items.map((it) => it.identity) };
     return this.truth;
+  }
+
+  /** An item's ground-truth sketch at its own size: the sketch file, or an AB image's B half. */
+  private async sketch(item: DatasetItem): Promise<RgbImage> {
+    if (item.b !== null) return decodeImage(item.b);
+    const ab = await decodeImage(item.a);
+    const w = Math.floor(ab.width / 2);
+    return cropColumns(ab, w, w);
   }
 
   private async extractor(name: string): Promise<FeatureExtractor> {
@@ -88,22 +102,12 @@ export class Evaluator {
     return e;
   }
 
-  private async features(name: string, batches: tf.Tensor4D[]): Promise<Matrix> {
-    const e = await this.extractor(name);
-    const rows: Float32Array[] = [];
-    for (const x of batches) {
-      const f = e.extract(x);
-      rows.push((await f.data()) as Float32Array);
-      f.dispose();
-    }
-    const n = batches.reduce((s, b) => s + b.shape[0], 0);
-    const out = matrix(n, e.dims);
-    let off = 0;
-    for (const r of rows) {
-      out.data.set(r, off);
-      off += r.length;
-    }
-    return out;
+  private async features(
+    name: string,
+    images: (() => Promise<Rgb8Image>)[],
+    what: string,
+  ): Promise<Matrix> {
+    return imageFeatures(images, await this.extractor(name), {}, what);
   }
 
   async evaluate(req: EvaluationRequest): Promise<MetricValue[]> {
@@ -114,7 +118,7 @@ export class Evaluator {
     let size = 0;
     let truth: Awaited<ReturnType<Evaluator['loadTruth']>>;
     try {
-      truth = await this.loadTruth(generator.config.size);
+      truth = await this.loadTruth();
       for await (const g of generateSplit(generator, await this.dataset(), {
         split: this.split,
         direction: this.direction,
@@ -128,44 +132,43 @@ export class Evaluator {
     }
     const pixels = concatBytes(parts); // [n, size, size, 3]
     const n = pixels.length / (size * size * 3);
-    if (n !== truth.count) {
-      throw new Error(`generated ${n} images of split '${this.split}' for ${truth.count} targets`);
-    }
-    await writeSamples(join(req.checkpointDir, 'samples'), pixels, size, req.samples ?? 8);
-    // Extractors take them in batches of FEATURE_BATCH, like the ground truth.
-    const generated: tf.Tensor4D[] = [];
-    const per = size * size * 3;
-    for (let i = 0; i < n; i += FEATURE_BATCH) {
-      const m = Math.min(FEATURE_BATCH, n - i);
-      const px = pixels.subarray(i * per, (i + m) * per);
-      generated.push(
-        tf.tensor4d(
-          Float32Array.from(px, (v) => v / 255),
-          [m, size, size, 3],
-        ),
+    if (n !== truth.items.length) {
+      throw new Error(
+        `generated ${n} images of split '${this.split}' for ${truth.items.length} targets`,
       );
     }
+    await writeSamples(join(req.checkpointDir, 'samples'), pixels, size, req.samples ?? 8);
+    const per = size * size * 3;
+    const generated = Array.from({ length: n }, (_, k) => async (): Promise<Rgb8Image> => ({
+      data: pixels.subarray(k * per, (k + 1) * per),
+      width: size,
+      height: size,
+    }));
     const values: MetricValue[] = [];
-    try {
-      const generatedFeatures = new Map<string, Matrix>();
-      for (const m of req.metrics) {
-        req.onProgress?.(`features ${m.extractor} for ${m.spec.name}`);
-        let real = this.realFeatures.get(m.extractor);
-        if (!real) {
-          real = await this.features(m.extractor, truth.targets);
-          this.realFeatures.set(m.extractor, real);
-        }
-        let gen = generatedFeatures.get(m.extractor);
-        if (!gen) {
-          gen = await this.features(m.extractor, generated);
-          generatedFeatures.set(m.extractor, gen);
-        }
-        values.push(
-          ...metricValues(m.spec, m.extractor, { generated: gen, real, identities: truth.ids }),
+    const generatedFeatures = new Map<string, Matrix>();
+    for (const m of req.metrics) {
+      req.onProgress?.(`features ${m.extractor} for ${m.spec.name}`);
+      let real = this.realFeatures.get(m.extractor);
+      if (!real) {
+        real = await this.features(
+          m.extractor,
+          truth.items.map((it) => () => this.sketch(it)),
+          `features of the '${this.split}' sketches of ${this.data.root}`,
         );
+        this.realFeatures.set(m.extractor, real);
       }
-    } finally {
-      for (const g of generated) g.dispose();
+      let gen = generatedFeatures.get(m.extractor);
+      if (!gen) {
+        gen = await this.features(
+          m.extractor,
+          generated,
+          `features of the images generated by ${req.checkpointDir}`,
+        );
+        generatedFeatures.set(m.extractor, gen);
+      }
+      values.push(
+        ...metricValues(m.spec, m.extractor, { generated: gen, real, identities: truth.ids }),
+      );
     }
     return values;
   }
@@ -173,7 +176,6 @@ export class Evaluator {
   dispose(): void {
     for (const e of this.extractors.values()) e.dispose();
     this.extractors.clear();
-    if (this.truth) for (const t of this.truth.targets) t.dispose();
     this.truth = null;
   }
 }

@@ -26,14 +26,23 @@ export function folderImages(dir: string): string[] {
   return images;
 }
 
-/** One image as float RGB [0,1], resized to `size` x `size` when given (pytorch-fid's bilinear). */
-async function loadImage(
-  path: string,
+/** An 8-bit RGB image at its own size (`decodeImage`'s pixels, or a generated image in memory). */
+export interface Rgb8Image {
+  data: Uint8Array; // [height, width, 3]
+  width: number;
+  height: number;
+}
+
+/**
+ * One image as float RGB [0,1] (ToTensor's scaling), resized to `size` x `size` when given
+ * (pytorch-fid's bilinear) and left at its own size otherwise (the extractor resizes).
+ */
+function toFloat(
+  img: Rgb8Image,
   size: number | undefined,
-): Promise<{ data: Float32Array; h: number; w: number }> {
-  const img = await decodeImage(path);
+): { data: Float32Array; h: number; w: number } {
   const f = new Float32Array(img.data.length);
-  for (let i = 0; i < f.length; i++) f[i] = img.data[i] / 255; // ToTensor's scaling
+  for (let i = 0; i < f.length; i++) f[i] = img.data[i] / 255;
   if (size === undefined) return { data: f, h: img.height, w: img.width };
   // The same arithmetic as F.interpolate(bilinear, align_corners=False) inside pytorch-fid's
   // model; resizing here lets images of different sizes share a batch.
@@ -58,10 +67,7 @@ async function runInProcess(
 }
 
 /**
- * Runs `extractor` over the images of `dir` in batches. Images are resized to the extractor's
- * input size first; an extractor without one gets batches of equal-sized images. Batches are
- * decoded ahead (in sharp's threads) while earlier ones run through the network: one at a time
- * for a FeatureExtractor, one per worker for an ExtractorPool.
+ * Runs `extractor` over the images of `dir` (sorted file names, see `imageFeatures`).
  */
 export async function folderFeatures(
   dir: string,
@@ -69,6 +75,29 @@ export async function folderFeatures(
   opts: FolderFeaturesOptions = {},
 ): Promise<Matrix> {
   const files = folderImages(dir);
+  return imageFeatures(
+    files.map((f) => () => decodeImage(f)),
+    extractor,
+    opts,
+    `features of ${dir}`,
+  );
+}
+
+/**
+ * Runs `extractor` over images in batches, one feature row per image in the given order: the
+ * arithmetic of `fidlab features` / `fidlab fid DIR ...` (each 8-bit image scaled to [0,1] and
+ * resized once, to the extractor's input size here, or by the extractor itself when it has none,
+ * in which case a batch is split into runs of equal-sized images). The per-epoch evaluation
+ * calls it too, so its metrics equal the folder commands' on the same images. Batches are
+ * decoded ahead (in sharp's threads) while earlier ones run through the network: one at a time
+ * for a FeatureExtractor, one per worker for an ExtractorPool. `what` names the set in errors.
+ */
+export async function imageFeatures(
+  images: (() => Promise<Rgb8Image>)[],
+  extractor: FeatureExtractor | ExtractorPool,
+  opts: FolderFeaturesOptions = {},
+  what = 'features',
+): Promise<Matrix> {
   const batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new FidlabError(ErrorCode.INVALID_INPUT, `batch size must be >= 1, got ${batchSize}`);
@@ -80,37 +109,38 @@ export async function folderFeatures(
         runInProcess(extractor as FeatureExtractor, px, shape);
   const inFlight = pool ? pool.workers : 1;
   const { dims, inputSize } = extractor;
-  const out = matrix(files.length, dims);
+  const out = matrix(images.length, dims);
   let done = 0;
-  opts.onProgress?.(0, files.length);
+  opts.onProgress?.(0, images.length);
 
   // One batch: decode, then runs of equal size (all of it when the extractor resizes).
   const batch = async (start: number): Promise<void> => {
-    const images = await Promise.all(
-      files.slice(start, start + batchSize).map((f) => loadImage(f, inputSize)),
+    const decoded = await Promise.all(
+      images.slice(start, start + batchSize).map(async (load) => toFloat(await load(), inputSize)),
     );
-    for (let i = 0; i < images.length;) {
+    for (let i = 0; i < decoded.length;) {
       let j = i + 1;
-      while (j < images.length && images[j].h === images[i].h && images[j].w === images[i].w) j++;
-      const { h, w } = images[i];
+      while (j < decoded.length && decoded[j].h === decoded[i].h && decoded[j].w === decoded[i].w)
+        j++;
+      const { h, w } = decoded[i];
       const pixels = new Float32Array((j - i) * h * w * 3);
-      for (let k = i; k < j; k++) pixels.set(images[k].data, (k - i) * h * w * 3);
+      for (let k = i; k < j; k++) pixels.set(decoded[k].data, (k - i) * h * w * 3);
       out.data.set(await run(pixels, [j - i, h, w, 3]), (start + i) * dims);
       i = j;
     }
-    done += images.length;
-    opts.onProgress?.(done, files.length);
+    done += decoded.length;
+    opts.onProgress?.(done, images.length);
   };
   // `inFlight` batches run while one more decodes; each lane takes the next batch when free.
   let nextStart = 0;
   const lane = async (): Promise<void> => {
-    while (nextStart < files.length) {
+    while (nextStart < images.length) {
       const start = nextStart;
       nextStart += batchSize;
       await batch(start);
     }
   };
   await Promise.all(Array.from({ length: inFlight + 1 }, lane));
-  assertFinite(out.data, `${extractor.name} features of ${dir}`, out.cols);
+  assertFinite(out.data, `${extractor.name} ${what}`, out.cols);
   return out;
 }

@@ -5,7 +5,9 @@ export {
   DEFAULT_BATCH_SIZE,
   folderFeatures,
   folderImages,
+  imageFeatures,
   type FolderFeaturesOptions,
+  type Rgb8Image,
 } from './folderFeatures.js';
 export { ExtractorPool, defaultWorkers } from './workerPool.js';
 export {

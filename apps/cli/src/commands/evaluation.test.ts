@@ -1,0 +1,93 @@
+// The per-epoch evaluation of `fidlab run` must report the FID that `fidlab fid GEN REAL
+// --extractor X` gives on the folder `fidlab generate` writes for the same checkpoint and the
+// split's sketch folder. The dataset is 48 px and the model 32 px, so the ground truth's resize
+// matters: it must be the folder path's single resize (the extractor's), not a resize to the
+// model size first.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { synthDataset } from '@fidlab/datasets';
+import { dataSpec, Evaluator, metricSpec, type MetricValue } from '@fidlab/experiments';
+import { selectBackend } from '@fidlab/models';
+import { train } from '@fidlab/training';
+import { runCli } from '../main.js';
+import { captureIo } from '../testing.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'fidlab-cli-evaluation-'));
+const root = join(dir, 'data');
+let checkpoint = '';
+
+before(async () => {
+  await selectBackend({ backend: 'wasm' });
+  await synthDataset({
+    out: root,
+    identities: 4,
+    perIdentity: 2,
+    size: 48,
+    seed: 5,
+    testFraction: 0.5,
+  });
+  const r = await train({
+    model: 'unet',
+    direction: 'photo2sketch',
+    size: 32,
+    ngf: 4,
+    ndf: 4,
+    epochs: 1,
+    batch_size: 2,
+    seed: 3,
+    data: { root },
+    run_dir: join(dir, 'run'),
+  });
+  checkpoint = r.lastCheckpoint!;
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+async function run(...argv: string[]) {
+  const io = captureIo();
+  const code = await runCli(argv, io);
+  assert.equal(code, 0, `fidlab ${argv.join(' ')}: ${io.stderr.join('\n')}`);
+  return io.stdout.join('\n');
+}
+
+test('per-epoch FID equals fidlab fid on fidlab generate output and the sketch folder', async () => {
+  // facerec resizes inside the network (no input size); the generator tap has one (32 px), so
+  // the folder path resizes each image to it before the network: both branches are covered.
+  const extractors = ['facerec', `generator:${checkpoint}:en3`];
+  const data = dataSpec.parse({ root, size: 32 });
+  const evaluator = new Evaluator(data, 'test', 'photo2sketch');
+  let values: MetricValue[];
+  try {
+    values = await evaluator.evaluate({
+      checkpointDir: checkpoint,
+      data,
+      split: 'test',
+      direction: 'photo2sketch',
+      metrics: extractors.map((extractor, i) => ({
+        spec: metricSpec.parse({ name: `fid_${i}`, kind: 'fid', extractor }),
+        extractor,
+      })),
+      samples: 0,
+    });
+  } finally {
+    evaluator.dispose();
+  }
+
+  const gen = join(dir, 'generated');
+  await run('generate', '--checkpoint', checkpoint, '--out', gen, '--backend', 'wasm');
+  const real = join(root, 'test', 'sketches');
+  for (const [i, extractor] of extractors.entries()) {
+    const cli = JSON.parse(
+      await run('fid', gen, real, '--extractor', extractor, '--backend', 'wasm', '--json'),
+    ) as { fid: number; n1: number; n2: number };
+    const v = values.find((m) => m.name === `fid_${i}`)!;
+    assert.equal(cli.n1, 4);
+    assert.equal(v.n1, cli.n1);
+    assert.equal(v.n2, cli.n2);
+    assert.ok(cli.fid > 0, `${extractor}: FID ${cli.fid}`);
+    // Same 8-bit pixels, same order, batches and arithmetic: the same float64 result.
+    assert.equal(v.value, cli.fid, `${extractor}: evaluation ${v.value} vs fidlab fid ${cli.fid}`);
+  }
+});
