@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -110,6 +111,73 @@ test('identity trial: interrupted after epoch 1 of 2, resume continues at epoch 
         isFidlabError(e) &&
         e.code === 'INVALID_CONFIG' &&
         /trained with optimizer adam, this run asks for momentum/.test(e.message),
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+/** Every file below `dir` with its bytes and modification time, to see that nothing changed. */
+async function snapshot(dir: string): Promise<Map<string, string>> {
+  const files = new Map<string, string>();
+  for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!e.isFile()) continue;
+    const p = path.join(e.parentPath, e.name);
+    files.set(p, `${(await stat(p)).mtimeMs} ${(await readFile(p)).toString('base64')}`);
+  }
+  return files;
+}
+
+test('identity trial: a run folder with checkpoints is refused without resume, untouched', async () => {
+  await setupFastCpu();
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'fidlab-identity-refuse-'));
+  try {
+    const data = path.join(dir, 'data');
+    await synthDataset({
+      out: data,
+      identities: 3,
+      perIdentity: 2,
+      size: 48,
+      seed: 3,
+      splitBy: 'image',
+      testFraction: 0.5,
+    });
+    const out = path.join(dir, 'run');
+    const config: IdentityConfigInput = {
+      data,
+      out,
+      epochs: 1,
+      batchSize: 4,
+      lr: 1e-4,
+      optimizer: 'adam',
+      frozen: 27,
+      body: { inputSize: 104 },
+      eval: { probe: { split: 'test' }, gallery: { split: 'train' }, ks: [1] },
+      seed: 1,
+    };
+    const first = await trainIdentity(config);
+    assert.equal(first.epochs.length, 1);
+    const before = await snapshot(out);
+    assert.ok(before.size >= 2, [...before.keys()].join(', '));
+
+    // generator trials' refusal (train()): the same code and message, naming the newest checkpoint.
+    await assert.rejects(trainIdentity({ ...config, epochs: 2 }), (e) => {
+      assert.ok(isFidlabError(e), String(e));
+      assert.equal(e.code, 'INVALID_CONFIG');
+      assert.equal(
+        e.message,
+        `${out} already has checkpoints (newest ${path.join(out, 'checkpoints', 'epoch-0001')}); resume it or choose another run dir`,
+      );
+      return true;
+    });
+    assert.deepEqual(await snapshot(out), before, 'the refused run changed the folder');
+
+    // With resume it continues, as before.
+    const resumed = await trainIdentity({ ...config, epochs: 2, resume: true });
+    assert.equal(resumed.resumedFrom, 1);
+    assert.deepEqual(
+      resumed.epochs.map((e) => e.epoch),
+      [2],
     );
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -335,6 +335,18 @@ export async function trainIdentity(
     );
   }
 
+  // As generator trials (train()), after the data and config checks and before any training: a
+  // fresh run never writes over another run's checkpoints.
+  const out = path.resolve(cfg.out);
+  const existing = await listIdentityCheckpoints(out);
+  if (existing.length > 0 && !cfg.resume) {
+    tf.dispose([...body.params.values()]);
+    throw new FidlabError(
+      ErrorCode.INVALID_CONFIG,
+      `${out} already has checkpoints (newest ${existing[0].dir}); resume it or choose another run dir`,
+    );
+  }
+
   const train: LabelledImages = {
     x: await loadImages(trainSet.files, body),
     labels: trainSet.labels,

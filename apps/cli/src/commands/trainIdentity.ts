@@ -13,7 +13,7 @@ probe images against the gallery (ground-truth sketches). Writes RUN_DIR/checkpo
 (identity.json + weights.bin, sha256-checked), usable as --extractor identity:<dir>:<layer>.
 
   --data ROOT            dataset with identities (manifest identity column or --identity-pattern)
-  --out RUN_DIR          run folder
+  --out RUN_DIR          run folder (must have no checkpoints unless --resume)
   --epochs N             epochs
   --lr X                 body learning rate (the seed: 1e-7 on VGG-Face)
   --classifier-lr X      learning rate of the new classifier (default: --lr)
