@@ -120,12 +120,15 @@ test('convolutions cut into chunks (rows of an image, groups of images), GEMMs a
   try {
     // 64: one output row per chunk (Winograd: 4 tiles, one image at a time); 8000: groups of
     // whole images, the last one short.
-    for (const [chunkFloats, batchFloats] of [
-      [64, 64],
-      [8000, 1200],
-    ])
+    // Winograd with 2x2 and 4x4 output tiles (4x4, the default, in the other tests).
+    for (const [chunkFloats, batchFloats, winograd] of [
+      [64, 64, 2],
+      [64, 64, 4],
+      [8000, 1200, 2],
+      [8000, 1200, 4],
+    ] as const)
       for (const [xs, ws, stride, pad] of CONVS) {
-        const tuning = { chunkFloats, batchFloats, parallelFlops: 0, parallelGather: 0 };
+        const tuning = { chunkFloats, batchFloats, winograd, parallelFlops: 0, parallelGather: 0 };
         Object.assign(convGemmTuning, tuning);
         const pairs = await both(() => convAndGrads([xs, ws, stride, pad]));
         check(`chunked x=${xs} w=${ws} s=${stride} ${pad}`, pairs, ['y', 'dx', 'dW']);
@@ -349,33 +352,35 @@ test('convolution results are the same bits on 1 thread and on 3', async () => {
   }
 });
 
-test('3x3 stride 1 convolutions and their input gradients go through Winograd F(2x2, 3x3): within 1e-5 of im2col + GEMM, not the same bits', async () => {
-  await setupFastCpu();
-  const saved = { ...convGemmTuning };
-  // VGG-like: 64 channels in and out, odd width (a last tile column with one output column).
-  const xs: S4 = [2, 12, 13, 64];
-  const ws: S4 = [3, 3, 64, 64];
-  const run = () =>
-    tf.tidy(() => {
-      const w = tf.tensor4d(rand(ws, 8), ws);
-      const f = (x: tf.Tensor) => tf.conv2d(x as tf.Tensor4D, w, 1, 'same');
-      const x = tf.tensor4d(rand(xs, 7), xs);
-      const y = f(x);
-      const dx = tf.grad(f)(x, tf.tensor(rand(y.shape, 9), y.shape));
-      return [y.dataSync(), dx.dataSync()] as Float32Array[];
-    });
-  try {
-    convGemmTuning.winograd = true;
-    const wino = run();
-    convGemmTuning.winograd = false;
-    const gemm = run();
-    ['y', 'dx'].forEach((name, i) => {
-      const e = relErr(wino[i], gemm[i]);
-      assert.ok(e < 1e-5, `${name}: relative error ${e}`);
-      const same = wino[i].filter((v, j) => v === gemm[i][j]).length;
-      assert.ok(same < 0.5 * wino[i].length, `${name}: ${same} of ${wino[i].length} equal`);
-    });
-  } finally {
-    Object.assign(convGemmTuning, saved);
-  }
-});
+for (const m of [4, 2] as const) {
+  test(`3x3 stride 1 convolutions and their input gradients go through Winograd F(${m}x${m}, 3x3): within 1e-5 of im2col + GEMM, not the same bits`, async () => {
+    await setupFastCpu();
+    const saved = { ...convGemmTuning };
+    // VGG-like: 64 channels in and out, sizes that leave partial tiles at the right and bottom.
+    const xs: S4 = [2, 11, 13, 64];
+    const ws: S4 = [3, 3, 64, 64];
+    const run = () =>
+      tf.tidy(() => {
+        const w = tf.tensor4d(rand(ws, 8), ws);
+        const f = (x: tf.Tensor) => tf.conv2d(x as tf.Tensor4D, w, 1, 'same');
+        const x = tf.tensor4d(rand(xs, 7), xs);
+        const y = f(x);
+        const dx = tf.grad(f)(x, tf.tensor(rand(y.shape, 9), y.shape));
+        return [y.dataSync(), dx.dataSync()] as Float32Array[];
+      });
+    try {
+      convGemmTuning.winograd = m;
+      const wino = run();
+      convGemmTuning.winograd = 0;
+      const gemm = run();
+      ['y', 'dx'].forEach((name, i) => {
+        const e = relErr(wino[i], gemm[i]);
+        assert.ok(e < 1e-5, `${name}: relative error ${e}`);
+        const same = wino[i].filter((v, j) => v === gemm[i][j]).length;
+        assert.ok(same < 0.5 * wino[i].length, `${name}: ${same} of ${wino[i].length} equal`);
+      });
+    } finally {
+      Object.assign(convGemmTuning, saved);
+    }
+  });
+}

@@ -23,6 +23,7 @@ export const I32_SUB = 0x6b;
 export const I32_MUL = 0x6c;
 export const I32_SHL = 0x74;
 export const I32_AND = 0x71;
+export const I32_SHR_U = 0x76;
 export const F64_ADD = 0xa0;
 export const SELECT = 0x1b;
 export const IF = 0x04;

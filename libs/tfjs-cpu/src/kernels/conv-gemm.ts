@@ -29,8 +29,11 @@ export const convGemmTuning = {
   parallelFlops: 1 << 20,
   /** Gathers of fewer elements run on the calling thread only. */
   parallelGather: 1 << 15,
-  /** 3x3, stride 1 forward convolutions by Winograd F(2x2, 3x3) (conv-winograd.ts). */
-  winograd: true,
+  /**
+   * 3x3, stride 1 convolutions (forward and input gradient) by Winograd F(m x m, 3x3) with this
+   * output tile side m (conv-winograd.ts): 4, 2, or 0 for im2col + GEMM.
+   */
+  winograd: 4 as 0 | 2 | 4,
   /** Most floats of padded input + output a Winograd convolution holds at once (256 MB). */
   batchFloats: 1 << 26,
 };

@@ -1,9 +1,9 @@
-// 3x3, stride 1 convolutions by Winograd's F(2x2, 3x3) (../sgemm/winograd.ts): the input cut
-// into overlapping 4x4 tiles (2x2 output each), each tile and the filter transformed, 16 GEMMs
-// on the threaded sgemm (one per tile position), the products transformed back into 2x2 output
-// tiles. 2.25x fewer multiply-adds than im2col + GEMM (conv-gemm.ts): VGG-Face is all such
-// convolutions, InceptionV3 has several. Tiles are cut into chunks so that the transformed
-// tiles stay under convGemmTuning.chunkFloats.
+// 3x3, stride 1 convolutions by Winograd's F(m x m, 3x3) (../sgemm/winograd.ts), m = 4 or 2:
+// the input cut into overlapping (m + 2)^2 tiles (m x m outputs each), each tile and the filter
+// transformed, (m + 2)^2 GEMMs on the threaded sgemm (one per tile position), the products
+// transformed back into output tiles. 4x (m = 4) or 2.25x (m = 2) fewer multiply-adds than
+// im2col + GEMM (conv-gemm.ts): VGG-Face is all such convolutions, InceptionV3 has several.
+// Tiles are cut into chunks so that the transformed tiles stay under convGemmTuning.chunkFloats.
 import { SGEMM_PAD } from '../sgemm/kernel.js';
 import { sgemm } from '../sgemm/threads.js';
 import { convGemmTuning, type ConvGeom } from './conv-gemm.js';
@@ -14,7 +14,7 @@ const up = (x: number, to: number) => Math.ceil(x / to) * to;
 /** Whether convForwardWinograd computes this convolution (channels in f32x4 lanes). */
 export function winogradFits(g: ConvGeom): boolean {
   return (
-    convGemmTuning.winograd &&
+    convGemmTuning.winograd !== 0 &&
     g.kh === 3 &&
     g.kw === 3 &&
     g.sh === 1 &&
@@ -25,25 +25,26 @@ export function winogradFits(g: ConvGeom): boolean {
 }
 
 /**
- * Tile tables (one int32 per tile each, byte offsets): where each tile's 4x4 input starts in
- * the padded input, and where its 2x2 output starts, with bit 0 set when the tile has a second
- * output row and bit 1 a second column (the last row and column of odd-sized outputs).
+ * Tile tables (one int32 per tile each, byte offsets): where each tile's input starts in the
+ * padded input, and where its m x m output starts, with (rows - 1) | (columns - 1) << 2 in the
+ * low bits: how much of the tile the output has (less at the last row and column of tiles).
  */
-function tileTables(g: ConvGeom, Hp: number, Wp: number) {
-  const th = Math.ceil(g.oh / 2);
-  const tw = Math.ceil(g.ow / 2);
+function tileTables(g: ConvGeom, m: number, Hp: number, Wp: number) {
+  const th = Math.ceil(g.oh / m);
+  const tw = Math.ceil(g.ow / m);
   const tiles = g.n * th * tw;
   return {
-    key: `wg:${g.n},${g.oh},${g.ow},${g.c},${g.o},${Hp},${Wp}`,
+    key: `wg${m}:${g.n},${g.oh},${g.ow},${g.c},${g.o},${Hp},${Wp}`,
     length: 2 * tiles,
     build(tab: Int32Array, at: number) {
       let t = at;
       for (let b = 0; b < g.n; b++) {
         for (let ty = 0; ty < th; ty++) {
           for (let tx = 0; tx < tw; tx++, t++) {
-            tab[t] = 4 * ((b * Hp + 2 * ty) * Wp + 2 * tx) * g.c;
-            const flags = (2 * ty + 1 < g.oh ? 1 : 0) | (2 * tx + 1 < g.ow ? 2 : 0);
-            tab[t + tiles] = (4 * ((b * g.oh + 2 * ty) * g.ow + 2 * tx) * g.o) | flags;
+            const [y, x] = [m * ty, m * tx];
+            tab[t] = 4 * ((b * Hp + y) * Wp + x) * g.c;
+            const flags = (Math.min(m, g.oh - y) - 1) | ((Math.min(m, g.ow - x) - 1) << 2);
+            tab[t + tiles] = (4 * ((b * g.oh + y) * g.ow + x) * g.o) | flags;
           }
         }
       }
@@ -59,11 +60,14 @@ export function convForwardWinograd(
   out: Float32Array,
 ): void {
   const { n, h, w, c, o, oh, ow } = g;
-  const th = Math.ceil(oh / 2);
-  const tw = Math.ceil(ow / 2);
+  const m = convGemmTuning.winograd === 2 ? 2 : 4;
+  const al = m + 2;
+  const xis = al * al;
+  const th = Math.ceil(oh / m);
+  const tw = Math.ceil(ow / m);
   // Padded so that every tile is whole: rows and columns past the image are zeros.
-  const Hp = 2 * th + 2;
-  const Wp = 2 * tw + 2;
+  const Hp = m * th + 2;
+  const Wp = m * tw + 2;
   // The padded input and the output of the whole batch sit in the arena: past
   // convGemmTuning.batchFloats, groups of images one after another (big batches, big images).
   const perImage = Hp * Wp * c + oh * ow * o;
@@ -79,14 +83,14 @@ export function convForwardWinograd(
   }
   const tiles = n * th * tw;
   const N = up(o, SGEMM_PAD.cols);
-  const perTile = 16 * (c + N);
+  const perTile = xis * (c + N);
   const rows = Math.min(
     up(tiles, SGEMM_PAD.rows),
     Math.max(SGEMM_PAD.rows, Math.floor(convGemmTuning.chunkFloats / perTile / 4) * 4),
   );
-  const [tab] = indexCache.place([tileTables(g, Hp, Wp)]);
+  const [tab] = indexCache.place([tileTables(g, m, Hp, Wp)]);
   const img = Hp * Wp * c;
-  const sizes = [n * img, 9 * c * o, 16 * c * N, 16 * rows * c, 16 * rows * N, out.length];
+  const sizes = [n * img, 9 * c * o, xis * c * N, xis * rows * c, xis * rows * N, out.length];
   const at: number[] = [];
   let end = indexCache.end;
   for (const s of sizes) {
@@ -112,19 +116,20 @@ export function convForwardWinograd(
     }
   }
   f.set(filter.subarray(0, 9 * c * o), F);
-  if (N !== o) f.fill(0, U, U + 16 * c * N);
+  if (N !== o) f.fill(0, U, U + xis * c * N);
   const big = (floats: number) => floats >= convGemmTuning.parallelGather;
-  gm.wgFilter(U, F, 4 * c * o, 4 * o, 4 * N, 4 * c * N, c, big(9 * c * o));
+  gm.wgFilter(m, U, F, 4 * c * o, 4 * o, 4 * N, 4 * c * N, c, big(9 * c * o));
   for (let t0 = 0; t0 < tiles; t0 += rows) {
-    const m = Math.min(rows, tiles - t0);
-    const R = up(m, SGEMM_PAD.rows);
-    gm.wgIn(V, X, tab + t0, 4 * Wp * c, 4 * c, 4 * R * c, m, big(16 * m * c));
+    const mt = Math.min(rows, tiles - t0);
+    const R = up(mt, SGEMM_PAD.rows);
+    gm.wgIn(m, V, X, tab + t0, 4 * Wp * c, 4 * c, 4 * R * c, mt, big(xis * mt * c));
     const parallel = 2 * R * N * c >= convGemmTuning.parallelFlops;
-    for (let xi = 0; xi < 16; xi++) {
+    for (let xi = 0; xi < xis; xi++) {
       const job = { a: V + xi * R * c, b: U + xi * c * N, c: M + xi * R * N };
       gm.gemm({ ...job, lda: c, ldb: N, ldc: N, m: R, n: N, k: c }, parallel);
     }
-    gm.wgOut(Y, M, tab + tiles + t0, 4 * R * N, 4 * N, 4 * o, 4 * ow * o, m, big(16 * m * o));
+    const outArgs = [4 * R * N, 4 * N, 4 * o, 4 * ow * o, mt] as const;
+    gm.wgOut(m, Y, M, tab + tiles + t0, ...outArgs, big(xis * mt * o));
   }
   out.set(f.subarray(Y, Y + out.length));
 }

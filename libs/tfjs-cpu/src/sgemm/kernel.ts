@@ -15,7 +15,7 @@
  * relaxed SIMD), so each output is the float32 sum in p order, as a scalar loop would give.
  */
 import { wasmAsm as W } from '@fidlab/fid-core';
-import { wgFilterBody, wgInBody, wgOutBody } from './winograd.js';
+import { F2X3, F4X3, wgFilterBody, wgInBody, wgOutBody } from './winograd.js';
 
 const { F32X4_ADD, F32X4_MUL, V128_LOAD, V128_LOAD32_SPLAT, V128_STORE, V128_CONST } = W;
 
@@ -255,17 +255,20 @@ function emitModule(): Uint8Array {
     ...W.uleb(1),
     ...W.uleb(65536),
   ]);
-  const func = W.section(3, [8, 0, 1, 2, 2, 3, 4, 5, 4]);
+  const func = W.section(3, [11, 0, 1, 2, 2, 3, 4, 5, 4, 4, 5, 4]);
   const exp = W.section(7, [
-    8,
+    11,
     ...[...W.str('block'), 0x00, 0],
     ...[...W.str('gather'), 0x00, 1],
     ...[...W.str('gatherSum'), 0x00, 2],
     ...[...W.str('copyRuns'), 0x00, 3],
     ...[...W.str('gatherSumRuns'), 0x00, 4],
-    ...[...W.str('wgIn'), 0x00, 5],
-    ...[...W.str('wgOut'), 0x00, 6],
-    ...[...W.str('wgFilter'), 0x00, 7],
+    ...[...W.str('wgIn2'), 0x00, 5],
+    ...[...W.str('wgOut2'), 0x00, 6],
+    ...[...W.str('wgFilter2'), 0x00, 7],
+    ...[...W.str('wgIn4'), 0x00, 8],
+    ...[...W.str('wgOut4'), 0x00, 9],
+    ...[...W.str('wgFilter4'), 0x00, 10],
   ]);
   const bodies = [
     blockBody(),
@@ -273,9 +276,7 @@ function emitModule(): Uint8Array {
     gatherSumBody(),
     copyRunsBody(),
     gatherSumRunsBody(),
-    wgInBody(),
-    wgOutBody(),
-    wgFilterBody(),
+    ...[F2X3, F4X3].flatMap((t) => [wgInBody(t), wgOutBody(t), wgFilterBody(t)]),
   ];
   const codeSec = W.section(10, [
     bodies.length,

@@ -88,9 +88,12 @@ interface Kernels {
   gatherSum: GatherSum;
   copyRuns: CopyRuns;
   gatherSumRuns: GatherSumRuns;
-  wgIn: WgIn;
-  wgOut: WgOut;
-  wgFilter: WgFilter;
+  wgIn2: WgIn;
+  wgOut2: WgOut;
+  wgFilter2: WgFilter;
+  wgIn4: WgIn;
+  wgOut4: WgOut;
+  wgFilter4: WgFilter;
 }
 
 /**
@@ -124,11 +127,15 @@ function work(ex: Kernels, ctl: Int32Array, at: number, kc: number): void {
     } else if (kind === 4) {
       ex.gatherSumRuns(4 * x[0], 4 * x[1], 4 * x[2], x[3], 4 * x[4], u0, u1);
     } else if (kind === 5) {
-      ex.wgIn(4 * x[0], 4 * x[1], 4 * x[2], x[3], x[4], x[5], u0, u1);
+      // Winograd transforms: the last argument is the output tile side (2 or 4).
+      const wgIn = x[6] === 4 ? ex.wgIn4 : ex.wgIn2;
+      wgIn(4 * x[0], 4 * x[1], 4 * x[2], x[3], x[4], x[5], u0, u1);
     } else if (kind === 6) {
-      ex.wgOut(4 * x[0], 4 * x[1], 4 * x[2], x[3], x[4], x[5], x[6], u0, u1);
+      const wgOut = x[7] === 4 ? ex.wgOut4 : ex.wgOut2;
+      wgOut(4 * x[0], 4 * x[1], 4 * x[2], x[3], x[4], x[5], x[6], u0, u1);
     } else {
-      ex.wgFilter(4 * x[0], 4 * x[1], x[2], x[3], x[4], x[5], u0, u1);
+      const wgFilter = x[6] === 4 ? ex.wgFilter4 : ex.wgFilter2;
+      wgFilter(4 * x[0], 4 * x[1], x[2], x[3], x[4], x[5], u0, u1);
     }
   }
 }
@@ -289,10 +296,11 @@ export class Sgemm {
   }
 
   /**
-   * Winograd input transform (winograd.ts): tiles [0, n) at src + idx[t] / 4 into the 16 planes
-   * of V at dst. Byte strides: pixel (`cBytes`), image row, plane.
+   * Winograd F(m x m, 3x3) input transform (winograd.ts): tiles [0, n) at src + idx[t] / 4 into
+   * the (m + 2)^2 planes of V at dst. Byte strides: pixel (`cBytes`), image row, plane.
    */
   wgIn(
+    m: 2 | 4,
     dst: number,
     src: number,
     idx: number,
@@ -302,13 +310,15 @@ export class Sgemm {
     n: number,
     parallel = true,
   ): void {
-    const cost = (n * cBytes) / 4;
+    const cost = (n * cBytes * m * m) / 16;
     const T = this.choose(WG_IN, cost, parallel);
-    this.dispatch(T, [WG_IN, n, TILE_RUN, 0, src, dst, idx, rowBytes, cBytes, planeBytes], cost);
+    const args = [src, dst, idx, rowBytes, cBytes, planeBytes, m];
+    this.dispatch(T, [WG_IN, n, TILE_RUN, 0, ...args], cost);
   }
 
-  /** Winograd output transform: rows [0, n) of the 16 planes at src into 2x2 output tiles. */
+  /** Winograd output transform: rows [0, n) of the (m + 2)^2 planes at src into m x m tiles. */
   wgOut(
+    m: 2 | 4,
     dst: number,
     src: number,
     idx: number,
@@ -319,14 +329,15 @@ export class Sgemm {
     n: number,
     parallel = true,
   ): void {
-    const cost = (n * cBytes) / 4;
+    const cost = (n * cBytes * m * m) / 16;
     const T = this.choose(WG_OUT, cost, parallel);
-    const args = [src, dst, idx, planeBytes, mBytes, cBytes, rowBytes];
+    const args = [src, dst, idx, planeBytes, mBytes, cBytes, rowBytes, m];
     this.dispatch(T, [WG_OUT, n, TILE_RUN, 0, ...args], cost);
   }
 
-  /** Winograd filter transform of input channels [0, c) into the 16 planes of U at dst. */
+  /** Winograd filter transform of input channels [0, c) into the (m + 2)^2 planes of U at dst. */
   wgFilter(
+    m: 2 | 4,
     dst: number,
     src: number,
     tapBytes: number,
@@ -338,7 +349,7 @@ export class Sgemm {
   ): void {
     const cost = (c * srcRow) / 4;
     const T = this.choose(WG_FILTER, cost, parallel);
-    const args = [src, dst, tapBytes, srcRow, dstRow, planeBytes];
+    const args = [src, dst, tapBytes, srcRow, dstRow, planeBytes, m];
     this.dispatch(T, [WG_FILTER, c, TILE_RUN, 0, ...args], cost);
   }
 
