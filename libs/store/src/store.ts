@@ -15,6 +15,8 @@ import { migrate } from './migrate.js';
 import { Prisma, type PrismaClient } from './generated/prisma/client.js';
 import { generateToken, hashToken } from './tokens.js';
 import {
+  DEFAULT_PROTOCOL,
+  protocolOf,
   RUN_STATUSES,
   SWEEP_STATUSES,
   type BestQuery,
@@ -87,6 +89,34 @@ function requireEpoch(epoch: number, what = 'epoch'): void {
       `${what} must be a non-negative integer, got ${epoch}`,
     );
   }
+}
+
+/** extra.protocol, when given, is a positive integer (an evaluation protocol version). */
+function requireProtocol(r: MetricRow): void {
+  const extra = r.extra;
+  if (extra === null || typeof extra !== 'object' || Array.isArray(extra)) return;
+  if (!('protocol' in extra) || extra.protocol === undefined) return;
+  const p = extra.protocol;
+  if (typeof p !== 'number' || !Number.isInteger(p) || p < 1 || p > 2_147_483_647) {
+    throw new FidlabError(
+      ErrorCode.INVALID_INPUT,
+      `metric ${r.name} at epoch ${r.epoch}: extra.protocol must be a positive integer, got ${JSON.stringify(p)}`,
+    );
+  }
+}
+
+/**
+ * protocolOf(<extra>) in SQL, for a jsonb column: the CASE arms are evaluated in order, so the
+ * numeric casts only see numbers.
+ */
+function protocolSql(extra: string): Prisma.Sql {
+  const p = Prisma.raw(extra);
+  return Prisma.sql`(CASE
+    WHEN jsonb_typeof(${p}->'protocol') IS DISTINCT FROM 'number' THEN ${DEFAULT_PROTOCOL}::int
+    WHEN (${p}->>'protocol')::numeric BETWEEN 1 AND 2147483647
+      AND (${p}->>'protocol')::numeric = trunc((${p}->>'protocol')::numeric)
+      THEN (${p}->>'protocol')::numeric::int
+    ELSE ${DEFAULT_PROTOCOL}::int END)`;
 }
 
 function requireName(name: string, what: string): void {
@@ -354,8 +384,51 @@ export class Store {
     return r ? runRow(r) : null;
   }
 
-  /** Runs (of one sweep, or all), with last epoch, latest and best metric values. */
+  /**
+   * Runs (of one sweep, or all), with last epoch, latest and best metric values, and the
+   * evaluation protocols of each metric's values (read from every value of these runs).
+   */
   async listRuns(opts: { sweep?: string; status?: RunStatus } = {}): Promise<RunSummary[]> {
+    const runs = await this.runSummaries(opts);
+    const protocols = await this.runProtocols(runs.map((r) => r.id));
+    return runs.map((r) => ({
+      ...r,
+      protocols: protocols.get(r.id)?.protocols ?? {},
+      lastProtocol: protocols.get(r.id)?.last ?? {},
+    }));
+  }
+
+  /** Per run: metric name -> distinct protocols of its values, and that of its latest value. */
+  private async runProtocols(
+    ids: number[],
+  ): Promise<Map<number, { protocols: Record<string, number[]>; last: Record<string, number> }>> {
+    const out = new Map<
+      number,
+      { protocols: Record<string, number[]>; last: Record<string, number> }
+    >();
+    if (ids.length === 0) return out;
+    const rows = await this.prisma.$queryRaw<
+      { run_id: number; name: string; protocols: unknown; last: number }[]
+    >`
+      SELECT run_id, name, json_agg(DISTINCT p ORDER BY p)::text AS protocols,
+        (array_agg(p ORDER BY epoch DESC))[1] AS last
+      FROM (SELECT run_id, name, epoch, ${protocolSql('extra')} AS p
+            FROM metric_values WHERE run_id IN (${Prisma.join(ids)})) v
+      GROUP BY run_id, name`;
+    for (const r of rows) {
+      const id = Number(r.run_id);
+      let entry = out.get(id);
+      if (!entry) out.set(id, (entry = { protocols: {}, last: {} }));
+      entry.protocols[r.name] = (parseJson(r.protocols) as number[]).map(Number);
+      entry.last[r.name] = Number(r.last);
+    }
+    return out;
+  }
+
+  /** listRuns without the protocols (progress polls this, and needs no scan of every value). */
+  private async runSummaries(
+    opts: { sweep?: string; status?: RunStatus } = {},
+  ): Promise<Omit<RunSummary, 'protocols' | 'lastProtocol'>[]> {
     if (opts.sweep !== undefined) await this.sweepOrThrow(opts.sweep);
     const runs = await this.prisma.run.findMany({
       where: {
@@ -486,6 +559,7 @@ export class Store {
       requireFinite(r.value, `metric ${r.name} at epoch ${r.epoch}`);
       if (r.ciLow != null) requireFinite(r.ciLow, `${r.name} ciLow`);
       if (r.ciHigh != null) requireFinite(r.ciHigh, `${r.name} ciHigh`);
+      requireProtocol(r);
       byKey.set(`${r.runId}\u0000${r.epoch}\u0000${r.name}`, r);
     }
     const unique = [...byKey.values()];
@@ -562,7 +636,15 @@ export class Store {
     const get = (epoch: number): EpochRow => {
       let row = byEpoch.get(epoch);
       if (!row) {
-        row = { epoch, losses: {}, checkpoint: null, seconds: null, metrics: {}, details: {} };
+        row = {
+          epoch,
+          losses: {},
+          checkpoint: null,
+          seconds: null,
+          metrics: {},
+          details: {},
+          protocols: {},
+        };
         byEpoch.set(epoch, row);
       }
       return row;
@@ -592,6 +674,7 @@ export class Store {
         n2: m.n2,
         extra: (m.extra ?? null) as JsonValue | null,
       };
+      row.protocols[m.name] = protocolOf(m.extra);
     }
     return [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
   }
@@ -645,6 +728,7 @@ export class Store {
         checkpoint_uri: string | null;
         checkpoint_sha256: string | null;
         metrics: unknown;
+        protocols: unknown;
       }[]
     >`
       WITH b AS (
@@ -657,7 +741,9 @@ export class Store {
       SELECT b.run_id, r.key, r.parameters, s.name AS sweep, b.epoch, b.value,
         e.checkpoint_uri, e.checkpoint_sha256,
         (SELECT json_object_agg(m.name, m.value ORDER BY m.name)::text FROM metric_values m
-          WHERE m.run_id = b.run_id AND m.epoch = b.epoch) AS metrics
+          WHERE m.run_id = b.run_id AND m.epoch = b.epoch) AS metrics,
+        (SELECT json_object_agg(m.name, ${protocolSql('m.extra')} ORDER BY m.name)::text
+          FROM metric_values m WHERE m.run_id = b.run_id AND m.epoch = b.epoch) AS protocols
       FROM b JOIN runs r ON r.id = b.run_id JOIN sweeps s ON s.id = r.sweep_id
       LEFT JOIN epochs e ON e.run_id = b.run_id AND e.epoch = b.epoch`;
     if (rows.length === 0) {
@@ -665,6 +751,7 @@ export class Store {
       return null;
     }
     const r = rows[0];
+    const protocols = (parseJson(r.protocols) ?? {}) as Record<string, number>;
     return {
       sweep: r.sweep,
       runId: Number(r.run_id),
@@ -677,6 +764,8 @@ export class Store {
       checkpoint: r.checkpoint_uri,
       checkpointSha256: r.checkpoint_sha256,
       metrics: (parseJson(r.metrics) ?? {}) as Record<string, number>,
+      protocol: protocols[q.metric] ?? DEFAULT_PROTOCOL,
+      protocols,
     };
   }
 
@@ -684,9 +773,10 @@ export class Store {
   async correlate(q: { sweep: string; a: string; b: string }): Promise<CorrelationResult> {
     const s = await this.sweepOrThrow(q.sweep);
     const rows = await this.prisma.$queryRaw<
-      { run_id: number; key: string; epoch: number; a: number; b: number }[]
+      { run_id: number; key: string; epoch: number; a: number; b: number; pa: number; pb: number }[]
     >`
-      SELECT ma.run_id, r.key, ma.epoch, ma.value AS a, mb.value AS b
+      SELECT ma.run_id, r.key, ma.epoch, ma.value AS a, mb.value AS b,
+        ${protocolSql('ma.extra')} AS pa, ${protocolSql('mb.extra')} AS pb
       FROM metric_values ma
       JOIN metric_values mb ON mb.run_id = ma.run_id AND mb.epoch = ma.epoch AND mb.name = ${q.b}
       JOIN runs r ON r.id = ma.run_id
@@ -698,6 +788,8 @@ export class Store {
       epoch: Number(r.epoch),
       a: Number(r.a),
       b: Number(r.b),
+      protocolA: Number(r.pa),
+      protocolB: Number(r.pb),
     }));
     if (points.length < 3) {
       throw new FidlabError(
@@ -725,7 +817,7 @@ export class Store {
   /** Compact state of a sweep for progress displays (one row per run). */
   async progress(sweep: string): Promise<ProgressSnapshot> {
     const s = await this.sweepOrThrow(sweep);
-    const runs = await this.listRuns({ sweep });
+    const runs = await this.runSummaries({ sweep });
     return {
       sweep: s.name,
       status: s.status,

@@ -46,6 +46,13 @@ export interface RunSummary extends RunRow {
   last: Record<string, number>;
   /** Best per metric in both directions (from the summary table). */
   best: Record<string, { min: number; minEpoch: number; max: number; maxEpoch: number }>;
+  /**
+   * Evaluation protocols of each metric's values in this run, distinct and ascending (a value
+   * recorded without one counts as DEFAULT_PROTOCOL). More than one: the curve mixes protocols.
+   */
+  protocols: Record<string, number[]>;
+  /** Evaluation protocol of each metric's latest value (the one in `last`). */
+  lastProtocol: Record<string, number>;
 }
 
 export interface Checkpoint {
@@ -61,6 +68,24 @@ export interface EpochInput {
   seconds?: number | null;
 }
 
+/**
+ * The evaluation protocol of a metric value recorded without one (no `extra.protocol`): values
+ * written before protocols were recorded are version 1. What each version means is defined by
+ * the code that evaluates (EVALUATION_PROTOCOL in @fidlab/experiments).
+ */
+export const DEFAULT_PROTOCOL = 1;
+
+/** A metric value's evaluation protocol: `extra.protocol` when it is one, else DEFAULT_PROTOCOL. */
+export function protocolOf(extra: unknown): number {
+  const p =
+    extra !== null && typeof extra === 'object' && !Array.isArray(extra)
+      ? (extra as Record<string, unknown>).protocol
+      : undefined;
+  return typeof p === 'number' && Number.isInteger(p) && p >= 1 && p <= 2_147_483_647
+    ? p
+    : DEFAULT_PROTOCOL;
+}
+
 export interface MetricInput {
   name: string;
   value: number;
@@ -69,6 +94,7 @@ export interface MetricInput {
   extractor?: string | null;
   n1?: number | null;
   n2?: number | null;
+  /** Anything else about the value; `protocol` (a positive integer) is its evaluation protocol. */
   extra?: JsonValue | null;
 }
 
@@ -86,6 +112,8 @@ export interface EpochRow {
   metrics: Record<string, number>;
   /** metric name -> full record (CI, extractor, sample counts, extra) */
   details: Record<string, Omit<MetricInput, 'name'>>;
+  /** metric name -> evaluation protocol of its value (extra.protocol, else DEFAULT_PROTOCOL) */
+  protocols: Record<string, number>;
 }
 
 export interface BestQuery {
@@ -110,13 +138,26 @@ export interface BestResult {
   checkpointSha256: string | null;
   /** Every metric recorded at that same epoch (including the one selected on). */
   metrics: Record<string, number>;
+  /** Evaluation protocol of the selected value (extra.protocol, else DEFAULT_PROTOCOL). */
+  protocol: number;
+  /** Evaluation protocol of every metric in `metrics`. */
+  protocols: Record<string, number>;
 }
 
 export interface CorrelationResult {
   sweep: string;
   a: string;
   b: string;
-  points: { runId: number; run: string; epoch: number; a: number; b: number }[];
+  /** protocolA / protocolB: the evaluation protocols of the two values. */
+  points: {
+    runId: number;
+    run: string;
+    epoch: number;
+    a: number;
+    b: number;
+    protocolA: number;
+    protocolB: number;
+  }[];
   n: number;
   /** null where undefined (one of the series is constant). */
   pearson: number | null;

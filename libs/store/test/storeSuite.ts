@@ -93,6 +93,121 @@ export function storeSuite(
       assert.equal(best?.value, 40, 'summary follows a replaced value');
     });
 
+    t('a value replaced by a worse one moves the best, in both directions', async () => {
+      const s = await store.upsertSweep({ name: 'worse', spec: {} });
+      const a = await store.upsertRun({ sweepId: s.id, key: 'a', parameters: {} });
+      const b = await store.upsertRun({ sweepId: s.id, key: 'b', parameters: {} });
+      for (const [e, v] of [30, 20, 25].entries()) {
+        await store.recordEpoch(a.id, { epoch: e + 1, checkpoint: { uri: `ck/a/${e + 1}` } });
+        await store.recordMetrics(a.id, e + 1, [{ name: 'fid', value: v }]);
+      }
+      await store.recordMetrics(b.id, 1, [{ name: 'fid', value: 22 }]);
+      assert.deepEqual(
+        [
+          (await store.best({ sweep: 'worse', metric: 'fid' }))?.run,
+          (await store.best({ run: a.id, metric: 'fid' }))?.epoch,
+        ],
+        ['a', 2],
+      );
+      // Re-evaluation replaces epoch 2's 20 (the best) by 40: worse than every other value.
+      await store.recordMetrics(a.id, 2, [{ name: 'fid', value: 40 }]);
+      const runA = await store.best({ run: a.id, metric: 'fid' });
+      assert.deepEqual([runA?.epoch, runA?.value, runA?.checkpoint], [3, 25, 'ck/a/3']);
+      const max = await store.best({ run: a.id, metric: 'fid', goal: 'max' });
+      assert.deepEqual([max?.epoch, max?.value], [2, 40]);
+      const sweepBest = await store.best({ sweep: 'worse', metric: 'fid' });
+      assert.deepEqual([sweepBest?.run, sweepBest?.value], ['b', 22], 'the other run is best now');
+      const [ra] = await store.listRuns({ sweep: 'worse' });
+      assert.deepEqual(ra.best.fid, { min: 25, minEpoch: 3, max: 40, maxEpoch: 2 });
+      assert.equal(ra.last.fid, 25);
+      // The latest epoch replaced by a worse value too: last follows, min moves back to none of it.
+      await store.recordMetrics(a.id, 3, [{ name: 'fid', value: 50 }]);
+      const [rb] = await store.listRuns({ sweep: 'worse' });
+      assert.deepEqual(rb.best.fid, { min: 30, minEpoch: 1, max: 50, maxEpoch: 3 });
+      assert.equal(rb.last.fid, 50);
+      const summary = await store.prisma.runBest.findUnique({
+        where: { runId_name: { runId: a.id, name: 'fid' } },
+      });
+      assert.equal(summary?.count, 3, 'replacements are not counted as new values');
+    });
+
+    t(
+      'evaluation protocols: absent is 1; listed per value, per run, with best and correlate',
+      async () => {
+        const s = await store.upsertSweep({ name: 'protocols', spec: {} });
+        const r = await store.upsertRun({ sweepId: s.id, key: 'r', parameters: {} });
+        // Epoch 1 as an older evaluator wrote it (no protocol), epochs 2-3 with protocol 2.
+        await store.recordMetrics(r.id, 1, [
+          { name: 'fid', value: 10, extra: { method: 'lowrank' } },
+          { name: 'rank1', value: 0.5 },
+        ]);
+        await store.recordMetrics(r.id, 2, [
+          { name: 'fid', value: 12, extra: { method: 'lowrank', protocol: 2 } },
+          { name: 'rank1', value: 0.6, extra: { protocol: 2 } },
+        ]);
+        await store.recordMetrics(r.id, 3, [
+          { name: 'fid', value: 11, extra: { protocol: 2 } },
+          { name: 'rank1', value: 0.7, extra: { protocol: 2 } },
+        ]);
+        const epochs = await store.runEpochs(r.id);
+        assert.deepEqual(
+          epochs.map((e) => e.protocols),
+          [
+            { fid: 1, rank1: 1 },
+            { fid: 2, rank1: 2 },
+            { fid: 2, rank1: 2 },
+          ],
+        );
+        let [run] = await store.listRuns({ sweep: 'protocols' });
+        assert.deepEqual(run.protocols, { fid: [1, 2], rank1: [1, 2] });
+        assert.deepEqual(run.lastProtocol, { fid: 2, rank1: 2 });
+        const best = await store.best({ run: r.id, metric: 'fid' });
+        assert.deepEqual(
+          [best?.epoch, best?.protocol, best?.protocols],
+          [1, 1, { fid: 1, rank1: 1 }],
+        );
+        const top = await store.best({ run: r.id, metric: 'rank1', goal: 'max' });
+        assert.deepEqual([top?.epoch, top?.protocol], [3, 2]);
+        const corr = await store.correlate({ sweep: 'protocols', a: 'fid', b: 'rank1' });
+        assert.deepEqual(
+          corr.points.map((p) => [p.epoch, p.protocolA, p.protocolB]),
+          [
+            [1, 1, 1],
+            [2, 2, 2],
+            [3, 2, 2],
+          ],
+        );
+        // Re-recording epoch 1 under protocol 2 makes the curve uniform.
+        await store.recordMetrics(r.id, 1, [
+          { name: 'fid', value: 13, extra: { protocol: 2 } },
+          { name: 'rank1', value: 0.4, extra: { protocol: 2 } },
+        ]);
+        [run] = await store.listRuns({ sweep: 'protocols' });
+        assert.deepEqual(run.protocols, { fid: [2], rank1: [2] });
+        assert.equal((await store.best({ run: r.id, metric: 'fid' }))?.protocol, 2);
+        // A protocol that is not a positive integer is refused, naming the value.
+        for (const bad of [0, 1.5, '2', -1]) {
+          await assert.rejects(
+            store.recordMetrics(r.id, 4, [{ name: 'fid', value: 1, extra: { protocol: bad } }]),
+            (e: unknown) =>
+              e instanceof FidlabError &&
+              e.code === 'INVALID_INPUT' &&
+              e.message.includes(
+                'metric fid at epoch 4: extra.protocol must be a positive integer',
+              ),
+          );
+        }
+        // A row written around the store with a malformed protocol reads as 1, in SQL as in JS.
+        await store.prisma.metricValue.create({
+          data: { runId: r.id, epoch: 5, name: 'fid', value: 9, extra: { protocol: 'v2' } },
+        });
+        [run] = await store.listRuns({ sweep: 'protocols' });
+        assert.deepEqual(run.protocols.fid, [1, 2]);
+        assert.equal(run.lastProtocol.fid, 1);
+        assert.equal((await store.runEpochs(r.id)).at(-1)?.protocols.fid, 1);
+      },
+    );
+
     t('rejects non-finite values and unknown runs with FidlabError', async () => {
       const s = await store.upsertSweep({ name: 'bad', spec: {} });
       const r = await store.upsertRun({ sweepId: s.id, key: 'r', parameters: {} });
