@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { synthDataset } from '@fidlab/datasets';
+import { EVALUATION_PROTOCOL } from '@fidlab/experiments';
 import { selectBackend } from '@fidlab/models';
 import { train } from '@fidlab/training';
 import { runEvaluator } from './main.js';
@@ -68,7 +69,13 @@ test('one job: a metrics line with every value, and no tensors left behind', asy
   assert.equal(tf.memory().numTensors, tensors, 'the job freed its generator and tensors');
   const line = JSON.parse(c.out[0]) as {
     type: string;
-    values: { name: string; value: number; extractor: string; n1: number }[];
+    values: {
+      name: string;
+      value: number;
+      extractor: string;
+      n1: number;
+      extra: { protocol?: number };
+    }[];
   };
   assert.equal(line.type, 'metrics');
   assert.deepEqual(
@@ -78,6 +85,11 @@ test('one job: a metrics line with every value, and no tensors left behind', asy
   assert.ok(line.values[0].value > 0 && Number.isFinite(line.values[0].value));
   assert.equal(line.values[0].extractor, 'facerec');
   assert.equal(line.values[0].n1, line.values[1].n1);
+  // Whoever records them replaces values of an older evaluation protocol, and can tell them apart.
+  assert.deepEqual(
+    line.values.map((v) => v.extra.protocol),
+    [EVALUATION_PROTOCOL, EVALUATION_PROTOCOL, EVALUATION_PROTOCOL],
+  );
 });
 
 test('bad jobs get an error line naming the field', async () => {

@@ -17,9 +17,46 @@ import {
   type FeatureExtractor,
   type Rgb8Image,
 } from '@fidlab/features';
+import type { EpochRow } from '@fidlab/store';
 import { generateSplit, loadCheckpoint } from '@fidlab/training';
 import { metricValues, type MetricValue } from './metricValues.js';
 import type { DataSpec, MetricSpec } from './sweepSpec.js';
+
+/**
+ * The version of the per-epoch evaluation protocol, recorded with every value the Evaluator
+ * produces as `extra.protocol`. Values of different versions are not comparable, so a resumed
+ * sweep re-evaluates epochs whose values are older (see `epochsToReevaluate`).
+ *   1  before 6b5713c (values recorded without a protocol count as 1): the generator in eval
+ *      mode (BatchNorm running statistics, no dropout), bilinear input resize, batches of 16;
+ *      the real sketches resized bilinearly to the model size, then again by the extractor.
+ *   2  since 6b5713c + f8bd07b: images from `generateSplit` as `fidlab generate` makes them
+ *      (pix2pix test.py: batch-1 BatchNorm statistics, dropout on, vips-bicubic input resize),
+ *      8-bit; the real sketches read at their own size and resized once, by the extractor, as
+ *      `fidlab fid DIR_A DIR_B --extractor` does.
+ * Bump it whenever a change alters the values the evaluator computes for the same checkpoint.
+ */
+export const EVALUATION_PROTOCOL = 2;
+
+/**
+ * Epochs with a value (of one of `names`, default any) from an evaluation protocol older than
+ * `protocol`, with those older protocols (ascending): their values must be computed again before
+ * they can be compared with current ones. A value newer than `protocol` is left alone. Pass the
+ * names the evaluation produces now: a value of a metric no longer evaluated cannot be replaced,
+ * so it must not make its epoch due forever (it stays listed with its own protocol).
+ */
+export function epochsToReevaluate(
+  rows: EpochRow[],
+  opts: { names?: Iterable<string>; protocol?: number } = {},
+): { epoch: number; protocols: number[] }[] {
+  const protocol = opts.protocol ?? EVALUATION_PROTOCOL;
+  const names = opts.names ? new Set(opts.names) : null;
+  return rows.flatMap((row) => {
+    const old = new Set<number>();
+    for (const [name, p] of Object.entries(row.protocols))
+      if (p < protocol && (!names || names.has(name))) old.add(p);
+    return old.size > 0 ? [{ epoch: row.epoch, protocols: [...old].sort((a, b) => a - b) }] : [];
+  });
+}
 
 /** A metric whose extractor is a concrete name (a `best` reference already resolved). */
 export interface ResolvedMetric {
@@ -45,7 +82,8 @@ export interface EvaluationRequest {
  * is `generateSplit`, the function `fidlab generate` uses; features come from `imageFeatures`,
  * the function behind `fidlab fid DIR_A DIR_B --extractor`, fed the sketch files at their own
  * size and the generated 8-bit pixels (what generate's PNGs hold). So each metric equals the
- * folder commands' value on generate's output folder and the split's sketch folder.
+ * folder commands' value on generate's output folder and the split's sketch folder. Every value
+ * carries `extra.protocol` = EVALUATION_PROTOCOL.
  */
 export class Evaluator {
   private index: DatasetIndex | null = null;
@@ -166,9 +204,12 @@ export class Evaluator {
         );
         generatedFeatures.set(m.extractor, gen);
       }
-      values.push(
-        ...metricValues(m.spec, m.extractor, { generated: gen, real, identities: truth.ids }),
-      );
+      for (const v of metricValues(m.spec, m.extractor, {
+        generated: gen,
+        real,
+        identities: truth.ids,
+      }))
+        values.push({ ...v, extra: { ...v.extra, protocol: EVALUATION_PROTOCOL } });
     }
     return values;
   }

@@ -23,6 +23,12 @@ export interface FeaturePair {
   identities: (string | null)[];
 }
 
+/** The names of the values one metric yields: its own, and `<name>@<k>` for rank-k's other ks. */
+export function metricValueNames(spec: MetricSpec): string[] {
+  if (spec.kind !== 'rank-k') return [spec.name];
+  return (spec.k ?? [1, 5, 10]).map((k, i) => (i === 0 ? spec.name : `${spec.name}@${k}`));
+}
+
 /**
  * The values of one metric. `fid` and `kid` compare the two sets as distributions; `rank-k`
  * uses each generated image as a probe against the gallery of ground-truth images and yields one
@@ -63,11 +69,12 @@ export function metricValues(spec: MetricSpec, extractor: string, f: FeaturePair
     }
     case 'rank-k': {
       const ks = spec.k ?? [1, 5, 10];
+      const names = metricValueNames(spec);
       const labels = f.identities.map((id, i) => id ?? `#${i}`);
       const r = rankK(f.generated, f.real, { ks, probeLabels: labels, galleryLabels: labels });
       return ks.map((k, i) => ({
         ...base,
-        name: i === 0 ? spec.name : `${spec.name}@${k}`,
+        name: names[i],
         value: r.rank[String(k)],
         extra: { k, gallery_identities: r.galleryIdentities },
       }));

@@ -19,9 +19,14 @@ import {
   type Direction,
   type EpochResult,
 } from '@fidlab/training';
-import { Evaluator, type ResolvedMetric } from './evaluateCheckpoint.js';
+import {
+  EVALUATION_PROTOCOL,
+  epochsToReevaluate,
+  Evaluator,
+  type ResolvedMetric,
+} from './evaluateCheckpoint.js';
 import { describeTrial, expandTrials, type Trial } from './expandTrials.js';
-import type { MetricValue } from './metricValues.js';
+import { metricValueNames, type MetricValue } from './metricValues.js';
 import { formatPath, metricNames, type SweepSpec } from './sweepSpec.js';
 import { toIdentityConfig, toTrainConfig } from './trialConfig.js';
 
@@ -36,6 +41,7 @@ export interface RunSweepOptions {
 export interface TrialOutcome {
   trial: Trial;
   runId: number;
+  /** done: trained (or, for a completed run, re-evaluated) now; skipped: nothing to do. */
   status: 'done' | 'failed' | 'cancelled' | 'skipped';
   error?: string;
 }
@@ -44,7 +50,9 @@ export interface TrialOutcome {
  * Runs a sweep in this process: every trial is trained with an evaluation after each `every`-th
  * epoch, everything written to the store. Re-running the same sweep resumes: completed trials are
  * skipped, unfinished ones continue from their last checkpoint, and epochs already evaluated are
- * not evaluated again (writes are idempotent anyway).
+ * not evaluated again (writes are idempotent anyway), unless their values are of an older
+ * evaluation protocol (EVALUATION_PROTOCOL): those epochs, of completed trials too, are evaluated
+ * again from their checkpoints and their values replaced, so that no curve mixes protocols.
  */
 export async function runSweep(spec: SweepSpec, opts: RunSweepOptions): Promise<TrialOutcome[]> {
   const log = opts.log ?? (() => {});
@@ -93,12 +101,24 @@ export async function runSweep(spec: SweepSpec, opts: RunSweepOptions): Promise<
         parameters: trial.parameters,
         runDir,
       });
+      // A completed generator trial is only evaluated again where its values are outdated; its
+      // status stays done (training is complete whatever the evaluation does).
+      let reevaluateOnly = false;
       if (run.status === 'done') {
-        log(`${label}: already completed, skipped`);
-        outcomes.push({ trial, runId: run.id, status: 'skipped' });
-        continue;
-      }
-      await store.setRunStatus(run.id, 'running');
+        const stale =
+          spec.trial === 'identity'
+            ? []
+            : epochsToReevaluate(await store.runEpochs(run.id), { names: valueNames(metrics) });
+        if (stale.length === 0) {
+          log(`${label}: already completed, skipped`);
+          outcomes.push({ trial, runId: run.id, status: 'skipped' });
+          continue;
+        }
+        log(
+          `${label}: already completed; ${stale.length} epoch(s) have values of an older evaluation protocol than ${EVALUATION_PROTOCOL}: evaluating them again`,
+        );
+        reevaluateOnly = true;
+      } else await store.setRunStatus(run.id, 'running');
       const ctx: TrialContext = {
         spec,
         trial,
@@ -114,19 +134,20 @@ export async function runSweep(spec: SweepSpec, opts: RunSweepOptions): Promise<
         const status =
           spec.trial === 'identity'
             ? await runIdentityTrial(ctx)
-            : await runPix2pixTrial(ctx, evaluatorFor, metrics);
+            : await runPix2pixTrial(ctx, evaluatorFor, metrics, { train: !reevaluateOnly });
         if (status === 'aborted' || signal.aborted) {
-          await store.setRunStatus(run.id, 'cancelled');
+          if (!reevaluateOnly) await store.setRunStatus(run.id, 'cancelled');
           outcomes.push({ trial, runId: run.id, status: 'cancelled' });
           break;
         }
-        await store.setRunStatus(run.id, 'done');
+        if (!reevaluateOnly) await store.setRunStatus(run.id, 'done');
         outcomes.push({ trial, runId: run.id, status: 'done' });
       } catch (e) {
         const message = (e as Error).message;
-        await store.setRunStatus(run.id, signal.aborted ? 'cancelled' : 'failed', {
-          error: message,
-        });
+        if (!(reevaluateOnly && signal.aborted))
+          await store.setRunStatus(run.id, signal.aborted ? 'cancelled' : 'failed', {
+            error: message,
+          });
         log(`${label}: failed: ${message}`);
         outcomes.push({ trial, runId: run.id, status: 'failed', error: message });
         if (signal.aborted) break;
@@ -157,11 +178,22 @@ interface TrialContext {
   checkCancelled: () => Promise<void>;
 }
 
-/** Trains a generator, evaluating every `every`-th epoch (and the last) with the sweep's metrics. */
+/** The names of every value the resolved metrics yield (rank-k: one per k). */
+function valueNames(metrics: ResolvedMetric[]): string[] {
+  return metrics.flatMap((m) => metricValueNames(m.spec));
+}
+
+/**
+ * Trains a generator, evaluating every `every`-th epoch (and the last) with the sweep's metrics.
+ * First evaluates, from their checkpoints, the epochs a previous process left unevaluated and
+ * those whose values are of an older evaluation protocol; `train: false` stops there (a completed
+ * trial whose values are outdated).
+ */
 async function runPix2pixTrial(
   { spec, trial, runId, runDir, label, store, log, signal, checkCancelled }: TrialContext,
   evaluatorFor: (direction: Direction) => Evaluator,
   metrics: ResolvedMetric[],
+  opts: { train: boolean } = { train: true },
 ): Promise<'completed' | 'aborted'> {
   const every = spec.evaluate!;
   const config = toTrainConfig(spec, trial, runDir);
@@ -169,11 +201,26 @@ async function runPix2pixTrial(
   const direction = config.direction ?? 'photo2sketch';
   const evaluator = evaluatorFor(direction);
   const rows = await store.runEpochs(runId);
-  const done = new Set(rows.filter((e) => Object.keys(e.metrics).length > 0).map((e) => e.epoch));
+  // Epoch -> the older protocols of its values: evaluated again whatever `every` says, since it
+  // was evaluated before; its new values replace the old ones (same run, epoch and name).
+  const stale = new Map(
+    epochsToReevaluate(rows, { names: valueNames(metrics) }).map((s) => [s.epoch, s.protocols]),
+  );
+  const done = new Set(
+    rows
+      .filter((e) => Object.keys(e.metrics).length > 0 && !stale.has(e.epoch))
+      .map((e) => e.epoch),
+  );
   const recorded = new Set(rows.filter((e) => e.checkpoint !== null).map((e) => e.epoch));
-  const evaluate = async (epoch: number, checkpointDir: string) => {
-    const last = epoch === totalEpochs;
-    if (done.has(epoch) || (epoch % every.every !== 0 && !last)) return;
+  const due = (epoch: number) =>
+    !done.has(epoch) && (stale.has(epoch) || epoch % every.every === 0 || epoch === totalEpochs);
+  const evaluate = async (epoch: number, checkpointDir: string): Promise<boolean> => {
+    if (!due(epoch)) return false;
+    const old = stale.get(epoch);
+    if (old)
+      log(
+        `${label} epoch ${epoch}: evaluating again (values of evaluation protocol ${old.join(', ')}, current ${EVALUATION_PROTOCOL})`,
+      );
     const values = await evaluator.evaluate({
       checkpointDir,
       data: spec.data,
@@ -184,14 +231,16 @@ async function runPix2pixTrial(
     });
     await store.recordMetrics(runId, epoch, values);
     done.add(epoch);
+    stale.delete(epoch);
     log(`${label} epoch ${epoch}: ${summarise(values)}`);
+    return true;
   };
   // A previous process may have died after an epoch's checkpoint was written but before its row
   // (losses, checkpoint) or its evaluation was recorded. train() resumes after the newest
   // checkpoint and never reports such an epoch again, so record it from the files now.
   for (const { epoch, dir } of (await listCheckpoints(runDir)).reverse()) {
-    const needsEvaluation =
-      !done.has(epoch) && (epoch % every.every === 0 || epoch === totalEpochs);
+    if (signal.aborted) return 'aborted';
+    const needsEvaluation = due(epoch);
     if (recorded.has(epoch) && !needsEvaluation) continue;
     let e: CheckpointEpoch;
     try {
@@ -211,8 +260,16 @@ async function runPix2pixTrial(
       recorded.add(epoch);
       log(`${label} epoch ${epoch}: recorded from its checkpoint (the run stopped before it was)`);
     }
-    await evaluate(epoch, dir);
+    if (await evaluate(epoch, dir)) await checkCancelled();
   }
+  if (signal.aborted) return 'aborted';
+  for (const [epoch, old] of stale) {
+    // Deleted (or damaged) checkpoint: the old values stay, listed with their protocol.
+    log(
+      `${label} epoch ${epoch}: cannot evaluate again (no usable checkpoint in ${runDir}); its values stay of evaluation protocol ${old.join(', ')}`,
+    );
+  }
+  if (!opts.train) return 'completed';
   log(`${label}: training in ${runDir}`);
   const result = await train(config, {
     signal,
