@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { TRPCClientError } from '@trpc/client';
 import { EventSource } from 'eventsource';
-import { openStore, type Store } from '@fidlab/store';
+import { openStore, type JsonValue, type Store } from '@fidlab/store';
 import { createApiClient, createApiServer, type ApiClient, type ApiServer } from '../src/index.js';
 
 function rejectsWith(code: string, fidlabCode?: string) {
@@ -132,6 +132,48 @@ describe('api over HTTP', () => {
     assert.deepEqual(
       (await authed.workers.list.query()).map((w) => w.id),
       ['w1'],
+    );
+  });
+
+  it('every listing of metric values carries their evaluation protocol (absent: 1)', async () => {
+    // Epochs 1-2 as an older evaluator left them, epoch 3 re-evaluated under protocol 2.
+    const s = await store.upsertSweep({ name: 'proto', spec: {} });
+    const r = await store.upsertRun({ sweepId: s.id, key: 'mixed', parameters: {} });
+    for (const [e, fid] of [40, 30, 35].entries()) {
+      const extra: JsonValue = e === 2 ? { protocol: 2, method: 'lowrank' } : { method: 'lowrank' };
+      await store.recordMetrics(r.id, e + 1, [
+        { name: 'fid', value: fid, extra },
+        { name: 'kid', value: fid / 1000, extra },
+      ]);
+    }
+    const [run] = await authed.runs.list.query({ sweep: 'proto' });
+    assert.deepEqual(run.protocols, { fid: [1, 2], kid: [1, 2] });
+    assert.deepEqual(run.lastProtocol, { fid: 2, kid: 2 });
+    assert.deepEqual(
+      (await authed.sweeps.get.query({ name: 'proto' })).runs[0].protocols.fid,
+      [1, 2],
+    );
+    const epochs = await authed.runs.epochs.query({ id: r.id });
+    assert.deepEqual(
+      epochs.map((e) => e.protocols),
+      [
+        { fid: 1, kid: 1 },
+        { fid: 1, kid: 1 },
+        { fid: 2, kid: 2 },
+      ],
+    );
+    const best = await authed.runs.best.query({ sweep: 'proto', metric: 'fid' });
+    assert.deepEqual([best?.epoch, best?.protocol, best?.protocols], [2, 1, { fid: 1, kid: 1 }]);
+    const worst = await authed.runs.best.query({ run: r.id, metric: 'kid', goal: 'max' });
+    assert.deepEqual([worst?.epoch, worst?.protocol], [1, 1]);
+    const c = await authed.metrics.correlate.query({ sweep: 'proto', a: 'fid', b: 'kid' });
+    assert.deepEqual(
+      c.points.map((p) => [p.epoch, p.protocolA, p.protocolB]),
+      [
+        [1, 1, 1],
+        [2, 1, 1],
+        [3, 2, 2],
+      ],
     );
   });
 

@@ -12,7 +12,9 @@ export const bestCommand: Command = {
   --sweep NAME    the sweep
   --metric M      the metric to select on (e.g. fid_inception)
   --goal G        min (default) or max
-  --json          print {"run", "epoch", "value", "checkpoint", "metrics": {...}}
+  --json          print {"run", "epoch", "value", "checkpoint", "metrics": {...},
+                  "protocol", "protocols": {...}} (the evaluation protocol of the value and
+                  of each metric; 1 for values recorded without one)
 ${SOURCE_USAGE}`,
   async run(argv, io) {
     const { values } = parse(argv, {
@@ -48,6 +50,8 @@ ${SOURCE_USAGE}`,
           value: best.value,
           checkpoint: best.checkpoint,
           metrics: best.metrics,
+          protocol: best.protocol,
+          protocols: best.protocols,
         }),
       );
       return 0;
@@ -58,6 +62,19 @@ ${SOURCE_USAGE}`,
     io.out(`  checkpoint  ${best.checkpoint ?? '(none recorded)'}`);
     const width = Math.max(...Object.keys(best.metrics).map((k) => k.length));
     for (const [k, v] of Object.entries(best.metrics)) io.out(`  ${k.padEnd(width)}  ${fmt(v)}`);
+    io.out(protocolLine(best.protocols, best.protocol));
     return 0;
   },
 };
+
+/**
+ * `evaluation protocol 2`, or each metric's when the values at that epoch differ
+ * (`evaluation protocols: fid 2, kid 1`): values of different protocols are not comparable.
+ */
+export function protocolLine(protocols: Record<string, number>, protocol: number): string {
+  const distinct = new Set(Object.values(protocols));
+  if (distinct.size <= 1) return `evaluation protocol ${protocol}`;
+  return `evaluation protocols: ${Object.entries(protocols)
+    .map(([k, p]) => `${k} ${p}`)
+    .join(', ')}`;
+}

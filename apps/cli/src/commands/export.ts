@@ -11,7 +11,10 @@ export function csvField(v: unknown): string {
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-/** One line per (run, epoch): parameters, losses, checkpoint and every metric as columns. */
+/**
+ * One line per (run, epoch): parameters, losses, checkpoint and every metric as columns, then
+ * each metric's evaluation protocol (`protocol.<metric>`, 1 for values recorded without one).
+ */
 export function toCsv(sweep: string, data: { run: RunSummary; epochs: EpochRow[] }[]): string[] {
   const params = new Set<string>();
   const losses = new Set<string>();
@@ -40,6 +43,7 @@ export function toCsv(sweep: string, data: { run: RunSummary; epochs: EpochRow[]
     'checkpoint',
     'checkpoint_sha256',
     ...M,
+    ...M.map((m) => `protocol.${m}`),
   ];
   const lines = [header.map(csvField).join(',')];
   for (const { run, epochs } of data) {
@@ -58,6 +62,7 @@ export function toCsv(sweep: string, data: { run: RunSummary; epochs: EpochRow[]
           e.checkpoint?.uri,
           e.checkpoint?.sha256,
           ...M.map((k) => e.metrics[k]),
+          ...M.map((k) => e.protocols[k]),
         ]
           .map(csvField)
           .join(','),
@@ -73,8 +78,10 @@ export const exportCommand: Command = {
   usage: `usage: fidlab export --sweep NAME --format csv|jsonl [--out FILE]
 
   --sweep NAME      the sweep
-  --format F        csv: one row per run and epoch, a column per parameter, loss and metric;
-                    jsonl: one JSON object per run and epoch (with CI bounds and extractors)
+  --format F        csv: one row per run and epoch, a column per parameter, loss and metric,
+                    then protocol.<metric>: the evaluation protocol of each value;
+                    jsonl: one JSON object per run and epoch (with CI bounds and extractors,
+                    and protocols: {metric: evaluation protocol})
   --out FILE        write there instead of stdout
 ${SOURCE_USAGE}`,
   async run(argv, io) {
@@ -117,6 +124,7 @@ ${SOURCE_USAGE}`,
                 checkpoint: e.checkpoint,
                 metrics: e.metrics,
                 details: e.details,
+                protocols: e.protocols,
               }),
             ),
           );

@@ -1,4 +1,10 @@
-import { describeTrial, readSweepFile, runSweep, type TrialOutcome } from '@fidlab/experiments';
+import {
+  describeTrial,
+  EVALUATION_PROTOCOL,
+  readSweepFile,
+  runSweep,
+  type TrialOutcome,
+} from '@fidlab/experiments';
 import { selectBackend } from '@fidlab/models';
 import { openStore, type Store } from '@fidlab/store';
 import { parse, UsageError, type Command, type Io } from '../command.js';
@@ -48,7 +54,15 @@ trials are skipped and unfinished ones resume from their last checkpoint, withou
         log: io.err,
         signal: controller.signal,
       });
-      await printBest(io, store, spec.name, spec.select.metric, spec.select.goal, outcomes);
+      await printBest(
+        io,
+        store,
+        spec.name,
+        spec.select.metric,
+        spec.select.goal,
+        outcomes,
+        spec.trial === 'pix2pix',
+      );
       if (controller.signal.aborted) {
         io.err(`stopped; run 'fidlab run ${positionals[0]}' again to resume`);
         return 130;
@@ -69,6 +83,7 @@ async function printBest(
   metric: string,
   goal: 'min' | 'max',
   outcomes: TrialOutcome[],
+  evaluated: boolean,
 ): Promise<void> {
   const rows: string[][] = [['trial', 'run', 'status', 'parameters', 'epoch', metric]];
   for (const o of outcomes) {
@@ -97,5 +112,11 @@ async function printBest(
         (others ? ` (${others})` : ''),
     );
     io.out(`checkpoint: ${overall.checkpoint ?? '(none recorded)'}`);
+    // Only where an epoch could not be evaluated again (its checkpoint is gone): say so.
+    const old = Object.entries(overall.protocols).filter(([, p]) => p < EVALUATION_PROTOCOL);
+    if (evaluated && old.length > 0)
+      io.out(
+        `note: ${old.map(([k, p]) => `${k} (protocol ${p})`).join(', ')} at that epoch predate evaluation protocol ${EVALUATION_PROTOCOL} and are not comparable with current values`,
+      );
   } else io.out('best overall: no metric values yet');
 }

@@ -32,9 +32,12 @@ async function seed(db: string): Promise<void> {
         checkpoint: { uri: `runs/${key}/epoch-000${e}`, sha256: 'a'.repeat(64), bytes: 10 },
         seconds: 1.5,
       });
+      // vae-s1's last epoch as the current evaluator records it (protocol 2); the rest as
+      // before protocols were recorded (1): vae-s1's curve mixes the two.
+      const extra = key === 'vae-s1' && e === 3 ? { protocol: 2 } : null;
       await store.recordMetrics(r.id, e, [
-        { name: 'fid_inception', value: fids[e - 1] },
-        { name: 'kid_inception', value: fids[e - 1] / 1000 },
+        { name: 'fid_inception', value: fids[e - 1], extra },
+        { name: 'kid_inception', value: fids[e - 1] / 1000, extra },
       ]);
     }
     await store.setRunStatus(r.id, 'done');
@@ -48,7 +51,7 @@ describe('store commands', () => {
   before(() => seed(db));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('best --json prints exactly run, epoch, value, checkpoint, metrics', async () => {
+  it('best --json prints exactly run, epoch, value, checkpoint, metrics, protocol(s)', async () => {
     const io = captureIo();
     const code = await bestCommand.run(
       ['--db', db, '--sweep', 'demo', '--metric', 'fid_inception', '--json'],
@@ -57,7 +60,7 @@ describe('store commands', () => {
     assert.equal(code, 0);
     assert.equal(
       io.stdout.join('\n'),
-      '{"run":"vae-s1","epoch":3,"value":30.5,"checkpoint":"runs/vae-s1/epoch-0003","metrics":{"fid_inception":30.5,"kid_inception":0.0305}}',
+      '{"run":"vae-s1","epoch":3,"value":30.5,"checkpoint":"runs/vae-s1/epoch-0003","metrics":{"fid_inception":30.5,"kid_inception":0.0305},"protocol":2,"protocols":{"fid_inception":2,"kid_inception":2}}',
     );
     const max = captureIo();
     await bestCommand.run(
@@ -65,6 +68,14 @@ describe('store commands', () => {
       max,
     );
     assert.match(max.stdout[0], /best fid_inception \(max\) = 45/);
+    // The lines as before, then the protocol of the values.
+    assert.deepEqual(max.stdout.slice(2), [
+      '  epoch       1',
+      '  checkpoint  runs/vae-s1/epoch-0001',
+      '  fid_inception  45.0000',
+      '  kid_inception  0.04500',
+      'evaluation protocol 1',
+    ]);
   });
 
   it('best fails with one line for an unknown sweep or metric', async () => {
@@ -84,9 +95,28 @@ describe('store commands', () => {
     await runsCommand.run(['--db', db, '--sweep', 'demo'], io);
     assert.match(io.stdout[0], /^run\s+status\s+attempt\s+epoch\s+fid_inception\s+kid_inception$/);
     assert.match(io.stdout[1], /^unet-s1\s+done\s+0\s+3\s+33\.0000/);
+    // The table is unchanged; the protocols follow it, since the sweep mixes two.
+    assert.deepEqual(io.stdout.slice(3), [
+      'evaluation protocols differ (values of different protocols are not comparable):',
+      '  unet-s1  protocol 1',
+      '  vae-s1   protocols 1, 2 (mixed: fid_inception, kid_inception)',
+    ]);
     const js = captureIo();
     await runsCommand.run(['--db', db, '--sweep', 'demo', '--json'], js);
     const runs = JSON.parse(js.stdout[0]);
+    assert.deepEqual(
+      runs.map((r: { protocols: unknown; lastProtocol: unknown }) => [r.protocols, r.lastProtocol]),
+      [
+        [
+          { fid_inception: [1], kid_inception: [1] },
+          { fid_inception: 1, kid_inception: 1 },
+        ],
+        [
+          { fid_inception: [1, 2], kid_inception: [1, 2] },
+          { fid_inception: 2, kid_inception: 2 },
+        ],
+      ],
+    );
     assert.deepEqual(
       runs.map((r: { key: string; best: { fid_inception: { min: number } } }) => [
         r.key,
@@ -105,12 +135,13 @@ describe('store commands', () => {
     assert.equal(io.stdout.length, 7);
     assert.equal(
       io.stdout[0],
-      'sweep,run,run_id,status,param.model,param.note,epoch,loss.d,loss.g,seconds,checkpoint,checkpoint_sha256,fid_inception,kid_inception',
+      'sweep,run,run_id,status,param.model,param.note,epoch,loss.d,loss.g,seconds,checkpoint,checkpoint_sha256,fid_inception,kid_inception,protocol.fid_inception,protocol.kid_inception',
     );
     assert.equal(
       io.stdout[2],
-      `demo,unet-s1,1,done,unet,"a,""b""",2,0.5,1,1.5,runs/unet-s1/epoch-0002,${'a'.repeat(64)},31,0.031`,
+      `demo,unet-s1,1,done,unet,"a,""b""",2,0.5,1,1.5,runs/unet-s1/epoch-0002,${'a'.repeat(64)},31,0.031,1,1`,
     );
+    assert.match(io.stdout[6], /^demo,vae-s1,.*,3,.*,30\.5,0\.0305,2,2$/);
     const out = join(dir, 'x.jsonl');
     await exportCommand.run(
       ['--db', db, '--sweep', 'demo', '--format', 'jsonl', '--out', out],
@@ -122,6 +153,8 @@ describe('store commands', () => {
       .map((l) => JSON.parse(l));
     assert.equal(lines.length, 6);
     assert.deepEqual(lines[5].metrics, { fid_inception: 30.5, kid_inception: 0.0305 });
+    assert.deepEqual(lines[5].protocols, { fid_inception: 2, kid_inception: 2 });
+    assert.deepEqual(lines[0].protocols, { fid_inception: 1, kid_inception: 1 });
     await assert.rejects(
       exportCommand.run(['--db', db, '--sweep', 'demo', '--format', 'xml'], captureIo()),
       /csv or jsonl/,
@@ -167,6 +200,8 @@ describe('store commands', () => {
         value: 30.5,
         checkpoint: 'runs/vae-s1/epoch-0003',
         metrics: { fid_inception: 30.5, kid_inception: 0.0305 },
+        protocol: 2,
+        protocols: { fid_inception: 2, kid_inception: 2 },
       });
       const csv = captureIo();
       await exportCommand.run(
