@@ -123,7 +123,7 @@ const md = `# Feature extractors: images/s on the CPU
 the fastest of ${ITERS} timed batches (for the pool: rounds of one batch per worker) after a
 warm-up batch; random weights of the real architectures (the same file for both); forward pass
 only (no image decoding). fidlab: tfjs backend \`${backend}\` with @fidlab/tfjs-cpu's kernels
-(convolutions as im2col, or Winograd F(2x2, 3x3) for 3x3 stride-1 ones, + fidlab's own f32x4
+(convolutions as im2col, or Winograd F(4x4, 3x3) for 3x3 stride-1 ones, + fidlab's own f32x4
 SIMD GEMM on a shared wasm memory, threads set with setCpuThreads / FIDLAB_THREADS). PyTorch: Debian python3-torch, \`torch.set_num_threads(n)\`.
 Machine: ${CORES} x ${cpus()[0]?.model ?? 'unknown CPU'} (a VM: its second vCPU is sometimes much
 slower than the first, so the all-cores columns vary from run to run).
@@ -142,7 +142,7 @@ Both are GEMM-bound. fidlab's GEMM reaches 45-50 GFLOP/s per core on a quiet hos
 what 128-bit wasm SIMD can do (4 multiplies + 4 adds per instruction pair); PyTorch's oneDNN
 uses AVX-512 with fused multiply-adds, 4x that peak, but this PyTorch build (1.13) reaches only
 a fraction of it on these layers. fidlab does fewer multiply-adds where it can: its 3x3, stride 1
-convolutions (12 of VGG-Face's 13, 12 of InceptionV3's 94) use Winograd's F(2x2, 3x3), 2.25x
+convolutions (12 of VGG-Face's 13, 12 of InceptionV3's 94) use Winograd's F(4x4, 3x3), 4x
 fewer than a direct convolution, which is why VGG-Face gains most. How fast PyTorch runs here changes from run to run more than
 fidlab does (its 1-thread InceptionV3 rate has ranged from 3.6 to 8.7 images/s on this VM), so
 read each ratio within its run. A native backend (\`--backend node\` with tfjs-node where it can
