@@ -146,6 +146,29 @@ class Body {
   }
 }
 
+/** Stores a x a vectors plane by plane, from the address in local A (planes XS bytes apart). */
+function storePlanes(
+  b: Body,
+  A: number,
+  XS: number,
+  al: number,
+  value: (i: number, j: number) => number[],
+) {
+  const { get, set, op, w } = b.a;
+  for (let i = 0; i < al; i++) {
+    for (let j = 0; j < al; j++) {
+      if (i + j > 0) w(get(A), get(XS), op(W.I32_ADD), set(A));
+      w(get(A), value(i, j), v(b.a, W.V128_STORE));
+    }
+  }
+}
+
+/** The end of a loop body: x += step, and again while x < local `end`. */
+function repeatWhileBelow(b: Body, x: number, step: number, end: number) {
+  const { get, tee, c32, op, w } = b.a;
+  w(get(x), c32(step), op(W.I32_ADD), tee(x), get(end), op(W.I32_LT_U), op(W.BR_IF, 0));
+}
+
 export function wgInBody(t: WinogradTile): number[] {
   const al = t.m + 2;
   const [SRC, DST, IDX, RB, CB, XS, T0, T1] = [0, 1, 2, 3, 4, 5, 6, 7];
@@ -153,7 +176,7 @@ export function wgInBody(t: WinogradTile): number[] {
   const b = new Body(8, 6);
   const Dv = b.v128s(al * al);
   const Tv = b.v128s(al * al);
-  const { get, set, tee, c32, op, w } = b.a;
+  const { get, set, c32, op, w } = b.a;
   // p = idx + t0 * 4; e = idx + t1 * 4; d = dst + t0 * cb
   w(get(T0), c32(2), op(W.I32_SHL), get(IDX), op(W.I32_ADD), set(P));
   w(get(T1), c32(2), op(W.I32_SHL), get(IDX), op(W.I32_ADD), set(E));
@@ -181,18 +204,12 @@ export function wgInBody(t: WinogradTile): number[] {
         }
       }
       w(get(D), get(Q), op(W.I32_ADD), set(A));
-      for (let i = 0; i < al; i++) {
-        const row = Tv.slice(al * i, al * i + al);
-        for (let j = 0; j < al; j++) {
-          if (i + j > 0) w(get(A), get(XS), op(W.I32_ADD), set(A));
-          w(get(A), b.comb(t.BT[j], row), v(b.a, W.V128_STORE));
-        }
-      }
-      w(get(Q), c32(16), op(W.I32_ADD), tee(Q), get(CB), op(W.I32_LT_U), op(W.BR_IF, 0));
+      storePlanes(b, A, XS, al, (i, j) => b.comb(t.BT[j], Tv.slice(al * i, al * i + al)));
+      repeatWhileBelow(b, Q, 16, CB);
     }
     w(op(W.END));
     w(get(D), get(CB), op(W.I32_ADD), set(D));
-    w(get(P), c32(4), op(W.I32_ADD), tee(P), get(E), op(W.I32_LT_U), op(W.BR_IF, 0));
+    repeatWhileBelow(b, P, 4, E);
   }
   w(op(W.END), op(W.END));
   return b.bytes();
@@ -244,11 +261,11 @@ export function wgOutBody(t: WinogradTile): number[] {
         for (let j = 1; j < m; j++) w(op(W.END));
       }
       for (let i = 1; i < m; i++) w(op(W.END));
-      w(get(Q), c32(16), op(W.I32_ADD), tee(Q), get(CB), op(W.I32_LT_U), op(W.BR_IF, 0));
+      repeatWhileBelow(b, Q, 16, CB);
     }
     w(op(W.END));
     w(get(S), get(MB), op(W.I32_ADD), set(S));
-    w(get(P), c32(4), op(W.I32_ADD), tee(P), get(E), op(W.I32_LT_U), op(W.BR_IF, 0));
+    repeatWhileBelow(b, P, 4, E);
   }
   w(op(W.END), op(W.END));
   return b.bytes();
@@ -261,7 +278,7 @@ export function wgFilterBody(t: WinogradTile): number[] {
   const b = new Body(8, 5);
   const Gv = b.v128s(9);
   const Tv = b.v128s(al * 3);
-  const { get, set, tee, c32, op, w } = b.a;
+  const { get, set, c32, op, w } = b.a;
   w(get(C0), set(C));
   w(op(W.LOOP, W.VOID)); // input channels
   {
@@ -280,17 +297,11 @@ export function wgFilterBody(t: WinogradTile): number[] {
           w(b.comb(t.G[i], [Gv[j], Gv[3 + j], Gv[6 + j]]), set(Tv[3 * i + j]));
       }
       w(get(D), get(Q), op(W.I32_ADD), set(A));
-      for (let i = 0; i < al; i++) {
-        const row = Tv.slice(3 * i, 3 * i + 3);
-        for (let j = 0; j < al; j++) {
-          if (i + j > 0) w(get(A), get(XS), op(W.I32_ADD), set(A));
-          w(get(A), b.comb(t.G[j], row), v(b.a, W.V128_STORE));
-        }
-      }
-      w(get(Q), c32(16), op(W.I32_ADD), tee(Q), get(SR), op(W.I32_LT_U), op(W.BR_IF, 0));
+      storePlanes(b, A, XS, al, (i, j) => b.comb(t.G[j], Tv.slice(3 * i, 3 * i + 3)));
+      repeatWhileBelow(b, Q, 16, SR);
     }
     w(op(W.END));
-    w(get(C), c32(1), op(W.I32_ADD), tee(C), get(C1), op(W.I32_LT_U), op(W.BR_IF, 0));
+    repeatWhileBelow(b, C, 1, C1);
   }
   w(op(W.END), op(W.END));
   return b.bytes();
