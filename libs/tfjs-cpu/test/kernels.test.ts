@@ -9,7 +9,7 @@ import { FAST_KERNELS, cpuThreads, setCpuThreads, setupFastCpu } from '../src/in
 import { convGemmTuning } from '../src/kernels/conv-gemm.js';
 
 const TOL = 1e-4;
-type Pad = 'same' | 'valid';
+type Pad = 'same' | 'valid' | number;
 const rand = (shape: number[], seed: number) =>
   randomArray(
     shape.reduce((a, b) => a * b, 1),
@@ -45,6 +45,8 @@ const CONVS: [S4, S4, number, Pad][] = [
   [[3, 5, 4, 12], [3, 3, 12, 4], 1, 'same'], // 4 outputs: GEMM columns padded to 8
   [[1, 3, 3, 4], [3, 3, 4, 4], 1, 'valid'], // one output pixel
   [[2, 1, 1, 4], [3, 3, 4, 8], 1, 'same'], // one input pixel
+  [[1, 5, 6, 4], [3, 3, 4, 4], 1, 2], // padded by 2: the input gradient's own padding is 0
+  [[1, 6, 7, 4], [3, 3, 4, 8], 1, 3], // padded by 3: the input gradient falls back to GEMM
 ];
 
 /** conv2d of seeded inputs and its gradients (dx, dW) for a seeded dy: the conv tests' body. */

@@ -134,11 +134,21 @@ export function convForwardWinograd(
   out.set(f.subarray(Y, Y + out.length));
 }
 
+/**
+ * Whether convBackpropInputWinograd computes this input gradient: as for the forward pass, and
+ * no side padded by more than 2 (the gradient's own padding, 2 minus it, must not be negative).
+ */
+export function winogradBackpropFits(g: ConvGeom): boolean {
+  const bottom = g.oh + 2 - g.h - g.top;
+  const right = g.ow + 2 - g.w - g.left;
+  return winogradFits(g) && Math.max(g.top, g.left, bottom, right) <= 2;
+}
+
 /** The rotated filter's buffer, kept between calls (a new 9 MB array per call costs page faults). */
 let rotated = new Float32Array(0);
 
 /**
- * dx[n, h, w, c] from dy for a convolution winogradFits accepts (also the forward pass of a 3x3,
+ * dx[n, h, w, c] from dy for a convolution winogradBackpropFits accepts (also the forward pass of a 3x3,
  * stride 1 transposed convolution): the input gradient of a 3x3, stride 1 convolution is itself
  * one, of dy padded by 2 - top and 2 - left, with the filter turned by 180 degrees and its input
  * and output channels swapped.

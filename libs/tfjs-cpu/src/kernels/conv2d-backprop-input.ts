@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { WasmScope, type Attrs } from '../wasm-call.js';
 import { convBackpropInput, geom } from './conv-gemm.js';
-import { convBackpropInputWinograd, winogradFits } from './conv-winograd.js';
+import { convBackpropInputWinograd, winogradBackpropFits } from './conv-winograd.js';
 
 export function conv2dBackpropInput(args: {
   inputs: tf.NamedTensorInfoMap;
@@ -33,7 +33,7 @@ export function conv2dBackpropInput(args: {
   const s = new WasmScope(args.backend as BackendWasm);
   const dx = s.alloc(inputShape);
   const g = geom(info);
-  const backprop = winogradFits(g) ? convBackpropInputWinograd : convBackpropInput;
+  const backprop = winogradBackpropFits(g) ? convBackpropInputWinograd : convBackpropInput;
   backprop(g, s.view(dy), s.view(filter), s.view(dx));
   return s.done(dx);
 }
