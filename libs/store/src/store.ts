@@ -386,7 +386,7 @@ export class Store {
 
   /**
    * Runs (of one sweep, or all), with last epoch, latest and best metric values, and the
-   * evaluation protocols of each metric's values (read from every value of these runs).
+   * evaluation protocols of each metric's values (kept per run and metric in run_best).
    */
   async listRuns(opts: { sweep?: string; status?: RunStatus } = {}): Promise<RunSummary[]> {
     const runs = await this.runSummaries(opts);
@@ -407,20 +407,16 @@ export class Store {
       { protocols: Record<string, number[]>; last: Record<string, number> }
     >();
     if (ids.length === 0) return out;
-    const rows = await this.prisma.$queryRaw<
-      { run_id: number; name: string; protocols: unknown; last: number }[]
-    >`
-      SELECT run_id, name, json_agg(DISTINCT p ORDER BY p)::text AS protocols,
-        (array_agg(p ORDER BY epoch DESC))[1] AS last
-      FROM (SELECT run_id, name, epoch, ${protocolSql('extra')} AS p
-            FROM metric_values WHERE run_id IN (${Prisma.join(ids)})) v
-      GROUP BY run_id, name`;
+    // run_best keeps them up to date on every metric write (refreshRunBest).
+    const rows = await this.prisma.runBest.findMany({
+      where: { runId: { in: ids } },
+      select: { runId: true, name: true, protocols: true, lastProtocol: true },
+    });
     for (const r of rows) {
-      const id = Number(r.run_id);
-      let entry = out.get(id);
-      if (!entry) out.set(id, (entry = { protocols: {}, last: {} }));
-      entry.protocols[r.name] = (parseJson(r.protocols) as number[]).map(Number);
-      entry.last[r.name] = Number(r.last);
+      let entry = out.get(r.runId);
+      if (!entry) out.set(r.runId, (entry = { protocols: {}, last: {} }));
+      entry.protocols[r.name] = [...r.protocols].sort((a, b) => a - b);
+      entry.last[r.name] = r.lastProtocol;
     }
     return out;
   }
@@ -605,22 +601,25 @@ export class Store {
   /** Recomputes run_best for these runs x names from metric_values (ties: earliest epoch). */
   private refreshRunBest(runIds: number[], names: string[]) {
     return this.prisma.$executeRaw`
-      INSERT INTO run_best (run_id, name, min_value, min_epoch, max_value, max_epoch, last_value, last_epoch, count, updated_at)
+      INSERT INTO run_best (run_id, name, min_value, min_epoch, max_value, max_epoch, last_value, last_epoch, count, protocols, last_protocol, updated_at)
       SELECT run_id, name,
         (array_agg(value ORDER BY value ASC, epoch ASC))[1],
         (array_agg(epoch ORDER BY value ASC, epoch ASC))[1],
         (array_agg(value ORDER BY value DESC, epoch ASC))[1],
         (array_agg(epoch ORDER BY value DESC, epoch ASC))[1],
         (array_agg(value ORDER BY epoch DESC))[1],
-        max(epoch), count(*)::int, now()
-      FROM metric_values
-      WHERE run_id IN (${Prisma.join(runIds)}) AND name IN (${Prisma.join(names)})
+        max(epoch), count(*)::int,
+        array_agg(DISTINCT p ORDER BY p), (array_agg(p ORDER BY epoch DESC))[1], now()
+      FROM (SELECT run_id, name, epoch, value, ${protocolSql('extra')} AS p
+            FROM metric_values
+            WHERE run_id IN (${Prisma.join(runIds)}) AND name IN (${Prisma.join(names)})) v
       GROUP BY run_id, name
       ON CONFLICT (run_id, name) DO UPDATE SET
         min_value = EXCLUDED.min_value, min_epoch = EXCLUDED.min_epoch,
         max_value = EXCLUDED.max_value, max_epoch = EXCLUDED.max_epoch,
         last_value = EXCLUDED.last_value, last_epoch = EXCLUDED.last_epoch,
-        count = EXCLUDED.count, updated_at = now()`;
+        count = EXCLUDED.count, protocols = EXCLUDED.protocols,
+        last_protocol = EXCLUDED.last_protocol, updated_at = now()`;
   }
 
   /** Every epoch of a run with its losses, checkpoint and all metrics (ascending epoch). */

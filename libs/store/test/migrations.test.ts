@@ -6,7 +6,8 @@ import { describe, it } from 'node:test';
 import { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   defaultMigrationsDir,
@@ -98,6 +99,50 @@ describe('migrations', () => {
     engine.free();
     assert.deepEqual(await migrate(pgliteRaw(db)), []);
     await db.close();
+  });
+
+  it('run_best protocols are backfilled from the values already stored (PGlite)', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'fidlab-migr-backfill-'));
+    try {
+      // A database at the init migration, with values written as the store then did.
+      const oldDir = join(tmp, 'migrations');
+      const src = defaultMigrationsDir();
+      cpSync(join(src, 'migration_lock.toml'), join(oldDir, 'migration_lock.toml'));
+      const init = '20261128140000_init';
+      cpSync(join(src, init), join(oldDir, init), { recursive: true });
+      const dbDir = join(tmp, 'db');
+      const db = new PGlite(dbDir);
+      assert.deepEqual(await migrate(pgliteRaw(db), { dir: oldDir }), [init]);
+      await db.exec(`
+        INSERT INTO sweeps (id, name, spec, updated_at) VALUES (1, 'old', '{}', now());
+        INSERT INTO runs (id, sweep_id, key, parameters, updated_at)
+          VALUES (1, 1, 'a', '{}', now()), (2, 1, 'b', '{}', now());
+        INSERT INTO metric_values (run_id, epoch, name, value, extra) VALUES
+          (1, 1, 'fid', 10, NULL), (1, 2, 'fid', 9, '{"protocol": 3}'),
+          (1, 3, 'fid', 8, '{"protocol": 2}'), (1, 1, 'kid', 1, '{"protocol": 2}'),
+          (1, 2, 'kid', 2, '{"protocol": "v2"}'), (2, 1, 'fid', 7, '{"protocol": 2.5}');
+        INSERT INTO run_best (run_id, name, min_value, min_epoch, max_value, max_epoch,
+            last_value, last_epoch, count, updated_at)
+          SELECT run_id, name, min(value), 1, max(value), 1, 0, max(epoch), count(*), now()
+          FROM metric_values GROUP BY run_id, name;
+      `);
+      await db.close();
+      const store = await openStore({ dir: dbDir });
+      try {
+        const runs = await store.listRuns({ sweep: 'old' });
+        assert.deepEqual(
+          runs.map((r) => [r.key, r.protocols, r.lastProtocol]),
+          [
+            ['a', { fid: [1, 2, 3], kid: [1, 2] }, { fid: 2, kid: 1 }],
+            ['b', { fid: [1] }, { fid: 1 }],
+          ],
+        );
+      } finally {
+        await store.close();
+      }
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 
   it('both routes interoperate on PostgreSQL', async (t) => {

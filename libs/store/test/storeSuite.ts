@@ -201,6 +201,9 @@ export function storeSuite(
         await store.prisma.metricValue.create({
           data: { runId: r.id, epoch: 5, name: 'fid', value: 9, extra: { protocol: 'v2' } },
         });
+        // run_best (where listRuns reads protocols) is recomputed from every value of the
+        // metric on its next write through the store: epoch 3 re-recorded as it was.
+        await store.recordMetrics(r.id, 3, [{ name: 'fid', value: 11, extra: { protocol: 2 } }]);
         [run] = await store.listRuns({ sweep: 'protocols' });
         assert.deepEqual(run.protocols.fid, [1, 2]);
         assert.equal(run.lastProtocol.fid, 1);
