@@ -38,7 +38,7 @@ export const convGemmTuning = {
   batchFloats: 1 << 26,
 };
 
-const up = (x: number, to: number) => Math.ceil(x / to) * to;
+export const up = (x: number, to: number) => Math.ceil(x / to) * to;
 
 /** The geometry every kernel here needs, from tfjs's conv info. */
 export interface ConvGeom {
@@ -106,15 +106,30 @@ function copyRows(
   }
 }
 
-/** x copied into the arena at X as zero-padded Hp x Wp images (see conv-index.ts). */
-function copyPadded(g: ConvGeom, x: Float32Array, f: Float32Array, X: number): void {
-  const { Hp, Wp } = padded(g);
+/**
+ * x copied into the arena at X as zero-padded Hp x Wp images, each image at (top, left): by
+ * default the padding conv-index.ts's tables expect. Zeros are written only where there is no
+ * pixel (the copy is serial and memory-bound).
+ */
+export function copyPadded(
+  g: ConvGeom,
+  x: Float32Array,
+  f: Float32Array,
+  X: number,
+  { Hp, Wp } = padded(g),
+): void {
   const { n, h, w, c } = g;
-  f.fill(0, X, X + n * Hp * Wp * c);
+  const row = Wp * c;
   for (let b = 0; b < n; b++) {
+    const X0 = X + b * Hp * row;
+    f.fill(0, X0, X0 + g.top * row);
+    f.fill(0, X0 + (g.top + h) * row, X0 + Hp * row);
     for (let y = 0; y < h; y++) {
       const src = (b * h + y) * w * c;
-      f.set(x.subarray(src, src + w * c), X + ((b * Hp + y + g.top) * Wp + g.left) * c);
+      const dst = X0 + (y + g.top) * row;
+      f.fill(0, dst, dst + g.left * c);
+      f.set(x.subarray(src, src + w * c), dst + g.left * c);
+      f.fill(0, dst + (g.left + w) * c, dst + row);
     }
   }
 }
@@ -125,7 +140,7 @@ const paddedImage = (g: ConvGeom) => {
 };
 
 /** Scratch regions laid out one after another from `start`, each 16-float aligned. */
-function layout(start: number, sizes: number[]): { at: number[]; end: number } {
+export function layout(start: number, sizes: number[]): { at: number[]; end: number } {
   const at: number[] = [];
   let p = start;
   for (const s of sizes) {

@@ -6,10 +6,8 @@
 // Tiles are cut into chunks so that the transformed tiles stay under convGemmTuning.chunkFloats.
 import { SGEMM_PAD } from '../sgemm/kernel.js';
 import { sgemm } from '../sgemm/threads.js';
-import { convGemmTuning, type ConvGeom } from './conv-gemm.js';
+import { convGemmTuning, copyPadded, layout, up, type ConvGeom } from './conv-gemm.js';
 import { indexCache } from './conv-index.js';
-
-const up = (x: number, to: number) => Math.ceil(x / to) * to;
 
 /** Whether convForwardWinograd computes this convolution (channels in f32x4 lanes). */
 export function winogradFits(g: ConvGeom): boolean {
@@ -89,32 +87,21 @@ export function convForwardWinograd(
     Math.max(SGEMM_PAD.rows, Math.floor(convGemmTuning.chunkFloats / perTile / 4) * 4),
   );
   const [tab] = indexCache.place([tileTables(g, m, Hp, Wp)]);
-  const img = Hp * Wp * c;
-  const sizes = [n * img, 9 * c * o, xis * c * N, xis * rows * c, xis * rows * N, out.length];
-  const at: number[] = [];
-  let end = indexCache.end;
-  for (const s of sizes) {
-    at.push(end);
-    end += up(s, 16);
-  }
-  const [X, F, U, V, M, Y] = at;
+  const {
+    at: [X, F, U, V, M, Y],
+    end,
+  } = layout(indexCache.end, [
+    n * Hp * Wp * c,
+    9 * c * o,
+    xis * c * N,
+    xis * rows * c,
+    xis * rows * N,
+    out.length,
+  ]);
   const gm = sgemm();
   gm.reserve(end);
   const f = gm.f32();
-  // The padded input: zeros only where there is no pixel (the copy is serial, memory-bound).
-  const row = Wp * c;
-  for (let b = 0; b < n; b++) {
-    const X0 = X + b * img;
-    f.fill(0, X0, X0 + g.top * row);
-    f.fill(0, X0 + (g.top + h) * row, X0 + Hp * row);
-    for (let y = 0; y < h; y++) {
-      const src = (b * h + y) * w * c;
-      const dst = X0 + (y + g.top) * row;
-      f.fill(0, dst, dst + g.left * c);
-      f.set(x.subarray(src, src + w * c), dst + g.left * c);
-      f.fill(0, dst + (g.left + w) * c, dst + row);
-    }
-  }
+  copyPadded(g, x, f, X, { Hp, Wp });
   f.set(filter.subarray(0, 9 * c * o), F);
   if (N !== o) f.fill(0, U, U + xis * c * N);
   const big = (floats: number) => floats >= convGemmTuning.parallelGather;
