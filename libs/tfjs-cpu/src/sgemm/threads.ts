@@ -241,14 +241,12 @@ export class Sgemm {
 
   /** dst[t] = arena[src + idx[t] / 4] for t < n (idx: an Int32 table in the arena, in bytes). */
   gather(dst: number, src: number, idx: number, n: number, parallel = true): void {
-    const T = this.choose(GATHER, n, parallel);
-    this.dispatch(T, [GATHER, n, GATHER_RUN, 0, dst, src, idx], n);
+    this.post(GATHER, n, GATHER_RUN, [dst, src, idx], n, parallel);
   }
 
   /** dst[t] += sum_{u < r} arena[src + idx[t * r + u] / 4] for t < n. */
   gatherSum(dst: number, src: number, idx: number, r: number, n: number, parallel = true): void {
-    const T = this.choose(GATHER_SUM, n * r, parallel);
-    this.dispatch(T, [GATHER_SUM, n, GATHER_RUN, 0, dst, src, idx, r], n * r);
+    this.post(GATHER_SUM, n, GATHER_RUN, [dst, src, idx, r], n * r, parallel);
   }
 
   /**
@@ -274,9 +272,8 @@ export class Sgemm {
 
   /** Run t (len floats) of dst = the len floats at arena[src + idx[t] / 4], for t < n. */
   copyRuns(dst: number, src: number, idx: number, len: number, n: number, parallel = true): void {
-    const T = this.choose(COPY_RUNS, n * len, parallel);
     const run = Math.max(1, Math.floor(GATHER_RUN / len));
-    this.dispatch(T, [COPY_RUNS, n, run, 0, dst, src, idx, len], n * len);
+    this.post(COPY_RUNS, n, run, [dst, src, idx, len], n * len, parallel);
   }
 
   /** Run t of dst (len floats, len % 4 = 0) += the r runs at arena[src + idx[t * r + u] / 4]. */
@@ -290,9 +287,8 @@ export class Sgemm {
     parallel = true,
   ): void {
     if (len % 4) throw new Error(`sgemm: gatherSumRuns needs runs of 4k floats, got ${len}`);
-    const T = this.choose(GATHER_SUM_RUNS, n * len * r, parallel);
     const run = Math.max(1, Math.floor(GATHER_RUN / len));
-    this.dispatch(T, [GATHER_SUM_RUNS, n, run, 0, dst, src, idx, r, len], n * len * r);
+    this.post(GATHER_SUM_RUNS, n, run, [dst, src, idx, r, len], n * len * r, parallel);
   }
 
   /**
@@ -310,10 +306,8 @@ export class Sgemm {
     n: number,
     parallel = true,
   ): void {
-    const cost = (n * cBytes * m * m) / 16;
-    const T = this.choose(WG_IN, cost, parallel);
     const args = [src, dst, idx, rowBytes, cBytes, planeBytes, m];
-    this.dispatch(T, [WG_IN, n, TILE_RUN, 0, ...args], cost);
+    this.post(WG_IN, n, TILE_RUN, args, (n * cBytes * m * m) / 16, parallel);
   }
 
   /** Winograd output transform: rows [0, n) of the (m + 2)^2 planes at src into m x m tiles. */
@@ -329,10 +323,8 @@ export class Sgemm {
     n: number,
     parallel = true,
   ): void {
-    const cost = (n * cBytes * m * m) / 16;
-    const T = this.choose(WG_OUT, cost, parallel);
     const args = [src, dst, idx, planeBytes, mBytes, cBytes, rowBytes, m];
-    this.dispatch(T, [WG_OUT, n, TILE_RUN, 0, ...args], cost);
+    this.post(WG_OUT, n, TILE_RUN, args, (n * cBytes * m * m) / 16, parallel);
   }
 
   /** Winograd filter transform of input channels [0, c) into the (m + 2)^2 planes of U at dst. */
@@ -347,10 +339,23 @@ export class Sgemm {
     c: number,
     parallel = true,
   ): void {
-    const cost = (c * srcRow) / 4;
-    const T = this.choose(WG_FILTER, cost, parallel);
     const args = [src, dst, tapBytes, srcRow, dstRow, planeBytes, m];
-    this.dispatch(T, [WG_FILTER, c, TILE_RUN, 0, ...args], cost);
+    this.post(WG_FILTER, c, TILE_RUN, args, (c * srcRow) / 4, parallel);
+  }
+
+  /**
+   * A job of `units` claimed `run` at a time, with its arguments: on as many threads as `choose`
+   * says for its kind and cost (its work, in the unit its running times are kept in).
+   */
+  private post(
+    kind: number,
+    units: number,
+    run: number,
+    args: number[],
+    cost: number,
+    parallel: boolean,
+  ): void {
+    this.dispatch(this.choose(kind, cost, parallel), [kind, units, run, 0, ...args], cost);
   }
 
   /** Posts a job, works on it here, and waits for the T - 1 workers to finish theirs. */
