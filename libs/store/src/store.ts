@@ -386,45 +386,10 @@ export class Store {
 
   /**
    * Runs (of one sweep, or all), with last epoch, latest and best metric values, and the
-   * evaluation protocols of each metric's values (kept per run and metric in run_best).
+   * evaluation protocols of each metric's values: all from the run_best summary rows, which
+   * every metric write keeps up to date (refreshRunBest).
    */
   async listRuns(opts: { sweep?: string; status?: RunStatus } = {}): Promise<RunSummary[]> {
-    const runs = await this.runSummaries(opts);
-    const protocols = await this.runProtocols(runs.map((r) => r.id));
-    return runs.map((r) => ({
-      ...r,
-      protocols: protocols.get(r.id)?.protocols ?? {},
-      lastProtocol: protocols.get(r.id)?.last ?? {},
-    }));
-  }
-
-  /** Per run: metric name -> distinct protocols of its values, and that of its latest value. */
-  private async runProtocols(
-    ids: number[],
-  ): Promise<Map<number, { protocols: Record<string, number[]>; last: Record<string, number> }>> {
-    const out = new Map<
-      number,
-      { protocols: Record<string, number[]>; last: Record<string, number> }
-    >();
-    if (ids.length === 0) return out;
-    // run_best keeps them up to date on every metric write (refreshRunBest).
-    const rows = await this.prisma.runBest.findMany({
-      where: { runId: { in: ids } },
-      select: { runId: true, name: true, protocols: true, lastProtocol: true },
-    });
-    for (const r of rows) {
-      let entry = out.get(r.runId);
-      if (!entry) out.set(r.runId, (entry = { protocols: {}, last: {} }));
-      entry.protocols[r.name] = [...r.protocols].sort((a, b) => a - b);
-      entry.last[r.name] = r.lastProtocol;
-    }
-    return out;
-  }
-
-  /** listRuns without the protocols (progress polls this, and needs no scan of every value). */
-  private async runSummaries(
-    opts: { sweep?: string; status?: RunStatus } = {},
-  ): Promise<Omit<RunSummary, 'protocols' | 'lastProtocol'>[]> {
     if (opts.sweep !== undefined) await this.sweepOrThrow(opts.sweep);
     const runs = await this.prisma.run.findMany({
       where: {
@@ -447,8 +412,12 @@ export class Store {
     return runs.map((r) => {
       const last: Record<string, number> = {};
       const best: RunSummary['best'] = {};
+      const protocols: Record<string, number[]> = {};
+      const lastProtocol: Record<string, number> = {};
       for (const b of r.best) {
         last[b.name] = b.lastValue;
+        protocols[b.name] = [...b.protocols].sort((x, y) => x - y);
+        lastProtocol[b.name] = b.lastProtocol;
         best[b.name] = {
           min: b.minValue,
           minEpoch: b.minEpoch,
@@ -458,7 +427,7 @@ export class Store {
       }
       let le = lastEpoch.get(r.id) ?? null;
       for (const b of r.best) le = Math.max(le ?? b.lastEpoch, b.lastEpoch);
-      return { ...runRow(r), lastEpoch: le, last, best };
+      return { ...runRow(r), lastEpoch: le, last, best, protocols, lastProtocol };
     });
   }
 
@@ -816,7 +785,7 @@ export class Store {
   /** Compact state of a sweep for progress displays (one row per run). */
   async progress(sweep: string): Promise<ProgressSnapshot> {
     const s = await this.sweepOrThrow(sweep);
-    const runs = await this.runSummaries({ sweep });
+    const runs = await this.listRuns({ sweep });
     return {
       sweep: s.name,
       status: s.status,
