@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { encodeNpy } from '@fidlab/fid-core';
+import { encodeNpy } from '@fidlab/base';
 
 const bin = join(import.meta.dirname, '../node_modules/.bin/fidlab');
 const built = existsSync(join(import.meta.dirname, '../apps/cli/dist/main.js'));

@@ -1,15 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
-import {
-  ErrorCode,
-  FidlabError,
-  assertFinite,
-  parseNpy,
-  parseNpz,
-  type FeatureStats,
-  type Matrix,
-  type NdArray,
-} from '@fidlab/fid-core';
+import { ErrorCode, FidlabError, parseNpy, parseNpz, type NdArray } from '@fidlab/base';
+import { assertFinite, type FeatureStats, type Matrix } from '@fidlab/fid-core';
 
 /** A feature input file: raw features [n, d] (.npy, or an .npz holding one 2-D array) or pytorch-fid stats (.npz with mu, sigma). */
 export type FeatureInput =

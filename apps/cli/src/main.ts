@@ -1,4 +1,4 @@
-import { isFidlabError } from '@fidlab/fid-core';
+import { isFidlabError } from '@fidlab/base';
 import { processIo, UsageError, type Io } from './command.js';
 import { commands } from './commands/index.js';
 

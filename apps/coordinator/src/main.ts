@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { DEFAULT_PORT, serveStore, untilInterrupted, type ServedStore } from '@fidlab/api';
-import { isFidlabError } from '@fidlab/fid-core';
+import { isFidlabError } from '@fidlab/base';
 
 export interface CoordinatorIo {
   out(line: string): void;

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseEvaluationJob, runEvaluationJob } from '@fidlab/experiments';
-import { isFidlabError } from '@fidlab/fid-core';
+import { isFidlabError } from '@fidlab/base';
 import { selectBackend } from '@fidlab/models';
 
 export interface EvaluatorIo {

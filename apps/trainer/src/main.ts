@@ -6,7 +6,7 @@
  * "resume": true. Everything else lives in the libs: this file only wires them together.
  */
 import { readFileSync } from 'node:fs';
-import { isFidlabError } from '@fidlab/fid-core';
+import { isFidlabError } from '@fidlab/base';
 import { selectBackend } from '@fidlab/models';
 import { parseTrialConfig, train } from '@fidlab/training';
 

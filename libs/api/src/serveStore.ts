@@ -1,4 +1,4 @@
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import { openStore, type Store } from '@fidlab/store';
 import { createApiServer, type ApiServer } from './server.js';
 

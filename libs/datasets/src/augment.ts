@@ -1,4 +1,4 @@
-import { createRng } from '@fidlab/fid-core';
+import { createRng } from '@fidlab/base';
 import type { FloatImage } from './decodeImage.js';
 
 /**

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import { gradient, tempDir, writeImage, writeTruncatedPng } from '../test/fixtures.js';
 import { assertDatasetOk, checkDataset, formatCheckSummary } from './checkDataset.js';
 import { discoverDataset } from './discoverDataset.js';

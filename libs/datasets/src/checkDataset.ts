@@ -1,4 +1,4 @@
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import { decodeImage } from './decodeImage.js';
 import type { DatasetIndex, DatasetProblem } from './discoverDataset.js';
 

@@ -2,7 +2,7 @@
 // crop, flip and float mapping run in a worker, so the main thread (which also runs training)
 // only copies finished crops into batches.
 import { Worker } from 'node:worker_threads';
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 
 export interface CropRequest {
   id: number;

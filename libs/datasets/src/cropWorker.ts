@@ -1,7 +1,7 @@
 // Worker-thread entry of CropPool: decode + pix2pix resize/crop/flip + float mapping for one
 // sample, off the main thread (which then only copies the result into the batch).
 import { parentPort } from 'node:worker_threads';
-import { isFidlabError } from '@fidlab/fid-core';
+import { isFidlabError } from '@fidlab/base';
 import { grayUnitInto, unitInto } from './augment.js';
 import type { CropReply, CropRequest } from './cropPool.js';
 import { decodePixels8, resizeCropVips8 } from './decodeImage.js';

@@ -1,4 +1,4 @@
-import { createRng, ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { createRng, ErrorCode, FidlabError } from '@fidlab/base';
 import {
   augmentParams,
   cropFlipInto,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import { Evaluator } from './evaluateCheckpoint.js';
 import type { MetricValue } from './metricValues.js';
 import { dataSpec, extractorNameProblem, formatPath, metricSpec } from './sweepSpec.js';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createRng } from '@fidlab/fid-core';
+import { createRng } from '@fidlab/base';
 import type { ParameterSpec, SweepSpec, TrialParameters } from './sweepSpec.js';
 
 /** One trial of a sweep: its parameters (swept + fixed) and a key stable across re-runs. */

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import type { Store } from '@fidlab/store';
 import { synthDataset } from '@fidlab/datasets';
 import {

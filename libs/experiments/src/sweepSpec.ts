@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import { identityConfigSchema } from '@fidlab/features';
 import { TrialConfigSchema } from '@fidlab/training';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isFidlabError } from '@fidlab/fid-core';
+import { isFidlabError } from '@fidlab/base';
 import { describeTrial, expandTrials, parseSweepText, extractorNameProblem } from '../src/index.js';
 
 const ISSUE_EXAMPLE = `name: cufs-generators

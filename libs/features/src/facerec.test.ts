@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { isFidlabError } from '@fidlab/fid-core';
+import { isFidlabError } from '@fidlab/base';
 import { createFacerecExtractor, facerecFactory, facerecPreprocess } from './facerec.js';
 import { defaultFacerecManifest, loadWeightsManifest } from './facerecWeights.js';
 import { createExtractor, knownExtractors } from './registry.js';

@@ -13,7 +13,7 @@
 // The images should be face crops (face-api feeds aligned detections; fidlab's sketches are
 // already aligned face crops).
 import * as tf from '@tensorflow/tfjs';
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import type { ExtractorFamily, FeatureExtractor } from './extractor.js';
 import {
   defaultFacerecManifest,

@@ -2,7 +2,7 @@
 // backend, so that a folder's batches use every core. Messages: see workerPool.ts.
 import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
-import { isFidlabError } from '@fidlab/fid-core';
+import { isFidlabError } from '@fidlab/base';
 import { selectBackend } from '@fidlab/models';
 import type { FeatureExtractor } from './extractor.js';
 import { createExtractor } from './registry.js';

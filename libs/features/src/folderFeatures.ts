@@ -3,7 +3,8 @@
 import { existsSync, statSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { decodeImage, listImages, resizeFloat } from '@fidlab/datasets';
-import { ErrorCode, FidlabError, assertFinite, matrix, type Matrix } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
+import { assertFinite, matrix, type Matrix } from '@fidlab/fid-core';
 import type { FeatureExtractor } from './extractor.js';
 import { ExtractorPool } from './workerPool.js';
 

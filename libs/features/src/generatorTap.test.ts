@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { isFidlabError } from '@fidlab/fid-core';
+import { isFidlabError } from '@fidlab/base';
 import { createGenerator } from '@fidlab/models';
 import { synthDataset } from '@fidlab/datasets';
 import { train } from '@fidlab/training';

@@ -8,7 +8,7 @@
 // average-pooled over h and w (c dims, like pytorch-fid pools Inception's smaller taps).
 // Taps that are already vectors (the VAE's `mu`) are used as they are.
 import * as tf from '@tensorflow/tfjs';
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import { loadCheckpoint } from '@fidlab/training';
 import type { ExtractorFamily, FeatureExtractor } from './extractor.js';
 

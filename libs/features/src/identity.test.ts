@@ -4,7 +4,7 @@ import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promis
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { isFidlabError } from '@fidlab/fid-core';
+import { isFidlabError } from '@fidlab/base';
 import { setupFastCpu } from '@fidlab/tfjs-cpu';
 import { synthDataset } from '@fidlab/datasets';
 import { identityFactory } from './identityExtractor.js';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { createRng } from '@fidlab/fid-core';
+import { createRng } from '@fidlab/base';
 import type { StateDict } from '@fidlab/weights';
 import { createIdentityBody, vggfaceBody, vggfaceParamMap } from './identityBody.js';
 

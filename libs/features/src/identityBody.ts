@@ -3,7 +3,7 @@
 // and a forward pass that runs under tf.grad.
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import {
   checkStateDict,
   loadStateDict,

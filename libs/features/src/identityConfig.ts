@@ -1,7 +1,7 @@
 // The `identity` trial: fine-tune a face network as an identity classifier over the training
 // identities, then choose the checkpoint by rank-k identification (seed section 3).
 import { z } from 'zod';
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 
 // The `dir` form comes first and both are strict: zod unions take the first match, and a
 // non-strict `{ split }` object would silently drop a `dir`.

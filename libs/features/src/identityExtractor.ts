@@ -4,7 +4,7 @@
 // input size: facerec pads to a square, resizes and applies face-api's mean/scale (facerec.ts);
 // vggface resizes to 224 and subtracts the VGG-Face mean from 0-255 pixels.
 import * as tf from '@tensorflow/tfjs';
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import type { ExtractorFamily, FeatureExtractor } from './extractor.js';
 import { parseCheckpointTapArg } from './generatorTap.js';
 import { identityBodyFromParams } from './identityBody.js';

@@ -5,7 +5,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { isFidlabError } from '@fidlab/fid-core';
+import { isFidlabError } from '@fidlab/base';
 import { setupFastCpu } from '@fidlab/tfjs-cpu';
 import { synthDataset } from '@fidlab/datasets';
 import { readIdentityManifest } from './identityCheckpoint.js';

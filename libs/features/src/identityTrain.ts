@@ -4,15 +4,8 @@
 // checkpoint, so that the checkpoint used as a feature extractor is chosen by rank-k.
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import {
-  createRng,
-  ErrorCode,
-  FidlabError,
-  matrix,
-  rankK,
-  type Matrix,
-  type RankKResult,
-} from '@fidlab/fid-core';
+import { createRng, ErrorCode, FidlabError } from '@fidlab/base';
+import { matrix, rankK, type Matrix, type RankKResult } from '@fidlab/fid-core';
 import {
   decodeImage,
   discoverDataset,

@@ -7,7 +7,7 @@
 // 2048 channels), each average-pooled to 1x1. Weights: pytorch-fid's
 // pt_inception-2015-12-05-6726825d.pth (its state_dict key names).
 import * as tf from '@tensorflow/tfjs';
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import type { FeatureExtractor } from './extractor.js';
 import {
   countParameters,

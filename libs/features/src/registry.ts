@@ -1,6 +1,6 @@
 // The extractor registry: names are part of the CLI and of sweep files. A name is
 // '<prefix>[:<arg>]'; the family with that prefix parses the argument.
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import type { ExtractorFamily, FeatureExtractor } from './extractor.js';
 import { inceptionFamily, vggFaceFamily } from './families.js';
 import { facerecFamily } from './facerec.js';

@@ -1,6 +1,6 @@
 // PyTorch state_dict tensors -> tfjs layouts. Reading, key checking and the conversion cache
 // live in @fidlab/weights; this file only re-lays out arrays (OIHW -> HWIO, BatchNorm folding).
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import {
   cachedConversion,
   checkStateDict,

@@ -6,7 +6,7 @@
 // flattened NCHW), pool5 (7x7x512 flattened NCHW, 25088-d), pool5-avg (512-d spatial mean of
 // pool5, what the standard FID code would give), fc6 / relu6 / fc7 / relu7 (4096-d).
 import * as tf from '@tensorflow/tfjs';
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import type { FeatureExtractor } from './extractor.js';
 import {
   countParameters,

@@ -3,7 +3,7 @@
 // the network, takes whole batches. The main thread decodes and resizes images meanwhile.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 
 export type WorkerRequest =
   | { type: 'init'; name: string; weights?: string }

@@ -11,7 +11,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
-import { encodeNpy, frechetDistance, parseNpy, type Matrix } from '../src/index.js';
+import { encodeNpy, parseNpy } from '@fidlab/base';
+import { frechetDistance, type Matrix } from '../src/index.js';
 import { randomMatrix } from '../src/testing.js';
 
 const root = resolve(import.meta.dirname, '../../..');

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { bootstrapFid, percentile } from './bootstrapFid.js';
 import { frechetDistance } from './frechetDistance.js';
 import { selectRows } from './matrix.js';
-import { createRng, sampleWithReplacement } from './rng.js';
+import { createRng, sampleWithReplacement } from '@fidlab/base';
 import { assertClose, randomMatrix } from './testing.js';
 
 test('percentile matches numpy linear interpolation', () => {

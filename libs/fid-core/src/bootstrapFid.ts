@@ -1,9 +1,9 @@
-import { ErrorCode, FidlabError } from './errors.js';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import { frechetDistance, type FrechetResult } from './frechetDistance.js';
 import { gemmNT } from './linalg/gemm.js';
 import { nuclearNorm } from './linalg/nuclearNorm.js';
 import { center, selectRows, type Matrix } from './matrix.js';
-import { createRng, sampleWithReplacement } from './rng.js';
+import { createRng, sampleWithReplacement } from '@fidlab/base';
 
 export interface BootstrapResult {
   /** FID of the full sets (the point estimate). */

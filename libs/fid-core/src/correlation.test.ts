@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { throwsCode } from './testing.js';
 import { correlate, kendallTauB, pearson, spearman } from './correlation.js';
-import { ErrorCode } from './errors.js';
-import { createRng } from './rng.js';
+import { ErrorCode } from '@fidlab/base';
+import { createRng } from '@fidlab/base';
 
 interface CorrelationCase {
   name: string;

@@ -1,4 +1,4 @@
-import { ErrorCode, FidlabError } from './errors.js';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import { assertFinite, center, type Matrix } from './matrix.js';
 import { syrkTN } from './linalg/gemm.js';
 

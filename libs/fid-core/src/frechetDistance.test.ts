@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { bootstrapFid } from './bootstrapFid.js';
-import { ErrorCode } from './errors.js';
+import { ErrorCode } from '@fidlab/base';
 import { featureStats } from './featureStats.js';
 import { frechetDistance, frechetDistanceFromStats } from './frechetDistance.js';
 import { fromRows, matrix } from './matrix.js';

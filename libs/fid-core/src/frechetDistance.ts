@@ -1,4 +1,4 @@
-import { ErrorCode, FidlabError } from './errors.js';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import type { FeatureStats } from './featureStats.js';
 import { gemmNT, gemmNTUpperA, gemmNTUpperB, syrkNT, syrkTN } from './linalg/gemm.js';
 import { nuclearNorm, sumSqrtEigenvalues } from './linalg/nuclearNorm.js';

@@ -1,16 +1,12 @@
-export * from './errors.js';
-export * from './npy.js';
-export * from './npz.js';
-export { ZipReader } from './zip.js';
+// Public API of @fidlab/fid-core: the numerics only (FID, KID, rank-k, bootstrap CIs,
+// correlations, the linear algebra under them). Errors, rng and file formats are in @fidlab/base.
 export * from './kid.js';
 export * from './rankK.js';
 export * from './correlation.js';
 export * from './matrix.js';
-export * from './rng.js';
 export * from './featureStats.js';
 export * from './frechetDistance.js';
 export * from './bootstrapFid.js';
 export { gemmNT, gemmNN, gemmTN, syrkTN, transpose } from './linalg/gemm.js';
 export { singularValues } from './linalg/singularValues.js';
 export { symmetricEigenvalues } from './linalg/symmetricEigenvalues.js';
-export * as wasmAsm from './linalg/wasmAsm.js';

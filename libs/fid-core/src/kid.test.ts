@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { throwsCode } from './testing.js';
-import { ErrorCode } from './errors.js';
+import { ErrorCode } from '@fidlab/base';
 import { kid } from './kid.js';
 import { fromRows, type Matrix } from './matrix.js';
-import { createRng, sampleWithoutReplacement } from './rng.js';
+import { createRng, sampleWithoutReplacement } from '@fidlab/base';
 
 interface KidFixture {
   x: number[][];

@@ -1,7 +1,7 @@
-import { ErrorCode, FidlabError } from './errors.js';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import { gemmNT } from './linalg/gemm.js';
 import { assertFinite, selectRows, type Matrix } from './matrix.js';
-import { createRng, sampleWithoutReplacement } from './rng.js';
+import { createRng, sampleWithoutReplacement } from '@fidlab/base';
 
 export interface KidOptions {
   /** Number of random subset pairs averaged (default 100, as clean-fid and torch-fidelity). */

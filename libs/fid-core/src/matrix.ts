@@ -1,4 +1,4 @@
-import { ErrorCode, FidlabError } from './errors.js';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 
 /** A dense row-major float64 matrix: element (i, j) is `data[i * cols + j]`. Features are [n, d]. */
 export interface Matrix {

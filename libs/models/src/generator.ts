@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs';
-import { createRng, ErrorCode, FidlabError, type Rng } from '@fidlab/fid-core';
+import { createRng, ErrorCode, FidlabError, type Rng } from '@fidlab/base';
 import type { ModelConfig } from './modelConfig.js';
 import type { ParamSet } from './params.js';
 

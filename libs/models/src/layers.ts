@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Rng } from '@fidlab/fid-core';
+import type { Rng } from '@fidlab/base';
 import type { ParamBuilder } from './params.js';
 
 /** What a forward pass needs besides the input. */

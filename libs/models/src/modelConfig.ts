@@ -1,4 +1,4 @@
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 
 /** Generator architectures. */
 export const MODEL_NAMES = ['unet', 'unet-noskip', 'vae'] as const;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { createRng, ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { createRng, ErrorCode, FidlabError } from '@fidlab/base';
 import {
   countGeneratorParams,
   createGenerator,

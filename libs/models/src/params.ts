@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { createRng, type Rng } from '@fidlab/fid-core';
+import { createRng, type Rng } from '@fidlab/base';
 
 /**
  * The named tensors of one network: trainable parameters and buffers (BatchNorm running

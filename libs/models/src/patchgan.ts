@@ -4,7 +4,7 @@
  * to 1 logit per patch (bias). 70 x 70 receptive field; at 256 px the output is 30 x 30. The input
  * is the condition and the image concatenated on channels (6 for RGB -> RGB).
  */
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import { batchNorm, conv2d, leakyRelu, type Layer } from './layers.js';
 import type { Discriminator } from './generator.js';
 import { ParamBuilder } from './params.js';

@@ -2,7 +2,7 @@
 // a Prisma client (driver adapter) for queries, and a raw SQL executor for the migrator
 // (migration scripts are multi-statement, which prepared statements cannot run).
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import { join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';

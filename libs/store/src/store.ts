@@ -4,7 +4,8 @@
 // values instead of duplicating them, on both databases alike.
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { correlate as correlateValues, ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
+import { correlate as correlateValues } from '@fidlab/fid-core';
 import {
   openDatabase,
   type Database,

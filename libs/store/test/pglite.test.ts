@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { FidlabError } from '@fidlab/fid-core';
+import { FidlabError } from '@fidlab/base';
 import { openStore } from '../src/index.js';
 import { storeSuite } from './storeSuite.js';
 

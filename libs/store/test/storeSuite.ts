@@ -2,7 +2,7 @@
 // behave identically on each.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { FidlabError } from '@fidlab/fid-core';
+import { FidlabError } from '@fidlab/base';
 import { METRIC_CHUNK_ROWS, type Store } from '../src/index.js';
 
 export function storeSuite(

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import type { ParamSet } from '@fidlab/models';
 
 /**

@@ -10,7 +10,7 @@ import {
   type DatasetItem,
   type ResizeMode,
 } from '@fidlab/datasets';
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import type { Generator } from '@fidlab/models';
 import { loadCheckpoint } from './checkpoint.js';
 import type { Direction } from './trialConfig.js';

@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs';
 import { synthDataset } from '@fidlab/datasets';
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import {
   generateImages,
   loadCheckpoint,

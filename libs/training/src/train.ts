@@ -12,7 +12,7 @@ import {
   loadBatches,
   mixSeed,
 } from '@fidlab/datasets';
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import { createGenerator, createPatchGan, describeModel, type Generator } from '@fidlab/models';
 import { Adam } from './adam.js';
 import {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { createRng } from '@fidlab/fid-core';
+import { createRng } from '@fidlab/base';
 import type { Discriminator, Generator } from '@fidlab/models';
 import type { Adam } from './adam.js';
 import { ganLoss, klLoss, l1Loss } from './losses.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import { loadSizeOf, parseTrialConfig, TrialConfigSchema } from './trialConfig.js';
 import { lrFactor } from './lrSchedule.js';
 

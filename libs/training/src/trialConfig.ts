@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import { isPowerOfTwo, MIN_SIZE, MODEL_NAMES, type ModelConfig } from '@fidlab/models';
 
 export const DIRECTIONS = ['photo2sketch', 'sketch2sketch'] as const;

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { createRng, encodeNpz, parseNpz } from '@fidlab/fid-core';
+import { createRng, encodeNpz, parseNpz } from '@fidlab/base';
 import { createGenerator, createPatchGan, type ParamSet } from '@fidlab/models';
 
 /**

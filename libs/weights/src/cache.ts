@@ -3,7 +3,7 @@ import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { atomicWrite } from './atomicWrite.js';
+import { atomicWrite } from '@fidlab/base';
 import { loadStateDict } from './loadStateDict.js';
 import { readSafetensorsMetadata, saveSafetensors } from './safetensors.js';
 import type { StateDict } from './types.js';

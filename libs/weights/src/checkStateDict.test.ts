@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ErrorCode, isFidlabError } from '@fidlab/fid-core';
+import { ErrorCode, isFidlabError } from '@fidlab/base';
 import { checkStateDict, diffStateDict } from './checkStateDict.js';
 import type { StateDict } from './types.js';
 

@@ -1,4 +1,4 @@
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import type { StateDict } from './types.js';
 
 /** How many names of each kind an error message lists. */

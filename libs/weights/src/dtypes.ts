@@ -1,4 +1,4 @@
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 
 /** Element sizes of the dtypes fidlab reads (PyTorch names). */
 export const DTYPE_BYTES: Record<string, number> = {

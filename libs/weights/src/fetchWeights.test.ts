@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ErrorCode, isFidlabError } from '@fidlab/fid-core';
+import { ErrorCode, isFidlabError } from '@fidlab/base';
 import {
   WEIGHTS_SOURCES,
   fetchWeights,

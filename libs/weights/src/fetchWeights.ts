@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
-import { atomicWrite, tempPath } from './atomicWrite.js';
+import { ErrorCode, FidlabError } from '@fidlab/base';
+import { atomicWrite, tempPath } from '@fidlab/base';
 import { sha256Memo, weightsCacheDir } from './cache.js';
 
 /** A published weight file fidlab knows how to fetch and verify. */

@@ -1,5 +1,5 @@
 import { open, readFile } from 'node:fs/promises';
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import { looksLikeSafetensors, readSafetensors } from './safetensors.js';
 import { readTorchLegacy, readTorchZip } from './torchPickle.js';
 import type { StateDict } from './types.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ErrorCode, isFidlabError } from '@fidlab/fid-core';
+import { ErrorCode, isFidlabError } from '@fidlab/base';
 import { FIXTURES } from '../test/torchFixtures.js';
 import { PyDict, unpickle, type PyGlobal } from './pickle.js';
 

@@ -1,4 +1,4 @@
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 
 /**
  * A safe subset of Python's unpickler (protocols 0-5), enough for PyTorch state_dicts.

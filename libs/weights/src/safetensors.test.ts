@@ -4,7 +4,7 @@ import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ErrorCode, isFidlabError } from '@fidlab/fid-core';
+import { ErrorCode, isFidlabError } from '@fidlab/base';
 import { FIXTURES } from '../test/torchFixtures.js';
 import { loadStateDict, parseStateDict } from './loadStateDict.js';
 import { encodeSafetensors, readSafetensorsMetadata, saveSafetensors } from './safetensors.js';

@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
-import { atomicWrite } from './atomicWrite.js';
+import { ErrorCode, FidlabError } from '@fidlab/base';
+import { atomicWrite } from '@fidlab/base';
 import { DTYPE_BYTES, stridedToFloat32 } from './dtypes.js';
 import type { StateDict, WeightTensor } from './types.js';
 

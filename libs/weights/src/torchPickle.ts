@@ -1,4 +1,4 @@
-import { ErrorCode, FidlabError, ZipReader } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError, ZipReader } from '@fidlab/base';
 import { DTYPE_BYTES, stridedToFloat32 } from './dtypes.js';
 import { PyDict, unpickle, type PyGlobal } from './pickle.js';
 import type { StateDict } from './types.js';

@@ -1,4 +1,4 @@
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import { parse, UsageError, type Command } from '../command.js';
 import { fmt } from '../format.js';
 import { serverErrors } from './serve.js';

@@ -3,14 +3,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import {
-  encodeNpy,
-  encodeNpz,
-  featureStats,
-  frechetDistance,
-  parseNpz,
-  type Matrix,
-} from '@fidlab/fid-core';
+import { encodeNpy, encodeNpz, parseNpz } from '@fidlab/base';
+import { featureStats, frechetDistance, type Matrix } from '@fidlab/fid-core';
 import { runCli } from '../main.js';
 import { captureIo } from '../testing.js';
 

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { ErrorCode, FidlabError, correlate } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
+import { correlate } from '@fidlab/fid-core';
 import { parse, UsageError, type Command } from '../command.js';
 import { fmt } from '../format.js';
 

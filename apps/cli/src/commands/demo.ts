@@ -1,10 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createRng, encodeNpy } from '@fidlab/base';
 import {
   bootstrapFid,
   correlate,
-  createRng,
-  encodeNpy,
   frechetDistance,
   gemmNT,
   kid,

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
-import { createRng, parseNpy, parseNpz } from '@fidlab/fid-core';
+import { createRng, parseNpy, parseNpz } from '@fidlab/base';
 import { inceptionStateDictShapes } from '@fidlab/features';
 import { saveSafetensors, type StateDict } from '@fidlab/weights';
 import { runCli } from '../main.js';

@@ -1,5 +1,6 @@
 import { statSync, writeFileSync } from 'node:fs';
-import { encodeNpy, type Matrix } from '@fidlab/fid-core';
+import { encodeNpy } from '@fidlab/base';
+import { type Matrix } from '@fidlab/fid-core';
 import {
   DEFAULT_BATCH_SIZE,
   ExtractorPool,

@@ -1,6 +1,5 @@
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import {
-  ErrorCode,
-  FidlabError,
   bootstrapFid,
   featureStats,
   frechetDistance,

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { ErrorCode, FidlabError, rankK } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
+import { rankK } from '@fidlab/fid-core';
 import { parse, UsageError, type Command } from '../command.js';
 import { readFeatureMatrix } from '../featureFiles.js';
 import { fmt } from '../format.js';

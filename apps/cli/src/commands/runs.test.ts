@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { FidlabError } from '@fidlab/fid-core';
+import { FidlabError } from '@fidlab/base';
 import { openStore } from '@fidlab/store';
 import { captureIo } from '../testing.js';
 import { bestCommand } from './best.js';

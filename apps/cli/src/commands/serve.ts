@@ -1,5 +1,5 @@
 import { apiError, DEFAULT_PORT, serveStore, untilInterrupted } from '@fidlab/api';
-import { ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import { numberOption, parse, type Command } from '../command.js';
 
 /** Client-side: a server's error becomes a FidlabError (one line, exit 1) with its code. */

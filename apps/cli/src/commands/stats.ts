@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
-import { encodeNpz, featureStats } from '@fidlab/fid-core';
+import { encodeNpz } from '@fidlab/base';
+import { featureStats } from '@fidlab/fid-core';
 import { parse, UsageError, type Command } from '../command.js';
 import { readFeatureMatrix } from '../featureFiles.js';
 import { EXTRACTOR_OPTIONS, EXTRACTOR_USAGE, FolderFeatures, isFolder } from './features.js';

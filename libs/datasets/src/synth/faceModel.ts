@@ -1,4 +1,4 @@
-import { createRng, type Rng } from '@fidlab/fid-core';
+import { createRng, type Rng } from '@fidlab/base';
 import { mixSeed } from '../augment.js';
 
 /**

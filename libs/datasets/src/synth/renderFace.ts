@@ -1,4 +1,4 @@
-import { createRng, type Rng } from '@fidlab/fid-core';
+import { createRng, type Rng } from '@fidlab/base';
 import type { FaceGeometry, FaceVariation } from './faceModel.js';
 
 /** Numbers in SVG text: two decimals, so the text (and the raster) is the same on every run. */

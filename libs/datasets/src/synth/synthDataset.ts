@@ -1,7 +1,7 @@
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
-import { createRng, ErrorCode, FidlabError } from '@fidlab/fid-core';
+import { createRng, ErrorCode, FidlabError } from '@fidlab/base';
 import { mixSeed } from '../augment.js';
 import { formatCsv } from '../csv.js';
 import { MANIFEST_COLUMNS, MANIFEST_NAME } from '../discoverDataset.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ErrorCode } from '../errors.js';
+import { ErrorCode } from '@fidlab/base';
 import { fromRows } from '../matrix.js';
 import { assertAllClose, assertClose, naiveNT, randomMatrix, throwsCode } from '../testing.js';
 import { gemmNN, gemmNT, gemmTN, syrkTN, transpose } from './gemm.js';

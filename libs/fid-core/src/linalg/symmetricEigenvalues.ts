@@ -1,4 +1,4 @@
-import { ErrorCode, FidlabError } from '../errors.js';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import type { Matrix } from '../matrix.js';
 import { tridiagonalEigenvalues } from './tridiagonalEigenvalues.js';
 import { tridiagonalize } from './tridiagonalize.js';

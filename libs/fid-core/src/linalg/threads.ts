@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { ErrorCode, FidlabError } from '../errors.js';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import { NT_WORKER_SOURCE, ntKernels } from './ntKernel.js';
 import {
   NT_WASM_BYTES,

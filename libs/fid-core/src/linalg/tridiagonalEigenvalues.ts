@@ -1,4 +1,4 @@
-import { ErrorCode, FidlabError } from '../errors.js';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 
 /** Iterations allowed per eigenvalue before giving up; implicit QL needs 2-3 on average. */
 const MAX_QL_ITERATIONS = 60;

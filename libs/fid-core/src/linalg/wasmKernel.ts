@@ -16,7 +16,9 @@
  * (no FMA), as in JavaScript, so only the summation order differs from the JS kernel.
  */
 
-import {
+import { wasmAsm } from '@fidlab/base';
+
+const {
   BLOCK,
   LOOP,
   END,
@@ -50,7 +52,7 @@ import {
   section,
   str,
   assembler,
-} from './wasmAsm.js';
+} = wasmAsm;
 
 const KC = 256;
 /**

@@ -3,7 +3,7 @@
 // plus ~10-15 us of JavaScript. (A JS loop over the heap was slower than those 13 wasm passes.)
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { wasmAsm as W } from '@fidlab/fid-core';
+import { wasmAsm as W } from '@fidlab/base';
 import { addressOf, heapFunctions } from './heap-simd.js';
 
 /** Kernel name; @fidlab/training looks it up by this string (it does not import this package). */

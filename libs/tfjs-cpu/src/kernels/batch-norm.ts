@@ -5,7 +5,7 @@
 // were ~7 ns per element, slower than the kernels they replace); per-channel work is in JS.
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { wasmAsm as W } from '@fidlab/fid-core';
+import { wasmAsm as W } from '@fidlab/base';
 import { addressOf, heapFunctions } from './heap-simd.js';
 
 /** Kernel names; @fidlab/models looks the first up by this string (it does not import us). */

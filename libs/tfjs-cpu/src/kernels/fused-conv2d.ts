@@ -7,7 +7,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { WasmScope, type Attrs } from '../wasm-call.js';
 import { sgemmConv2d } from './conv2d.js';
 import { addressOf, heapFunctions } from './heap-simd.js';
-import { wasmAsm as W } from '@fidlab/fid-core';
+import { wasmAsm as W } from '@fidlab/base';
 
 /**
  * biasAct(out, bias, pixels, rowBytes, alpha, hi) on the backend's memory, rowBytes a multiple of

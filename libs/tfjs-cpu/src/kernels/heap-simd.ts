@@ -2,7 +2,7 @@
 // kernel reads its inputs and writes its outputs where tfjs keeps them (no copies). Elementwise
 // work in JS costs ~3-8 ns per element here; f32x4 code ~0.5.
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { wasmAsm as W } from '@fidlab/fid-core';
+import { wasmAsm as W } from '@fidlab/base';
 
 /** One exported function: its parameter and result types and its body (locals + code + end). */
 export interface HeapFunction {

@@ -3,7 +3,7 @@
 // pix2pix's encoder runs one LeakyReLU per block.
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { wasmAsm as W } from '@fidlab/fid-core';
+import { wasmAsm as W } from '@fidlab/base';
 import { WasmScope, type Attrs } from '../wasm-call.js';
 import { addressOf, heapFunctions } from './heap-simd.js';
 

@@ -4,7 +4,7 @@
 // +-7.9053 (where float32 tanh is 1 within rounding): relative error under 4e-7 everywhere.
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { wasmAsm as W } from '@fidlab/fid-core';
+import { wasmAsm as W } from '@fidlab/base';
 import { WasmScope, type Attrs } from '../wasm-call.js';
 import { addressOf, heapFunctions } from './heap-simd.js';
 

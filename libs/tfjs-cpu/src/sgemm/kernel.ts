@@ -14,7 +14,7 @@
  * xmm registers). Multiplies and adds are separate instructions (wasm SIMD has no FMA outside
  * relaxed SIMD), so each output is the float32 sum in p order, as a scalar loop would give.
  */
-import { wasmAsm as W } from '@fidlab/fid-core';
+import { wasmAsm as W } from '@fidlab/base';
 import { F2X3, F4X3, wgFilterBody, wgInBody, wgOutBody } from './winograd.js';
 
 const { F32X4_ADD, F32X4_MUL, V128_LOAD, V128_LOAD32_SPLAT, V128_STORE, V128_CONST } = W;

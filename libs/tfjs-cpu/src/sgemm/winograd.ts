@@ -27,7 +27,7 @@
  *     in [c0, c1), the 3x3 taps (tapBytes apart) of filter row src + c * srcRow (srcRow bytes of
  *     output channels) become U_xi row c at dst + xi * planeBytes + c * dstRow.
  */
-import { wasmAsm as W } from '@fidlab/fid-core';
+import { wasmAsm as W } from '@fidlab/base';
 
 type Matrix = number[][];
 
