@@ -6,3 +6,4 @@ export * from './trialConfig.js';
 export * from './evaluateCheckpoint.js';
 export * from './runSweep.js';
 export * from './evaluationJob.js';
+export type * from './ports.js';

@@ -1,0 +1,200 @@
+// The sweep engine's two ports. The engine (expand a sweep, train trials, evaluate checkpoints,
+// select) talks only to these interfaces: the Prisma store implements the Recorder, an in-process
+// dispatcher gives `fidlab run`, the NATS bus gives distributed workers. Keep them small: every
+// method here must be implementable over a network.
+//
+// Row shapes are plain data (JSON-safe: dates as ISO strings) so that they cross process
+// boundaries unchanged. They are declared here, not imported from @fidlab/store: the store
+// depends on the engine's port, not the other way round.
+import type { SweepSpec } from './sweepSpec.js';
+
+export type JsonValue =
+  string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+export type SweepStatus = 'pending' | 'running' | 'done' | 'failed' | 'cancelled';
+export type RunStatus = 'pending' | 'running' | 'done' | 'failed' | 'cancelled';
+export type Goal = 'min' | 'max';
+
+export interface RecordedSweep {
+  id: number;
+  name: string;
+  spec: JsonValue;
+  status: SweepStatus;
+}
+
+export interface RecordedRun {
+  id: number;
+  sweepId: number;
+  sweep: string;
+  key: string;
+  parameters: JsonValue;
+  status: RunStatus;
+  attempt: number;
+  workerId: string | null;
+  error: string | null;
+  runDir: string | null;
+}
+
+export interface CheckpointRef {
+  /** Where the checkpoint lives: a path (shared filesystem) or an artifact URI (`nats-obj://...`). */
+  uri: string;
+  sha256?: string | null;
+  bytes?: number | null;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  losses?: Record<string, number>;
+  checkpoint?: CheckpointRef | null;
+  seconds?: number | null;
+}
+
+/** One value as the recorder stores it; `extra.recipe` / `extra.protocol` say how it was made. */
+export interface MetricRecord {
+  name: string;
+  value: number;
+  ciLow?: number | null;
+  ciHigh?: number | null;
+  extractor?: string | null;
+  n1?: number | null;
+  n2?: number | null;
+  extra?: JsonValue | null;
+}
+
+export interface RecordedEpoch {
+  epoch: number;
+  losses: Record<string, number>;
+  checkpoint: CheckpointRef | null;
+  seconds: number | null;
+  /** metric name -> value at this epoch */
+  metrics: Record<string, number>;
+  /** metric name -> evaluation protocol of its value */
+  protocols: Record<string, number>;
+}
+
+export interface BestRecord {
+  sweep: string;
+  runId: number;
+  runKey: string;
+  metric: string;
+  goal: Goal;
+  epoch: number;
+  value: number;
+  checkpoint: string | null;
+}
+
+/**
+ * A worker's claim on a run. Claiming bumps the run's generation; every write made on behalf of
+ * a trial shows the claim it holds, and the recorder refuses it (FidlabError STALE_CLAIM) once a
+ * newer claim exists: a worker that lost its lease cannot overwrite its successor (fencing).
+ */
+export interface Claim {
+  runId: number;
+  workerId: string;
+  generation: number;
+}
+
+/** What the sweep engine records. @fidlab/store implements it over Prisma. */
+export interface Recorder {
+  upsertSweep(input: { name: string; spec: unknown; status?: SweepStatus }): Promise<RecordedSweep>;
+  getSweep(name: string): Promise<RecordedSweep | null>;
+  setSweepStatus(name: string, status: SweepStatus): Promise<RecordedSweep>;
+
+  upsertRun(input: {
+    sweepId: number;
+    key: string;
+    parameters: unknown;
+    runDir?: string | null;
+  }): Promise<RecordedRun>;
+  getRun(runId: number): Promise<RecordedRun | null>;
+  setRunStatus(
+    runId: number,
+    status: RunStatus,
+    opts?: { error?: string | null; workerId?: string | null; claim?: Claim },
+  ): Promise<RecordedRun>;
+  runEpochs(runId: number): Promise<RecordedEpoch[]>;
+
+  /** Takes the run for `workerId`; null when another live claim holds it (unless `steal`). */
+  claimRun(runId: number, workerId: string, opts?: { steal?: boolean }): Promise<Claim | null>;
+  releaseClaim(claim: Claim): Promise<void>;
+
+  /** Idempotent per (run, epoch); refused when `claim` is stale. */
+  recordEpoch(runId: number, e: EpochRecord, claim?: Claim): Promise<void>;
+  /** Idempotent per (run, epoch, name): re-recording replaces the value. */
+  recordMetrics(
+    runId: number,
+    epoch: number,
+    values: MetricRecord[],
+    claim?: Claim,
+  ): Promise<number>;
+
+  best(q: { sweep: string; metric: string; goal?: Goal }): Promise<BestRecord | null>;
+}
+
+/** Train one trial of a sweep (resuming from the last checkpoint recorded for its run). */
+export interface TrialJob {
+  kind: 'trial';
+  sweep: string;
+  runId: number;
+  runKey: string;
+  /** The sweep as submitted (already validated); the trial's parameters pick its point. */
+  spec: SweepSpec;
+  parameters: Record<string, JsonValue>;
+  runDir: string;
+}
+
+/** Evaluate one recorded checkpoint of a run with concrete metric recipes. */
+export interface CheckpointEvaluationJob {
+  kind: 'evaluation';
+  sweep: string;
+  runId: number;
+  runKey: string;
+  epoch: number;
+  checkpoint: CheckpointRef;
+  /** Everything the evaluator needs (data, split, direction, metrics with concrete extractors). */
+  evaluation: JsonValue;
+}
+
+export type Job = TrialJob | CheckpointEvaluationJob;
+
+/** What jobs report back to whoever follows the sweep. */
+export type SweepEvent =
+  | { type: 'log'; sweep: string; runId?: number; line: string }
+  | { type: 'checkpoint'; sweep: string; runId: number; epoch: number; checkpoint: CheckpointRef }
+  | {
+      type: 'metrics';
+      sweep: string;
+      runId: number;
+      epoch: number;
+      values: { name: string; value: number }[];
+    }
+  | {
+      type: 'trial-finished';
+      sweep: string;
+      runId: number;
+      status: 'done' | 'failed' | 'cancelled';
+      error?: string;
+    };
+
+/**
+ * Moves jobs to whatever executes them and events back. In process: jobs run here, in order. Over
+ * NATS: jobs go to JetStream work queues and workers publish the events.
+ */
+export interface Dispatcher {
+  submit(job: Job): Promise<void>;
+  /** Events of one sweep until `signal` aborts; the engine ends its loop on trial-finished. */
+  events(sweep: string, signal?: AbortSignal): AsyncIterable<SweepEvent>;
+}
+
+/** What a job handler gets besides its job: where to record, how to report, when to stop. */
+export interface JobContext {
+  recorder: Recorder;
+  /** The claim under which this job writes (trial jobs always hold one). */
+  claim?: Claim;
+  /** Publishes an event (and, for `checkpoint`, lets the dispatcher queue its evaluation). */
+  emit(event: SweepEvent): Promise<void>;
+  /** Called often during long work: a remote dispatcher turns it into an in-progress ack. */
+  heartbeat(): void;
+  log(line: string): void;
+  signal: AbortSignal;
+}
