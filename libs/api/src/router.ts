@@ -137,7 +137,7 @@ export const appRouter = router({
       .query(({ ctx, input }) => ctx.store.correlate(input)),
   }),
   workers: router({
-    list: readProcedure.query(({ ctx }) => ctx.store.listWorkers()),
+    list: readProcedure.query(({ ctx }) => (ctx.workers ? ctx.workers() : ctx.store.listWorkers())),
   }),
   /** Live state of a sweep over SSE: one snapshot now, then one whenever it changes. */
   progress: readProcedure.input(z.object({ sweep: name })).subscription(async function* ({

@@ -1,5 +1,5 @@
 import { ErrorCode, FidlabError } from '@fidlab/base';
-import { openStore, type Store } from '@fidlab/store';
+import { openStore, type Store, type WorkerRow } from '@fidlab/store';
 import { createApiServer, type ApiServer } from './server.js';
 
 export interface ServeStoreOptions {
@@ -9,6 +9,8 @@ export interface ServeStoreOptions {
   host: string;
   publicRead: boolean;
   log?: (line: string) => void;
+  /** The live workers, for workers.list (the coordinator passes its NATS registry). */
+  workers?: () => Promise<WorkerRow[]>;
 }
 
 export interface ServedStore {
@@ -36,6 +38,7 @@ export async function serveStore(opts: ServeStoreOptions): Promise<ServedStore> 
       port: opts.port,
       host: opts.host,
       publicRead: opts.publicRead,
+      workers: opts.workers,
     });
   } catch (err) {
     await store.close();

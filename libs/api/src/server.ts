@@ -3,7 +3,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
-import { hashToken, type Store } from '@fidlab/store';
+import { hashToken, type Store, type WorkerRow } from '@fidlab/store';
 import { appRouter } from './router.js';
 import type { Context } from './trpc.js';
 
@@ -16,6 +16,8 @@ export interface ApiServerOptions {
   pollMs?: number;
   /** How long a verified token is trusted before re-checking the store (ms, default 5000). */
   tokenCacheMs?: number;
+  /** The live workers (Context.workers). */
+  workers?: () => Promise<WorkerRow[]>;
 }
 
 export interface ApiServer {
@@ -69,6 +71,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
       tokenName: await tokenName(bearer(req, info.connectionParams)),
       publicRead,
       pollMs,
+      workers: opts.workers,
     }),
   });
 

@@ -8,3 +8,4 @@ export * from './registry.js';
 export * from './retryingRecorder.js';
 export * from './deadLetters.js';
 export * from './fakeJobs.js';
+export type { NatsConnection } from '@nats-io/transport-node';

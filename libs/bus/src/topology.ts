@@ -147,3 +147,37 @@ export async function ensureTopology(nc: NatsConnection, settings: BusSettings):
   });
   return { names, settings, jsm, workers };
 }
+
+/**
+ * Settings from FIDLAB_BUS_* environment variables (every process of a deployment must agree on
+ * them): PREFIX, ACK_WAIT_MS, MAX_DELIVER, BACKOFF_MS (comma-separated), DUPLICATE_WINDOW_MS,
+ * WORKER_TTL_MS.
+ */
+export function busSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): BusSettings {
+  const int = (name: string) => {
+    const v = env[`FIDLAB_BUS_${name}`];
+    if (v === undefined || v === '') return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0)
+      throw new Error(`FIDLAB_BUS_${name} must be a non-negative integer, got '${v}'`);
+    return n;
+  };
+  const over: Partial<BusSettings> = {};
+  if (env.FIDLAB_BUS_PREFIX) over.prefix = env.FIDLAB_BUS_PREFIX;
+  const set = <K extends keyof BusSettings>(k: K, v: BusSettings[K] | undefined) => {
+    if (v !== undefined) over[k] = v;
+  };
+  set('ackWaitMs', int('ACK_WAIT_MS'));
+  set('maxDeliver', int('MAX_DELIVER'));
+  set('duplicateWindowMs', int('DUPLICATE_WINDOW_MS'));
+  set('workerTtlMs', int('WORKER_TTL_MS'));
+  if (env.FIDLAB_BUS_BACKOFF_MS) {
+    const b = env.FIDLAB_BUS_BACKOFF_MS.split(',').map(Number);
+    if (b.some((x) => !Number.isFinite(x) || x < 0))
+      throw new Error(
+        `FIDLAB_BUS_BACKOFF_MS must be comma-separated milliseconds, got '${env.FIDLAB_BUS_BACKOFF_MS}'`,
+      );
+    over.backoffMs = b;
+  }
+  return busSettings(over);
+}

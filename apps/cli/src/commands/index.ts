@@ -16,6 +16,9 @@ import { exportCommand } from './export.js';
 import { runsCommand } from './runs.js';
 import { serveCommand } from './serve.js';
 import { tokenCommand } from './token.js';
+import { workerCommand } from './worker.js';
+import { workersCommand } from './workers.js';
+import { sweepCommand } from './sweep.js';
 
 /** Every `fidlab` subcommand, in the order `fidlab --help` lists them. */
 export const commands: Command[] = [
@@ -28,6 +31,9 @@ export const commands: Command[] = [
   data,
   demoCommand,
   runCommand,
+  workerCommand,
+  workersCommand,
+  sweepCommand,
   bestCommand,
   runsCommand,
   exportCommand,

@@ -9,12 +9,14 @@ import { selectBackend } from '@fidlab/models';
 import { openStore, type Store } from '@fidlab/store';
 import { parse, UsageError, type Command, type Io } from '../command.js';
 import { fmt } from '../format.js';
+import { BUS_FLAG_OPTIONS, BUS_FLAGS } from './busCommon.js';
 
 export const runCommand: Command = {
   name: 'run',
   summary:
     'run a sweep file in this process: train every trial, evaluate every epoch, store it all',
   usage: `usage: fidlab run SWEEP.yaml [--db URL] [--runs-dir DIR] [--backend auto|gpu|node|wasm|cpu]
+       fidlab run SWEEP.yaml --nats URL --db URL [--runs-dir DIR] [--detach]
 
 Expands the sweep's trials, trains each one, evaluates the checkpoints with the sweep's metrics
 and records losses, checkpoints and metric values in the store, then prints the best epoch per
@@ -23,7 +25,14 @@ trials are skipped and unfinished ones resume from their last checkpoint, withou
 
   --db URL         PostgreSQL URL (default: DATABASE_URL, else the embedded store in .fidlab/db)
   --runs-dir DIR   where run directories (checkpoints, metrics.jsonl) go (default .fidlab/runs)
-  --backend NAME   tfjs backend (default auto: tfjs-node-gpu, tfjs-node, fidlab's wasm path, cpu)`,
+  --backend NAME   tfjs backend (default auto: tfjs-node-gpu, tfjs-node, fidlab's wasm path, cpu)
+
+With --nats, the trials go to the NATS work queue instead (fidlab worker processes train and
+evaluate them; --db must be the PostgreSQL they share, --runs-dir a directory they all see) and
+this command follows the sweep: a line per checkpoint, metric values and finished trial, then the
+same best-epoch table; exit 0 when every trial is done, 1 if one failed. --detach returns after
+submitting. Submitting the same sweep twice, even at once, queues each trial once.
+${BUS_FLAGS}`,
   async run(argv, io) {
     const { values, positionals } = parse(argv, {
       allowPositionals: true,
@@ -31,11 +40,16 @@ trials are skipped and unfinished ones resume from their last checkpoint, withou
         db: { type: 'string' },
         'runs-dir': { type: 'string' },
         backend: { type: 'string' },
+        detach: { type: 'boolean', default: false },
+        ...BUS_FLAG_OPTIONS,
       },
     });
     if (positionals.length !== 1)
       throw new UsageError(`expected one sweep file, got ${positionals.length}`);
+    const remote = values.nats !== undefined || values['nats-config'] !== undefined;
+    if (values.detach && !remote) throw new UsageError('--detach needs --nats');
     const spec = await readSweepFile(positionals[0]);
+    if (remote) return runOverNats(spec, positionals[0], values, io);
     await selectBackend({ backend: values.backend, log: io.err });
     const store = await openStore({ url: values.db ?? process.env.DATABASE_URL });
     const controller = new AbortController();
@@ -74,6 +88,48 @@ trials are skipped and unfinished ones resume from their last checkpoint, withou
     }
   },
 };
+
+/** `fidlab run --nats`: submit to the queue and follow (modules loaded only on this path). */
+async function runOverNats(
+  spec: Awaited<ReturnType<typeof readSweepFile>>,
+  file: string,
+  values: Record<string, string | boolean | undefined>,
+  io: Io,
+): Promise<number> {
+  const { connectFromFlags, openRecorderStore } = await import('./busCommon.js');
+  const { runRemote } = await import('./runRemote.js');
+  const { store } = await openRecorderStore(values.db as string | undefined);
+  try {
+    const { nc, topology, description } = await connectFromFlags(values, 'fidlab run');
+    io.err(`fidlab run: NATS ${description}`);
+    try {
+      return await runRemote({
+        spec,
+        file,
+        store,
+        nc,
+        topology,
+        runsDir: values['runs-dir'] as string | undefined,
+        detach: values.detach === true,
+        io,
+        printBest: (outcomes) =>
+          printBest(
+            io,
+            store,
+            spec.name,
+            spec.select.metric,
+            spec.select.goal,
+            outcomes,
+            spec.trial === 'pix2pix',
+          ),
+      });
+    } finally {
+      await nc.drain().catch(() => {});
+    }
+  } finally {
+    await store.close();
+  }
+}
 
 /** The best-epoch table: one line per trial, then the overall best. */
 async function printBest(

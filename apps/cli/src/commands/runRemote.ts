@@ -1,0 +1,155 @@
+// `fidlab run SWEEP.yaml --nats URL --db URL`: submits the sweep's trials to the NATS work queue
+// and follows it (live progress lines from the sweep's events, completion read from the store),
+// then prints the same best-epoch table as an in-process run. Two submitters of the same sweep
+// at once queue each trial once: every trial job's Nats-Msg-Id is sweep + run key + attempt.
+import { join, resolve } from 'node:path';
+import type { NatsConnection, Topology } from '@fidlab/bus';
+import {
+  describeTrial,
+  expandTrials,
+  type SweepSpec,
+  type TrialOutcome,
+} from '@fidlab/experiments';
+import type { Store } from '@fidlab/store';
+import type { Io } from '../command.js';
+import { fmt } from '../format.js';
+
+export interface RemoteRunOptions {
+  spec: SweepSpec;
+  file: string;
+  store: Store;
+  nc: NatsConnection;
+  topology: Topology;
+  runsDir?: string;
+  detach: boolean;
+  io: Io;
+  /** How often the store is read for completion (events make it prompt; this is the backstop). */
+  pollMs?: number;
+  printBest(outcomes: TrialOutcome[]): Promise<void>;
+}
+
+export async function runRemote(o: RemoteRunOptions): Promise<number> {
+  const { spec, store, io } = o;
+  const { NatsDispatcher } = await import('@fidlab/bus');
+  const dispatcher = new NatsDispatcher(o.nc, o.topology);
+  const runsDir = resolve(o.runsDir ?? '.fidlab/runs');
+  const sweep = await store.upsertSweep({ name: spec.name, spec, status: 'running' });
+  if (sweep.status !== 'running') await store.setSweepStatus(spec.name, 'running');
+  const trials = expandTrials(spec);
+  const since = new Date();
+  let queued = 0;
+  let duplicates = 0;
+  let done = 0;
+  const runs = [];
+  for (const trial of trials) {
+    const runDir = join(runsDir, spec.name, trial.key);
+    const run = await store.upsertRun({
+      sweepId: sweep.id,
+      key: trial.key,
+      parameters: trial.parameters,
+      runDir,
+    });
+    runs.push({ trial, run });
+    if (run.status === 'done') {
+      done++;
+      continue;
+    }
+    const r = await dispatcher.publish(
+      {
+        kind: 'trial',
+        sweep: spec.name,
+        runId: run.id,
+        runKey: run.key,
+        spec,
+        parameters: trial.parameters as Record<string, string | number>,
+        runDir,
+      },
+      { attempt: run.attempt },
+    );
+    if (r.queued) queued++;
+    else duplicates++;
+  }
+  io.err(
+    `submitted sweep ${spec.name}: ${trials.length} trial(s): ${queued} queued, ${duplicates} already queued, ${done} already done`,
+  );
+  if (o.detach) {
+    io.err(`detached; follow it with 'fidlab runs --sweep ${spec.name}' or the API`);
+    return 0;
+  }
+  const keyOf = new Map(runs.map(({ run }) => [run.id, run.key]));
+  const ac = new AbortController();
+  let interrupted = false;
+  const onSigint = () => {
+    interrupted = true;
+    io.err('interrupted: stopped following; the workers go on (run the same command to follow)');
+    ac.abort();
+  };
+  process.on('SIGINT', onSigint);
+  // Live lines from the events; completion from the store (events may be missed across a broker
+  // restart, the store is the truth).
+  const waker: { wake: (() => void) | null } = { wake: null };
+  const follow = (async () => {
+    for (;;) {
+      try {
+        for await (const e of dispatcher.events(spec.name, ac.signal, since)) {
+          const runId = (e as { runId?: number }).runId;
+          const key = runId !== undefined ? keyOf.get(runId) : undefined;
+          if (runId !== undefined && key === undefined) continue;
+          const tag = key ? `[${key}] ` : '';
+          if (e.type === 'checkpoint') io.err(`${tag}epoch ${e.epoch}: checkpoint recorded`);
+          else if (e.type === 'metrics')
+            io.err(
+              `${tag}epoch ${e.epoch}: ${e.values.map((v) => `${v.name}=${fmt(v.value, 4)}`).join(' ')}`,
+            );
+          else if (e.type === 'log') io.err(`${tag}${e.line}`);
+          else if (e.type === 'trial-finished') {
+            io.err(`${tag}trial ${e.status}${e.error ? `: ${e.error}` : ''}`);
+            waker.wake?.();
+          }
+        }
+        return;
+      } catch (err) {
+        if (ac.signal.aborted) return;
+        io.err(`events: ${(err as Error).message}; following again`);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  })();
+  const finished = new Set(['done', 'failed', 'cancelled']);
+  let statuses: Map<number, string> = new Map();
+  try {
+    for (;;) {
+      const rows = await store.listRuns({ sweep: spec.name }).catch((e: unknown) => {
+        io.err(`store: ${(e as Error).message.split('\n')[0]}; retrying`);
+        return null;
+      });
+      if (rows) {
+        statuses = new Map(rows.map((r) => [r.id, r.status]));
+        const left = runs.filter(({ run }) => !finished.has(statuses.get(run.id) ?? ''));
+        if (left.length === 0) break;
+      }
+      if (ac.signal.aborted) break;
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, o.pollMs ?? 1000);
+        waker.wake = () => (clearTimeout(t), r());
+      });
+    }
+  } finally {
+    ac.abort();
+    process.off('SIGINT', onSigint);
+    await follow;
+  }
+  if (interrupted) return 130;
+  const outcomes: TrialOutcome[] = [];
+  for (const { trial, run } of runs) {
+    const status = statuses.get(run.id) as TrialOutcome['status'];
+    const row = await store.getRun(run.id);
+    outcomes.push({ trial, runId: run.id, status, error: row?.error ?? undefined });
+    if (status === 'failed')
+      io.err(`trial ${trial.index + 1} [${describeTrial(trial)}] failed: ${row?.error ?? '?'}`);
+  }
+  const failed = outcomes.some((x) => x.status !== 'done');
+  await store.setSweepStatus(spec.name, failed ? 'failed' : 'done');
+  await o.printBest(outcomes);
+  return failed ? 1 : 0;
+}
