@@ -13,4 +13,6 @@ export interface StoreContext {
   readonly prisma: PrismaClient;
   /** Tells this process's subscribers (Store.events 'change') about a write. */
   changed(c: StoreChange): void;
+  /** A claim is live while its worker's heartbeat is at most this old (ms); see claims.ts. */
+  readonly claimLiveMs?: number;
 }

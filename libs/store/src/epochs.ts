@@ -1,6 +1,8 @@
 // Epochs: losses, checkpoint and duration per (run, epoch); idempotent writes; a run's history.
 import { ErrorCode, FidlabError } from '@fidlab/base';
 import { Prisma } from './generated/prisma/client.js';
+import type { Claim } from '@fidlab/experiments';
+import { fenced } from './claims.js';
 import type { StoreContext } from './context.js';
 import { protocolOf, type EpochInput, type EpochRow, type JsonValue } from './types.js';
 import { isForeignKeyError, MAX_BIND_PARAMS, requireEpoch, requireFinite } from './validate.js';
@@ -25,22 +27,27 @@ export function epochData(e: EpochInput) {
   };
 }
 
-/** Records (or re-records) one epoch's losses, checkpoint and duration. */
-export async function recordEpoch(ctx: StoreContext, runId: number, e: EpochInput): Promise<void> {
+/** Records (or re-records) one epoch's losses, checkpoint and duration; fenced under `claim`. */
+export async function recordEpoch(
+  ctx: StoreContext,
+  runId: number,
+  e: EpochInput,
+  claim?: Claim,
+): Promise<void> {
   const data = epochData(e);
-  const row = await ctx.prisma.epoch
-    .upsert({
+  const row = await fenced(ctx, runId, claim, (client) =>
+    client.epoch.upsert({
       where: { runId_epoch: { runId, epoch: e.epoch } },
       create: { runId, epoch: e.epoch, ...data },
       update: data,
       include: { run: { select: { sweepId: true } } },
-    })
-    .catch((err: unknown) => {
-      if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2003') {
-        throw new FidlabError(ErrorCode.NOT_FOUND, `no run with id ${runId}`);
-      }
-      throw err;
-    });
+    }),
+  ).catch((err: unknown) => {
+    if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2003') {
+      throw new FidlabError(ErrorCode.NOT_FOUND, `no run with id ${runId}`);
+    }
+    throw err;
+  });
   ctx.changed({ kind: 'epoch', runId, sweepId: row.run.sweepId });
 }
 

@@ -1,6 +1,8 @@
 // Metric values: bulk idempotent writes that keep the run_best summary current; metric names.
 import { ErrorCode, FidlabError } from '@fidlab/base';
 import { Prisma } from './generated/prisma/client.js';
+import type { Claim } from '@fidlab/experiments';
+import { fence } from './claims.js';
 import type { StoreContext } from './context.js';
 import type { MetricInput, MetricRow } from './types.js';
 import {
@@ -32,7 +34,7 @@ export function uniqueMetricRows(rows: MetricRow[]): MetricRow[] {
 }
 
 /** The upsert of one chunk of checked rows, and the refresh of their run_best rows. */
-export function metricChunkStatements(ctx: StoreContext, chunk: MetricRow[]) {
+function metricChunkStatements(client: Prisma.TransactionClient, chunk: MetricRow[]) {
   const values = chunk.map(
     (r) =>
       Prisma.sql`(${r.runId}::int, ${r.epoch}::int, ${r.name}, ${r.value}::float8, ${r.ciLow ?? null}::float8, ${r.ciHigh ?? null}::float8, ${r.extractor ?? null}::text, ${r.n1 ?? null}::int, ${r.n2 ?? null}::int, ${r.extra == null ? null : JSON.stringify(r.extra)}::jsonb)`,
@@ -40,14 +42,14 @@ export function metricChunkStatements(ctx: StoreContext, chunk: MetricRow[]) {
   const runIds = [...new Set(chunk.map((r) => r.runId))];
   const names = [...new Set(chunk.map((r) => r.name))];
   return [
-    ctx.prisma.$executeRaw`
+    client.$executeRaw`
       INSERT INTO metric_values (run_id, epoch, name, value, ci_low, ci_high, extractor, n1, n2, extra)
       VALUES ${Prisma.join(values)}
       ON CONFLICT (run_id, epoch, name) DO UPDATE SET
         value = EXCLUDED.value, ci_low = EXCLUDED.ci_low, ci_high = EXCLUDED.ci_high,
         extractor = EXCLUDED.extractor, n1 = EXCLUDED.n1, n2 = EXCLUDED.n2,
         extra = EXCLUDED.extra, created_at = now()`,
-    refreshRunBest(ctx, runIds, names),
+    refreshRunBest(client, runIds, names),
   ];
 }
 
@@ -61,15 +63,25 @@ export function missingRunError(runIds: number[]): FidlabError {
 /**
  * Bulk idempotent write: one INSERT ... ON CONFLICT DO UPDATE per chunk of METRIC_CHUNK_ROWS
  * rows (under the bind-parameter limit), each in a transaction with the refresh of the
- * affected run_best rows. Within one call a later row for the same key wins.
+ * affected run_best rows. Within one call a later row for the same key wins. Under a `claim`
+ * (every row of its run), each chunk's transaction first passes the claim's fence.
  */
-export async function recordMetricRows(ctx: StoreContext, rows: MetricRow[]): Promise<number> {
+export async function recordMetricRows(
+  ctx: StoreContext,
+  rows: MetricRow[],
+  claim?: Claim,
+): Promise<number> {
   const unique = uniqueMetricRows(rows);
   for (let i = 0; i < unique.length; i += METRIC_CHUNK_ROWS) {
     const chunk = unique.slice(i, i + METRIC_CHUNK_ROWS);
     const runIds = [...new Set(chunk.map((r) => r.runId))];
     try {
-      await ctx.prisma.$transaction(metricChunkStatements(ctx, chunk));
+      if (claim)
+        await ctx.prisma.$transaction(async (tx) => {
+          for (const runId of runIds) await fence(tx, runId, claim);
+          for (const statement of metricChunkStatements(tx, chunk)) await statement;
+        });
+      else await ctx.prisma.$transaction(metricChunkStatements(ctx.prisma, chunk));
     } catch (err) {
       if (isForeignKeyError(err)) throw missingRunError(runIds);
       throw err;
@@ -85,16 +97,18 @@ export async function recordMetrics(
   runId: number,
   epoch: number,
   metrics: MetricInput[],
+  claim?: Claim,
 ): Promise<number> {
   return recordMetricRows(
     ctx,
     metrics.map((m) => ({ ...m, runId, epoch })),
+    claim,
   );
 }
 
 /** Recomputes run_best for these runs x names from metric_values (ties: earliest epoch). */
-function refreshRunBest(ctx: StoreContext, runIds: number[], names: string[]) {
-  return ctx.prisma.$executeRaw`
+function refreshRunBest(client: Prisma.TransactionClient, runIds: number[], names: string[]) {
+  return client.$executeRaw`
     INSERT INTO run_best (run_id, name, min_value, min_epoch, max_value, max_epoch, last_value, last_epoch, count, protocols, last_protocol, updated_at)
     SELECT run_id, name,
       (array_agg(value ORDER BY value ASC, epoch ASC))[1],

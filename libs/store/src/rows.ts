@@ -10,6 +10,7 @@ export type RunRecord = {
   status: string;
   attempt: number;
   workerId: string | null;
+  claimedBy: string | null;
   error: string | null;
   runDir: string | null;
   createdAt: Date;
@@ -29,6 +30,7 @@ export function runRow(r: RunRecord): RunRow {
     status: r.status as RunStatus,
     attempt: r.attempt,
     workerId: r.workerId,
+    claimedBy: r.claimedBy,
     error: r.error,
     runDir: r.runDir,
     createdAt: r.createdAt.toISOString(),

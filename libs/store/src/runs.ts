@@ -1,6 +1,8 @@
 // Runs: one per (sweep, trial key); status transitions; listing with the run_best summary.
 import { ErrorCode, FidlabError } from '@fidlab/base';
 import { Prisma } from './generated/prisma/client.js';
+import type { Claim } from '@fidlab/experiments';
+import { fenced } from './claims.js';
 import type { StoreContext } from './context.js';
 import { runRow } from './rows.js';
 import { sweepOrThrow } from './sweeps.js';
@@ -56,22 +58,22 @@ export function runStatusData(
   return data;
 }
 
-/** Moves a run to a status (see runStatusData). */
+/** Moves a run to a status (see runStatusData); fenced under `opts.claim`. */
 export async function setRunStatus(
   ctx: StoreContext,
   runId: number,
   status: RunStatus,
-  opts: { error?: string | null; workerId?: string | null; attempt?: number } = {},
+  opts: { error?: string | null; workerId?: string | null; attempt?: number; claim?: Claim } = {},
 ): Promise<RunRow> {
   const data = runStatusData(status, opts);
-  const r = await ctx.prisma.run
-    .update({ where: { id: runId }, data, include: withSweepName })
-    .catch((err: unknown) => {
-      if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2025') {
-        throw new FidlabError(ErrorCode.NOT_FOUND, `no run with id ${runId}`);
-      }
-      throw err;
-    });
+  const r = await fenced(ctx, runId, opts.claim, (client) =>
+    client.run.update({ where: { id: runId }, data, include: withSweepName }),
+  ).catch((err: unknown) => {
+    if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2025') {
+      throw new FidlabError(ErrorCode.NOT_FOUND, `no run with id ${runId}`);
+    }
+    throw err;
+  });
   ctx.changed({ kind: 'run', sweepId: r.sweepId, runId: r.id });
   return runRow(r);
 }

@@ -7,8 +7,10 @@
 // epochs.ts, metrics.ts, best.ts, workers.ts, apiTokens.ts); this class holds the connection and
 // gives each function a one-line method. A new concern: a new file, and its methods here.
 import { EventEmitter } from 'node:events';
+import type { Claim, Recorder } from '@fidlab/experiments';
 import * as apiTokens from './apiTokens.js';
 import * as selection from './best.js';
+import * as claims from './claims.js';
 import type { StoreContext } from './context.js';
 import {
   openDatabase,
@@ -50,6 +52,8 @@ export interface OpenStoreOptions extends DatabaseOptions {
   /** Apply pending migrations on open (default true). */
   migrate?: boolean;
   log?: (line: string) => void;
+  /** A claim is live while its worker's heartbeat is at most this old (ms; default 60 s). */
+  claimLiveMs?: number;
 }
 
 export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
@@ -62,10 +66,11 @@ export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
     await db.close();
     throw err;
   }
-  return new Store(db);
+  return new Store(db, { claimLiveMs: opts.claimLiveMs });
 }
 
-export class Store {
+/** The store is the sweep engine's Recorder (ports.ts of @fidlab/experiments). */
+export class Store implements Recorder {
   readonly kind: DatabaseKind;
   readonly location: string;
   readonly prisma: PrismaClient;
@@ -75,12 +80,19 @@ export class Store {
   protected readonly ctx: StoreContext;
   private closed = false;
 
-  constructor(private readonly db: Database) {
+  constructor(
+    private readonly db: Database,
+    opts: { claimLiveMs?: number } = {},
+  ) {
     this.kind = db.kind;
     this.location = db.location;
     this.prisma = db.prisma;
     this.events.setMaxListeners(0);
-    this.ctx = { prisma: this.prisma, changed: (c) => this.events.emit('change', c) };
+    this.ctx = {
+      prisma: this.prisma,
+      changed: (c) => this.events.emit('change', c),
+      claimLiveMs: opts.claimLiveMs,
+    };
   }
 
   async close(): Promise<void> {
@@ -132,12 +144,13 @@ export class Store {
   }
   /**
    * Moves a run to a status. `running` stamps startedAt (and bumps attempt unless `attempt` is
-   * given); done/failed/cancelled stamp finishedAt. `error` is kept only for failed runs.
+   * given); done/failed/cancelled stamp finishedAt. `error` is kept only for failed runs. Under
+   * `claim`, refused with STALE_CLAIM once a newer claim exists.
    */
   setRunStatus(
     runId: number,
     status: RunStatus,
-    opts: { error?: string | null; workerId?: string | null; attempt?: number } = {},
+    opts: { error?: string | null; workerId?: string | null; attempt?: number; claim?: Claim } = {},
   ): Promise<RunRow> {
     return runs.setRunStatus(this.ctx, runId, status, opts);
   }
@@ -152,19 +165,42 @@ export class Store {
     return runs.listRuns(this.ctx, opts);
   }
 
+  // ---- claims (claims.ts) -------------------------------------------------------------------
+
+  /**
+   * Takes the run for `workerId`, bumping its claim generation; null while another worker's
+   * claim is live (its heartbeat fresher than the live bound), unless `steal`.
+   */
+  claimRun(
+    runId: number,
+    workerId: string,
+    opts: { steal?: boolean; liveMs?: number } = {},
+  ): Promise<Claim | null> {
+    return claims.claimRun(this.ctx, runId, workerId, opts);
+  }
+  /** Clears the run's holder if `claim` is still its current claim. */
+  releaseClaim(claim: Claim): Promise<void> {
+    return claims.releaseClaim(this.ctx, claim);
+  }
+
   // ---- epochs and metrics (epochs.ts, metrics.ts) -------------------------------------------
 
-  /** Records (or re-records) one epoch's losses, checkpoint and duration. */
-  recordEpoch(runId: number, e: EpochInput): Promise<void> {
-    return epochs.recordEpoch(this.ctx, runId, e);
+  /** Records (or re-records) one epoch's losses, checkpoint and duration; fenced under `claim`. */
+  recordEpoch(runId: number, e: EpochInput, claim?: Claim): Promise<void> {
+    return epochs.recordEpoch(this.ctx, runId, e, claim);
   }
   /** Bulk idempotent epoch write; a later row for a key wins. */
   recordEpochRows(rows: (EpochInput & { runId: number })[]): Promise<number> {
     return epochs.recordEpochRows(this.ctx, rows);
   }
-  /** Records (or replaces) metric values of one run at one epoch. Returns the rows written. */
-  recordMetrics(runId: number, epoch: number, values: MetricInput[]): Promise<number> {
-    return metrics.recordMetrics(this.ctx, runId, epoch, values);
+  /** Records (or replaces) metric values of one run at one epoch; fenced under `claim`. */
+  recordMetrics(
+    runId: number,
+    epoch: number,
+    values: MetricInput[],
+    claim?: Claim,
+  ): Promise<number> {
+    return metrics.recordMetrics(this.ctx, runId, epoch, values, claim);
   }
   /** Bulk idempotent metric write, each chunk in a transaction with its run_best refresh. */
   recordMetricRows(rows: MetricRow[]): Promise<number> {
