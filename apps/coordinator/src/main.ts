@@ -119,7 +119,7 @@ async function startBus(values: Record<string, string | boolean | undefined>, io
         }),
       ),
     watch: (store: Store) =>
-      b.watchMaxDeliveries(nc, topology, store as unknown as Recorder, (l) =>
+      b.watchMaxDeliveries(nc, topology, store as Recorder, (l) =>
         io.err(`fidlab-coordinator: ${l}`),
       ),
     close: () => nc.drain().catch(() => {}),

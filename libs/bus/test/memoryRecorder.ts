@@ -59,6 +59,7 @@ export class MemoryRecorder implements Recorder {
       status: 'pending' as RunStatus,
       attempt: 0,
       workerId: null,
+      claimedBy: null as string | null,
       error: null,
       runDir: input.runDir ?? null,
       generation: 0,
@@ -105,14 +106,15 @@ export class MemoryRecorder implements Recorder {
   }
   async claimRun(runId: number, workerId: string, opts: { steal?: boolean } = {}) {
     const r = this.runs.get(runId)!;
-    if (r.workerId && r.workerId !== workerId && !opts.steal && r.status === 'running') return null;
+    if (r.claimedBy && r.claimedBy !== workerId && !opts.steal) return null;
     r.generation++;
     r.workerId = workerId;
+    r.claimedBy = workerId;
     return { runId, workerId, generation: r.generation };
   }
   async releaseClaim(claim: Claim) {
     const r = this.runs.get(claim.runId)!;
-    if (r.generation === claim.generation) r.workerId = null;
+    if (r.generation === claim.generation) r.claimedBy = null;
   }
   async recordEpoch(runId: number, e: EpochRecord, claim?: Claim) {
     this.fence(runId, claim);

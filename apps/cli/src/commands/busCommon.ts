@@ -54,7 +54,7 @@ export async function openRecorderStore(db: string | undefined) {
   const store = await openStore({ url });
   return {
     store,
-    recorder: store as unknown as Recorder,
+    recorder: store as Recorder,
     close: () => store.close(),
   };
 }
