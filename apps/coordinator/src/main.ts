@@ -118,10 +118,36 @@ async function startBus(values: Record<string, string | boolean | undefined>, io
           lastSeenAt: new Date(w.heartbeatAt).toISOString(),
         }),
       ),
-    watch: (store: Store) =>
-      b.watchMaxDeliveries(nc, topology, store as Recorder, (l) =>
-        io.err(`fidlab-coordinator: ${l}`),
-      ),
+    watch: (store: Store) => {
+      const log = (l: string) => io.err(`fidlab-coordinator: ${l}`);
+      const stopAdvisories = b.watchMaxDeliveries(nc, topology, store as Recorder, log);
+      // Every lease period: requeue trials of running sweeps whose job the broker lost.
+      const dispatcher = new b.NatsDispatcher(nc, topology);
+      const lost = new b.LostJobWatch(topology);
+      let busy = false;
+      const timer = setInterval(() => {
+        if (busy) return;
+        busy = true;
+        void (async () => {
+          for (const s of await store.listSweeps()) {
+            if (s.status !== 'running') continue;
+            const runs = await lost.check(await store.listRuns({ sweep: s.name }));
+            if (runs.length === 0) continue;
+            const sweep = await store.getSweep(s.name);
+            log(
+              `requeueing ${s.name}/${runs.map((r) => r.key).join(',')}: the broker lost their jobs`,
+            );
+            await b.requeueTrials(dispatcher, sweep!.spec as never, runs);
+          }
+        })()
+          .catch((e: unknown) => log(`lost-job check: ${(e as Error).message}`))
+          .finally(() => (busy = false));
+      }, topology.settings.ackWaitMs);
+      return () => {
+        clearInterval(timer);
+        stopAdvisories();
+      };
+    },
     close: () => nc.drain().catch(() => {}),
   };
 }

@@ -42,21 +42,28 @@ export class NatsDispatcher implements Dispatcher {
   }
 
   /** submit() that says whether the job was queued or was a duplicate. */
-  async publish(job: Job, opts: { attempt?: number } = {}): Promise<SubmitResult> {
+  async publish(
+    job: Job,
+    opts: { attempt?: number; requeue?: string } = {},
+  ): Promise<SubmitResult> {
     const attempt = opts.attempt ?? 0;
+    // A requeue of a job the broker lost reuses its attempt but needs an id of its own.
+    const id = jobMessageId(job, attempt) + (opts.requeue ? `:requeue-${opts.requeue}` : '');
     const { names } = this.topology;
     const ack = await this.js.publish(
-      names.jobSubject(job.kind, job.sweep),
+      names.jobSubject(job.kind, job.sweep, job.runId),
       encodeJob({ v: WIRE_VERSION, attempt, submittedAt: Date.now(), job }),
-      { msgID: jobMessageId(job, attempt) },
+      { msgID: id },
     );
     return { queued: !ack.duplicate, stream: ack.stream, seq: ack.seq };
   }
 
-  async emit(event: SweepEvent): Promise<void> {
+  /** Publishes an event; `id` (Nats-Msg-Id) makes a retried publish land once. */
+  async emit(event: SweepEvent, id?: string): Promise<void> {
     await this.js.publish(
       this.topology.names.eventSubject(event.sweep),
       encodeEvent({ v: WIRE_VERSION, at: Date.now(), worker: this.worker, event }),
+      id ? { msgID: id } : {},
     );
   }
 

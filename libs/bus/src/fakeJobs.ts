@@ -2,7 +2,8 @@
 // own tests. They follow the real handlers' contract: resume after the last epoch recorded in
 // the store, record each epoch under the claim, emit its checkpoint, heartbeat while working,
 // stop on the signal. Parameters (all optional): epochs (2), ms (per epoch, 50), fail (a job that
-// always throws: "poison"), checkpointDir (URI prefix).
+// always throws: "poison"), fail_while (a path: throws while that file exists).
+import { existsSync } from 'node:fs';
 import type {
   CheckpointEvaluationJob,
   JobContext,
@@ -24,13 +25,20 @@ const sleep = (ms: number, signal: AbortSignal) =>
 
 const num = (v: unknown, fallback: number) => (typeof v === 'number' ? v : fallback);
 
-export async function fakeTrial(job: TrialJob, ctx: JobContext): Promise<'completed' | 'aborted'> {
+export async function fakeTrial(
+  job: TrialJob,
+  ctx: JobContext,
+  defaultMs = 50,
+): Promise<'completed' | 'aborted'> {
   const p = job.parameters;
   if (p.fail) throw new Error(`poison trial ${job.runKey}: ${String(p.fail)}`);
+  if (typeof p.fail_while === 'string' && existsSync(p.fail_while))
+    throw new Error(`poison trial ${job.runKey}: ${p.fail_while} exists`);
   const epochs = num(p.epochs, 2);
-  const ms = num(p.ms, 50);
+  const ms = num(p.ms, defaultMs);
   const done = await ctx.recorder.runEpochs(job.runId);
   const start = done.length ? Math.max(...done.map((e) => e.epoch)) + 1 : 1;
+  if (start > 1) ctx.log(`fake trial ${job.runKey}: resuming after epoch ${start - 1}`);
   for (let epoch = start; epoch <= epochs; epoch++) {
     // Work in slices, reporting progress like a training step loop does.
     for (let t = 0; t < ms; t += 100) {
@@ -66,9 +74,11 @@ export async function fakeEvaluation(job: CheckpointEvaluationJob, ctx: JobConte
 }
 
 /** Fake handlers; `evaluate: true` queues an evaluation job per checkpoint. */
-export function fakeHandlers(opts: { evaluate?: boolean; evalMs?: number } = {}): JobHandlers {
+export function fakeHandlers(
+  opts: { evaluate?: boolean; evalMs?: number; epochMs?: number } = {},
+): JobHandlers {
   return {
-    trial: fakeTrial,
+    trial: (job, ctx) => fakeTrial(job, ctx, opts.epochMs),
     evaluation: fakeEvaluation,
     evaluationFor: opts.evaluate
       ? (job: TrialJob, e: Extract<SweepEvent, { type: 'checkpoint' }>) => ({

@@ -9,3 +9,4 @@ export * from './retryingRecorder.js';
 export * from './deadLetters.js';
 export * from './fakeJobs.js';
 export type { NatsConnection } from '@nats-io/transport-node';
+export * from './lostJobs.js';

@@ -143,7 +143,8 @@ export async function ensureTopology(nc: NatsConnection, settings: BusSettings):
   const workers = await new Kvm(nc).create(names.workersBucket, {
     ttl: settings.workerTtlMs,
     history: 1,
-    storage: StorageType.Memory,
+    // File storage: the bucket must outlive a broker restart (entries still expire by TTL).
+    storage: StorageType.File,
   });
   return { names, settings, jsm, workers };
 }

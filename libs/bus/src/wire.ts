@@ -3,8 +3,9 @@
 // not know (WireVersionError) instead of guessing; the worker sends such a job to the dead letters.
 //
 // Layout (prefix P, default "fidlab"; tests use their own prefix so they never share streams):
-//   stream  P_trials      work queue, subjects P.jobs.trial.<sweep>     consumer "trainers"
-//   stream  P_evals       work queue, subjects P.jobs.eval.<sweep>      consumer "evaluators"
+//   stream  P_trials      work queue, subjects P.jobs.trial.<sweep>.<run id>   consumer "trainers"
+//   stream  P_evals       work queue, subjects P.jobs.eval.<sweep>.<run id>    consumer "evaluators"
+// (one subject per run: whether a run's job is still queued is one direct lookup, see lostRuns)
 //   stream  P_events      limits (max age), subjects P.events.<sweep>   read by followers
 //   stream  P_dead        limits, subjects P.dead.<trial|eval|invalid>  read by retry / coordinator
 //   KV      P_workers     one key per worker id, TTL = the registry's vanish time
@@ -32,7 +33,7 @@ export interface BusNames {
   trialConsumer: string;
   evalConsumer: string;
   workersBucket: string;
-  jobSubject(kind: JobKind, sweep: string): string;
+  jobSubject(kind: JobKind, sweep: string, runId: number): string;
   eventSubject(sweep: string): string;
   deadSubject(kind: JobKind | 'invalid'): string;
   /** Wildcards of each stream, in the order of the streams above. */
@@ -60,7 +61,8 @@ export function busNames(prefix = 'fidlab'): BusNames {
     trialConsumer: 'trainers',
     evalConsumer: 'evaluators',
     workersBucket: `${prefix}_workers`,
-    jobSubject: (kind, sweep) => `${prefix}.jobs.${kindToken(kind)}.${sweepToken(sweep)}`,
+    jobSubject: (kind, sweep, runId) =>
+      `${prefix}.jobs.${kindToken(kind)}.${sweepToken(sweep)}.${runId}`,
     eventSubject: (sweep) => `${prefix}.events.${sweepToken(sweep)}`,
     deadSubject: (kind) => `${prefix}.dead.${kind === 'invalid' ? 'invalid' : kindToken(kind)}`,
     trialSubjects: `${prefix}.jobs.trial.>`,

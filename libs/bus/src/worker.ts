@@ -313,10 +313,12 @@ export class BusWorker {
       claim,
       emit: async (event) => {
         if (event.type === 'trial-finished') finishedEmitted = true;
-        await this.dispatcher.emit(event);
+        // Through a broker restart: retried (each publish carries a message id, so it lands once).
+        const id = `ev:${this.id}:${randomBytes(6).toString('hex')}`;
+        await this.untilPublished(() => this.dispatcher.emit(event, id), working);
         if (event.type === 'checkpoint' && job.kind === 'trial') {
           const ev = this.o.handlers.evaluationFor?.(job, event);
-          if (ev) await this.dispatcher.submit(ev, { attempt: 0 });
+          if (ev) await this.untilPublished(() => this.dispatcher.submit(ev), working);
         }
       },
       heartbeat: working,
@@ -350,6 +352,22 @@ export class BusWorker {
     await this.ack(m);
     this.log(`worker ${this.id}: ${label}: done`);
     return 'done';
+  }
+
+  /** Retries a publish while the broker is unreachable (2 minutes at most), keeping the lease. */
+  private async untilPublished(fn: () => Promise<unknown>, working: () => void): Promise<void> {
+    const started = Date.now();
+    for (let delay = 250; ; delay = Math.min(delay * 2, 2000)) {
+      try {
+        await fn();
+        return;
+      } catch (e) {
+        if (Date.now() - started > 120_000) throw e;
+        this.log(`worker ${this.id}: publish failed (${(e as Error).message}); retrying`);
+        working();
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
   }
 
   /** Acks and waits for the broker's confirmation; a lost ack means a redelivery, which is harmless. */

@@ -2,7 +2,7 @@
 // so a test can stop, kill and restart its broker. When no nats-server binary is installed the
 // caller skips with one line, unless FIDLAB_REQUIRE_SERVICES=1 makes that a failure.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,7 +81,7 @@ export class TestNatsServer {
     this.proc = spawn(
       bin,
       ['-js', '-sd', this.dir, '-a', '127.0.0.1', '-p', String(this.port), ...this.extraArgs],
-      { stdio: 'ignore' },
+      { stdio: ['ignore', 'ignore', openSync(join(this.dir, 'server.log'), 'a')] },
     );
     await waitForPort(this.port);
   }

@@ -141,7 +141,7 @@ describe('bus worker on a real nats-server', { skip: skip ?? false }, () => {
     const [job] = await sweepOf(rec, 'future', [{}]);
     const lines: string[] = [];
     await jetstream(nc).publish(
-      topo.names.jobSubject('trial', 'future'),
+      topo.names.jobSubject('trial', 'future', job.runId),
       JSON.stringify({ v: 99, attempt: 0, submittedAt: Date.now(), job }),
     );
     const w = new BusWorker({

@@ -2,6 +2,7 @@
 // the NATS client; @fidlab/bus is imported only when a command runs), connecting, and the store
 // every worker and submitter shares.
 import type { Recorder } from '@fidlab/experiments';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import { UsageError } from '../command.js';
 
 export const BUS_FLAG_OPTIONS = {
@@ -50,8 +51,16 @@ export async function openRecorderStore(db: string | undefined) {
     throw new UsageError(
       '--db postgresql://... is required (or DATABASE_URL): workers and submitters share one PostgreSQL store',
     );
-  const { openStore } = await import('@fidlab/store');
-  const store = await openStore({ url });
+  const { openStore, maskUrl } = await import('@fidlab/store');
+  let store;
+  try {
+    store = await openStore({ url });
+  } catch (e) {
+    throw new FidlabError(
+      ErrorCode.INVALID_INPUT,
+      `cannot open the store at ${maskUrl(url)}: ${(e as Error).message.split('\n')[0]}`,
+    );
+  }
   return {
     store,
     recorder: store as Recorder,

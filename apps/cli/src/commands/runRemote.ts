@@ -30,7 +30,7 @@ export interface RemoteRunOptions {
 
 export async function runRemote(o: RemoteRunOptions): Promise<number> {
   const { spec, store, io } = o;
-  const { NatsDispatcher } = await import('@fidlab/bus');
+  const { LostJobWatch, NatsDispatcher, requeueTrials } = await import('@fidlab/bus');
   const dispatcher = new NatsDispatcher(o.nc, o.topology);
   const runsDir = resolve(o.runsDir ?? '.fidlab/runs');
   const sweep = await store.upsertSweep({ name: spec.name, spec, status: 'running' });
@@ -116,6 +116,7 @@ export async function runRemote(o: RemoteRunOptions): Promise<number> {
     }
   })();
   const finished = new Set(['done', 'failed', 'cancelled']);
+  const lostWatch = new LostJobWatch(o.topology);
   let statuses: Map<number, string> = new Map();
   try {
     for (;;) {
@@ -127,6 +128,15 @@ export async function runRemote(o: RemoteRunOptions): Promise<number> {
         statuses = new Map(rows.map((r) => [r.id, r.status]));
         const left = runs.filter(({ run }) => !finished.has(statuses.get(run.id) ?? ''));
         if (left.length === 0) break;
+        const lost = await lostWatch.check(rows.filter((r) => keyOf.has(r.id))).catch(() => []);
+        if (lost.length > 0) {
+          io.err(
+            `requeueing ${lost.map((r) => r.key).join(', ')}: unfinished, not queued and no live worker on it (the broker lost the job)`,
+          );
+          await requeueTrials(dispatcher, spec, lost).catch((e: unknown) =>
+            io.err(`requeue failed: ${(e as Error).message}`),
+          );
+        }
       }
       if (ac.signal.aborted) break;
       await new Promise<void>((r) => {

@@ -28,7 +28,8 @@ current job stops after its step and goes back to the queue, then the worker exi
                    then tfjs-node, fidlab's wasm path, cpu)
   --gpu N          the GPU this worker uses (sets CUDA_VISIBLE_DEVICES=N unless already set)
   --id ID          worker id in the registry (default host-pid-random)
-  --fake           run simulated jobs (sleep-based trials) instead of training: for benchmarks
+  --fake           run simulated jobs instead of training (epochs of FIDLAB_FAKE_EPOCH_MS ms,
+                   default 50, recorded like real ones): for benchmarks and fault tests
 ${BUS_FLAGS}
 
 Queue settings come from FIDLAB_BUS_* (PREFIX, ACK_WAIT_MS, MAX_DELIVER, BACKOFF_MS,
@@ -60,7 +61,11 @@ WORKER_TTL_MS); every process of a deployment must agree on them.`,
     const log = (line: string) => io.err(line);
     let backend: string | null = null;
     let handlers;
-    if (values.fake) handlers = bus.fakeHandlers({ evaluate: true });
+    if (values.fake)
+      handlers = bus.fakeHandlers({
+        evaluate: true,
+        epochMs: Number(process.env.FIDLAB_FAKE_EPOCH_MS ?? 50),
+      });
     else {
       const { selectBackend } = await import('@fidlab/models');
       backend = await selectBackend({ backend: values.backend, log });
