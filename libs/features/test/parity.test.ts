@@ -14,9 +14,10 @@ import { frechetDistance, type Matrix } from '@fidlab/fid-core';
 import { createExtractor, folderFeatures, type FeatureExtractor } from '../src/index.js';
 import { INCEPTION_DIMS, loadFidInception } from '../src/inception.js';
 import { VGGFACE_TAPS, loadVggFace, vggFaceExtractor, type VggFaceTap } from '../src/vggFace.js';
-import { relativeError, runReference, torchSkip, useWasm, writeImages } from './helpers.js';
+import { pythonSkip, relativeError } from '@fidlab/testing';
+import { runReference, TORCH, useWasm, writeImages } from './helpers.js';
 
-const skip = torchSkip();
+const skip = pythonSkip(TORCH);
 /** Relative error allowed between fidlab's float32 features and PyTorch's (norm-wise). */
 const FEATURE_RTOL = 1e-4;
 

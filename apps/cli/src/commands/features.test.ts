@@ -12,7 +12,7 @@ import { createRng, parseNpy, parseNpz } from '@fidlab/base';
 import { inceptionStateDictShapes } from '@fidlab/features';
 import { saveSafetensors, type StateDict } from '@fidlab/weights';
 import { runCli } from '../main.js';
-import { captureIo } from '../testing.js';
+import { captureIo } from '@fidlab/testing';
 
 const dir = mkdtempSync(join(tmpdir(), 'fidlab-cli-features-'));
 const weights = join(dir, 'inception-random.safetensors');
