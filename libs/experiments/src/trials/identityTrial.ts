@@ -6,7 +6,7 @@ import {
   readIdentityManifest,
   trainIdentity,
   type IdentityEpochResult,
-} from '@fidlab/features';
+} from '@fidlab/training';
 import type { MetricValue } from '../metricValues.js';
 import type { JobContext, TrialJob } from '../ports.js';
 import { toIdentityConfig } from '../trialConfig.js';
