@@ -147,7 +147,9 @@ export async function runSweep(spec: SweepSpec, opts: RunSweepOptions): Promise<
     }
     inFlight.set(run.id, trial);
     if (claim) claims.set(run.id, claim);
-    await dispatcher.submit(trialJob(spec, trial, run.id, runDir, label, metrics, claim));
+    await dispatcher.submit(
+      buildTrialJob(spec, trial, { runId: run.id, runDir, label, metrics, claim }),
+    );
     return 'submitted';
   };
   try {
@@ -198,35 +200,40 @@ export async function runSweep(spec: SweepSpec, opts: RunSweepOptions): Promise<
   return outcomes.sort((a, b) => a.trial.index - b.trial.index);
 }
 
-/** The job of one trial, with what each of its checkpoints' evaluations needs (pix2pix). */
-function trialJob(
+/**
+ * The job of one trial of a sweep, with what each of its checkpoints' evaluations needs
+ * (pix2pix: data, split, the trial's direction, metrics with `best` references resolved).
+ */
+export function buildTrialJob(
   spec: SweepSpec,
-  trial: Trial,
-  runId: number,
-  runDir: string,
-  label: string,
-  metrics: ResolvedMetric[],
-  claim: Claim | undefined,
+  trial: Pick<Trial, 'key' | 'parameters'>,
+  at: {
+    runId: number;
+    runDir: string;
+    label?: string;
+    metrics: ResolvedMetric[];
+    claim?: Claim;
+  },
 ): TrialJob {
   const job: TrialJob = {
     kind: 'trial',
     sweep: spec.name,
-    runId,
+    runId: at.runId,
     runKey: trial.key,
     spec,
     parameters: trial.parameters as Record<string, JsonValue>,
-    runDir,
-    label,
-    ...(claim ? { claim } : {}),
+    runDir: at.runDir,
+    ...(at.label !== undefined ? { label: at.label } : {}),
+    ...(at.claim ? { claim: at.claim } : {}),
   };
   if (spec.trial !== 'identity' && spec.evaluate) {
     const e = spec.evaluate;
     job.evaluation = {
       data: spec.data,
       split: e.split,
-      direction: toTrainConfig(spec, trial, runDir).direction ?? 'photo2sketch',
+      direction: toTrainConfig(spec, trial, at.runDir).direction ?? 'photo2sketch',
       ...(e.max_images !== undefined ? { max_images: e.max_images } : {}),
-      metrics: metrics.map((m) => ({ ...m.spec, extractor: m.extractor })),
+      metrics: at.metrics.map((m) => ({ ...m.spec, extractor: m.extractor })),
     } as unknown as JsonValue;
   }
   return job;
