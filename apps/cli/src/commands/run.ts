@@ -5,10 +5,15 @@ import {
   runSweep,
   type TrialOutcome,
 } from '@fidlab/experiments';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { selectBackend } from '@fidlab/models';
 import { openStore, type Store } from '@fidlab/store';
 import { parse, UsageError, type Command, type Io } from '../command.js';
 import { fmt } from '../format.js';
+
+/** How often `fidlab run` tells the store it is alive (its claims count as live for 60 s). */
+const HEARTBEAT_MS = 5000;
 
 export const runCommand: Command = {
   name: 'run',
@@ -47,9 +52,23 @@ trials are skipped and unfinished ones resume from their last checkpoint, withou
       controller.abort();
     };
     process.on('SIGINT', onSigint);
+    // This process is a worker of the sweep: it claims each trial before training it, so that a
+    // second `fidlab run` of the sweep on the same database trains other trials (or waits).
+    const workerId = `run-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    let beat: NodeJS.Timeout | undefined;
     try {
+      await store.registerWorker({
+        id: workerId,
+        hostname: hostname(),
+        pid: process.pid,
+        info: { command: 'fidlab run', sweep: spec.name },
+        status: 'busy',
+      });
+      beat = setInterval(() => void store.heartbeat(workerId).catch(() => {}), HEARTBEAT_MS);
+      beat.unref();
       const outcomes = await runSweep(spec, {
-        store,
+        recorder: store,
+        workerId,
         runsDir: values['runs-dir'],
         log: io.err,
         signal: controller.signal,
@@ -70,6 +89,8 @@ trials are skipped and unfinished ones resume from their last checkpoint, withou
       return outcomes.some((o) => o.status === 'failed') ? 1 : 0;
     } finally {
       process.off('SIGINT', onSigint);
+      if (beat) clearInterval(beat);
+      await store.heartbeat(workerId, 'stopped').catch(() => {});
       await store.close();
     }
   },
