@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { ErrorCode, FidlabError, parseNpy, parseNpz, type NdArray } from '@fidlab/base';
-import { assertFinite, type FeatureStats, type Matrix } from '@fidlab/fid-core';
+import { assertFinite, checkCovariance, type FeatureStats, type Matrix } from '@fidlab/fid-core';
 
 /** A feature input file: raw features [n, d] (.npy, or an .npz holding one 2-D array) or pytorch-fid stats (.npz with mu, sigma). */
 export type FeatureInput =
@@ -60,11 +60,9 @@ export function readFeatureInput(path: string): FeatureInput {
     }
     assertFinite(mu.data, `${path} (mu)`);
     assertFinite(sigma.data, `${path} (sigma)`, d);
-    return {
-      kind: 'stats',
-      path,
-      stats: { n: 0, mu: mu.data, sigma: { rows: d, cols: d, data: sigma.data } },
-    };
+    const cov = { rows: d, cols: d, data: sigma.data };
+    checkCovariance(cov, `${path} (sigma)`);
+    return { kind: 'stats', path, stats: { n: 0, mu: mu.data, sigma: cov, checked: true } };
   }
   const arrays = [...members.entries()].filter(([, a]) => a.shape.length === 2);
   if (arrays.length === 1)
