@@ -1,4 +1,4 @@
-import { statSync, writeFileSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { encodeNpy } from '@fidlab/base';
 import { type Matrix } from '@fidlab/fid-core';
 import {
@@ -13,6 +13,7 @@ import {
 import { selectBackend } from '@fidlab/models';
 import { numberOption, parse, UsageError, type Command, type Io } from '../command.js';
 import { progressPrinter } from '../format.js';
+import { requireInputFile, requireInputFolder, requireOutputFile, writeResult } from '../paths.js';
 
 /** The options every command that reads image folders takes (fid, kid, stats, features). */
 export const EXTRACTOR_OPTIONS = {
@@ -68,6 +69,8 @@ export class FolderFeatures {
     if (!values.extractor && values.weights) {
       throw new UsageError('--weights needs --extractor NAME');
     }
+    if (values.weights !== undefined)
+      requireInputFile(values.weights, '--weights', 'a weights file (.pth or .safetensors)');
   }
 
   async of(dir: string): Promise<Matrix> {
@@ -117,10 +120,16 @@ ${EXTRACTOR_USAGE}
       throw new UsageError(`expected one DIR, got ${positionals.length}`);
     if (!values.extractor) throw new UsageError('--extractor NAME is required');
     if (!values.out) throw new UsageError('--out F.npy is required');
+    // Every path is checked before the extractor runs: a bad --out must not cost the features.
+    requireInputFolder(positionals[0], '', 'a folder of images');
+    requireOutputFile(values.out);
     const folders = new FolderFeatures(values, io);
     try {
       const f = await folders.of(positionals[0]);
-      writeFileSync(values.out, encodeNpy({ shape: [f.rows, f.cols], data: f.data }, 'float32'));
+      await writeResult(
+        values.out,
+        encodeNpy({ shape: [f.rows, f.cols], data: f.data }, 'float32'),
+      );
       io.out(`wrote ${values.out} (${f.rows} x ${f.cols}, ${values.extractor})`);
     } finally {
       await folders.dispose();

@@ -9,6 +9,7 @@ import { selectBackend } from '@fidlab/models';
 import { openStore, type Store } from '@fidlab/store';
 import { parse, UsageError, type Command, type Io } from '../command.js';
 import { fmt } from '../format.js';
+import { requireInputFile, requireOutputFolder } from '../paths.js';
 
 export const runCommand: Command = {
   name: 'run',
@@ -35,6 +36,8 @@ trials are skipped and unfinished ones resume from their last checkpoint, withou
     });
     if (positionals.length !== 1)
       throw new UsageError(`expected one sweep file, got ${positionals.length}`);
+    requireInputFile(positionals[0], 'sweep file', 'a sweep file (YAML)');
+    if (values['runs-dir'] !== undefined) requireOutputFolder(values['runs-dir'], '--runs-dir');
     const spec = await readSweepFile(positionals[0]);
     await selectBackend({ backend: values.backend, log: io.err });
     const store = await openStore({ url: values.db ?? process.env.DATABASE_URL });
