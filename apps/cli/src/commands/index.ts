@@ -16,6 +16,7 @@ import { exportCommand } from './export.js';
 import { runsCommand } from './runs.js';
 import { serveCommand } from './serve.js';
 import { tokenCommand } from './token.js';
+import { storeCommand } from './store.js';
 
 /** Every `fidlab` subcommand, in the order `fidlab --help` lists them. */
 export const commands: Command[] = [
@@ -33,6 +34,7 @@ export const commands: Command[] = [
   exportCommand,
   serveCommand,
   tokenCommand,
+  storeCommand,
   trainCommand,
   generateCommand,
   weightsCommand,
