@@ -2,7 +2,6 @@
 // a Prisma client (driver adapter) for queries, and a raw SQL executor for the migrator
 // (migration scripts are multi-statement, which prepared statements cannot run).
 import { mkdirSync } from 'node:fs';
-import { ErrorCode, FidlabError } from '@fidlab/base';
 import { resolve } from 'node:path';
 import { damagedStore, isDataDir, manifestProblems, writeManifest } from './check.js';
 import { lockStoreDir } from './lock.js';
