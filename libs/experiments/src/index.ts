@@ -7,3 +7,4 @@ export * from './evaluateCheckpoint.js';
 export * from './runSweep.js';
 export * from './evaluationJob.js';
 export type * from './ports.js';
+export * from './specChange.js';
