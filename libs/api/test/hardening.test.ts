@@ -85,7 +85,7 @@ describe('api: bad requests', () => {
     assert.equal(r, 413);
     // Chunked (no Content-Length): cut off while reading, also 413.
     const big = Buffer.alloc(200 * 1024, 0x20);
-    const chunked = await new Promise<number>((resolve, reject) => {
+    const chunked = await new Promise<number>((resolve) => {
       const req = request(`${server.url}/trpc/sweeps.create`, {
         method: 'POST',
         headers: {

@@ -15,6 +15,14 @@ export async function serverErrors<T>(fn: () => Promise<T>): Promise<T> {
         : api.code === 'NOT_FOUND'
           ? ErrorCode.NOT_FOUND
           : ErrorCode.INVALID_INPUT;
+      if (api.code === null) {
+        // No answer at all: the server is not there (refused, unknown host, timed out).
+        const cause = (err as { cause?: { cause?: { code?: string }; code?: string } }).cause;
+        const why = cause?.cause?.code ?? cause?.code ?? api.message;
+        throw new FidlabError(ErrorCode.INVALID_INPUT, `server: cannot reach it (${why})`, {
+          cause: err,
+        });
+      }
       throw new FidlabError(code, `server: ${api.code ?? 'error'}: ${api.message}`, { cause: err });
     }
     throw err;
