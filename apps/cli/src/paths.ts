@@ -54,12 +54,12 @@ export function requireInputFolder(path: string, what = '', expected = 'a folder
  * A file the command will write: not a folder, in an existing writable folder, and (if it
  * exists) writable. Checked before the work, so a bad --out costs nothing.
  */
-export function requireOutputFile(path: string, what = '--out'): void {
+export function requireOutputFile(path: string, what = '--out', example = 'out'): void {
   const s = stat(path);
   if (s?.isDirectory()) {
     throw new FidlabError(
       ErrorCode.INVALID_INPUT,
-      `${label(what, path)}: is a folder; give a file name (e.g. ${join(path, 'out' + extOf(path))})`,
+      `${label(what, path)}: is a folder; give a file name (e.g. ${join(path, example)})`,
     );
   }
   const dir = dirname(resolve(path));
@@ -93,10 +93,6 @@ function canWriteFile(path: string): boolean {
   }
 }
 
-function extOf(path: string): string {
-  const m = /\.[A-Za-z0-9]+$/.exec(basename(path));
-  return m ? m[0] : '';
-}
 
 /**
  * A folder the command will create or fill: an existing folder, or a missing one whose nearest

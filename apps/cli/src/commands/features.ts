@@ -122,7 +122,7 @@ ${EXTRACTOR_USAGE}
     if (!values.out) throw new UsageError('--out F.npy is required');
     // Every path is checked before the extractor runs: a bad --out must not cost the features.
     requireInputFolder(positionals[0], '', 'a folder of images');
-    requireOutputFile(values.out);
+    requireOutputFile(values.out, '--out', 'features.npy');
     const folders = new FolderFeatures(values, io);
     try {
       const f = await folders.of(positionals[0]);

@@ -2,6 +2,22 @@ import { apiError, DEFAULT_PORT, serveStore, untilInterrupted } from '@fidlab/ap
 import { ErrorCode, FidlabError } from '@fidlab/base';
 import { numberOption, parse, type Command } from '../command.js';
 
+/**
+ * Why a request got no answer: the first errno-like code along the error's cause chain
+ * (ECONNREFUSED under "fetch failed"), else the innermost message ("bad port").
+ */
+function causeCode(err: unknown): string | undefined {
+  let e: unknown = err;
+  let innermost: string | undefined;
+  for (let depth = 0; depth < 6 && e && typeof e === 'object'; depth++) {
+    const o = e as { code?: unknown; cause?: unknown; errors?: unknown[]; message?: unknown };
+    if (typeof o.code === 'string' && /^E[A-Z]+$/.test(o.code)) return o.code;
+    if (typeof o.message === 'string' && o.message) innermost = o.message;
+    e = o.cause ?? o.errors?.[0];
+  }
+  return innermost;
+}
+
 /** Client-side: a server's error becomes a FidlabError (one line, exit 1) with its code. */
 export async function serverErrors<T>(fn: () => Promise<T>): Promise<T> {
   try {
@@ -17,8 +33,7 @@ export async function serverErrors<T>(fn: () => Promise<T>): Promise<T> {
           : ErrorCode.INVALID_INPUT;
       if (api.code === null) {
         // No answer at all: the server is not there (refused, unknown host, timed out).
-        const cause = (err as { cause?: { cause?: { code?: string }; code?: string } }).cause;
-        const why = cause?.cause?.code ?? cause?.code ?? api.message;
+        const why = causeCode(err) ?? api.message;
         throw new FidlabError(ErrorCode.INVALID_INPUT, `server: cannot reach it (${why})`, {
           cause: err,
         });

@@ -24,7 +24,7 @@ ${EXTRACTOR_USAGE}`,
     if (positionals.length !== 1)
       throw new UsageError(`expected one FEATURES.npy or DIR, got ${positionals.length}`);
     if (!values.out) throw new UsageError('--out S.npz is required');
-    requireOutputFile(values.out);
+    requireOutputFile(values.out, '--out', 'stats.npz');
     const folders = new FolderFeatures(values, io);
     let features;
     try {
