@@ -24,7 +24,7 @@ import { createApiServer, type ApiServer } from '@fidlab/api';
 import { encodeNpy, encodeNpz } from '@fidlab/base';
 import { openStore } from '@fidlab/store';
 import { runCli } from './main.js';
-import { captureIo } from './testing.js';
+import { captureIo } from '@fidlab/testing';
 
 const repo = join(import.meta.dirname, '../../..');
 const dir = mkdtempSync(join(tmpdir(), 'fidlab-catalogue-'));
@@ -68,6 +68,8 @@ function checkLines(name: string, stderr: string[], line: RegExp): void {
   assert.match(errors[0], line, name);
   const all = stderr.join('\n');
   assert.doesNotMatch(all, /^\s+at .+(\.[cm]?[jt]s|<anonymous>|wasm)/m, `${name}: a stack trace`);
+  // Control characters are exactly what must not reach the terminal.
+  // eslint-disable-next-line no-control-regex
   assert.doesNotMatch(all, /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]/, `${name}: raw bytes`);
 }
 

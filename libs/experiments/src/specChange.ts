@@ -2,7 +2,6 @@
 // name is already stored: validated with exactly the sweep file's schema, and a changed spec under
 // an existing name is found (and named) before anything replaces it.
 import { ErrorCode, FidlabError } from '@fidlab/base';
-import { canonicalJson } from '@fidlab/store';
 import { formatPath, sweepSchema, trialParameterSchemas, type SweepSpec } from './sweepSpec.js';
 
 /** A run key: what the engine makes (16 hex digits) or a name; never a path (no / or ..). */
@@ -70,9 +69,23 @@ export function checkRunInput(
   }
 }
 
+/** Stable JSON (sorted keys, undefined dropped): equal specs print equally. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const o = value as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .sort()
+      .filter((k) => o[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
 function differences(a: unknown, b: unknown, path: PropertyKey[], out: string[]): void {
   if (out.length >= 5) return;
-  if (canonicalJson(a) === canonicalJson(b)) return;
+  if (canonical(a) === canonical(b)) return;
   const isObj = (v: unknown) => v !== null && typeof v === 'object' && !Array.isArray(v);
   if (isObj(a) && isObj(b)) {
     const ao = a as Record<string, unknown>;
