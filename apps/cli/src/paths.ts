@@ -93,7 +93,6 @@ function canWriteFile(path: string): boolean {
   }
 }
 
-
 /**
  * A folder the command will create or fill: an existing folder, or a missing one whose nearest
  * existing ancestor is a writable folder (no file in the way).

@@ -160,12 +160,10 @@ export const appRouter = router({
    * token may create, list and revoke tokens. A revocation here is immediate on this server.
    */
   tokens: router({
-    create: writeProcedure
-      .input(z.object({ name }))
-      .mutation(async ({ ctx, input }) => ({
-        name: input.name,
-        token: await ctx.store.createToken(input.name),
-      })),
+    create: writeProcedure.input(z.object({ name })).mutation(async ({ ctx, input }) => ({
+      name: input.name,
+      token: await ctx.store.createToken(input.name),
+    })),
     list: writeProcedure.query(({ ctx }) => ctx.store.listTokens()),
     revoke: writeProcedure.input(z.object({ name })).mutation(async ({ ctx, input }) => {
       const revoked = await ctx.store.revokeToken(input.name);

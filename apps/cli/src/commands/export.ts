@@ -99,7 +99,8 @@ ${SOURCE_USAGE}`,
       throw new UsageError(`--format must be csv or jsonl, got '${format ?? ''}'`);
     }
     const sweep = values.sweep;
-    if (values.out !== undefined) requireOutputFile(values.out, '--out', `${values.sweep}.${format}`);
+    if (values.out !== undefined)
+      requireOutputFile(values.out, '--out', `${values.sweep}.${format}`);
     const data = await serverErrors(() =>
       withRunsSource(values, async (src) => {
         const runs = await src.listRuns(sweep);
