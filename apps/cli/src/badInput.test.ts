@@ -441,6 +441,11 @@ add('usage', ['best', '--metric', 'fid'], /--sweep|--run|required/, 2);
 // store
 add(
   'missing',
+  ['runs', '--sweep', 'x', '--db', 'postgresql://postgres@127.0.0.1:5432/fidlab_no_such_db'],
+  /cannot connect to PostgreSQL at \S+\/fidlab_no_such_db: /,
+);
+add(
+  'missing',
   ['store', 'restore', missing + '.tgz', '--db', `pglite:${p('restored')}`],
   /backup file .*nope\.tgz: no such file/,
 );

@@ -2,6 +2,7 @@
 // a Prisma client (driver adapter) for queries, and a raw SQL executor for the migrator
 // (migration scripts are multi-statement, which prepared statements cannot run).
 import { mkdirSync } from 'node:fs';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import { resolve } from 'node:path';
 import { damagedStore, isDataDir, manifestProblems, writeManifest } from './check.js';
 import { lockStoreDir } from './lock.js';
@@ -67,6 +68,17 @@ export async function openDatabase(opts: DatabaseOptions = {}): Promise<Database
   return openPglite(target.dir);
 }
 
+/** A failed connection as one line naming the (masked) URL and the reason. */
+function connectError(url: string, err: unknown): FidlabError {
+  const e = err as { code?: string; message?: string; errors?: { message?: string }[] };
+  const why = e.message || e.errors?.[0]?.message || e.code || String(err);
+  return new FidlabError(
+    ErrorCode.INVALID_CONFIG,
+    `cannot connect to PostgreSQL at ${maskUrl(url)}: ${why.split('\n')[0]}`,
+    { cause: err },
+  );
+}
+
 async function openPostgres(url: string): Promise<Database> {
   const pool = new pg.Pool({ connectionString: url, max: 10 });
   // An idle connection dropped by the server (restart, admin) must not crash the process; the
@@ -78,7 +90,9 @@ async function openPostgres(url: string): Promise<Database> {
     location: maskUrl(url),
     prisma,
     async raw(fn) {
-      const client = await pool.connect();
+      const client = await pool.connect().catch((err: unknown) => {
+        throw connectError(url, err);
+      });
       try {
         return await fn({
           exec: async (script) => {
