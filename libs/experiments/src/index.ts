@@ -9,3 +9,4 @@ export * from './evaluationJob.js';
 export * from './inProcessDispatcher.js';
 export { runTrialJob, type TrialFinished } from './trials/trialJob.js';
 export type * from './ports.js';
+export * from './specChange.js';

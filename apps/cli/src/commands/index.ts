@@ -89,6 +89,11 @@ export const commands: CommandEntry[] = [
     load: async () => (await import('./token.js')).tokenCommand,
   },
   {
+    name: 'store',
+    summary: 'check the experiment store for damage, back it up to a file, restore it from one',
+    load: async () => (await import('./store.js')).storeCommand,
+  },
+  {
     name: 'train',
     summary: 'train a generator (pix2pix U-Net, no-skip U-Net, VAE) with a checkpoint per epoch',
     load: async () => (await import('./train.js')).trainCommand,

@@ -1,8 +1,10 @@
 import {
+  changedSpecError,
   describeTrial,
   EVALUATION_PROTOCOL,
   readSweepFile,
   runSweep,
+  sweepSpecChanges,
   type TrialOutcome,
 } from '@fidlab/experiments';
 import { randomBytes } from 'node:crypto';
@@ -11,6 +13,7 @@ import { selectBackend } from '@fidlab/models';
 import { openStore, type Store } from '@fidlab/store';
 import { parse, UsageError, type Command, type Io } from '../command.js';
 import { fmt } from '../format.js';
+import { requireInputFile, requireOutputFolder } from '../paths.js';
 
 /** How often `fidlab run` tells the store it is alive (its claims count as live for 60 s). */
 const HEARTBEAT_MS = 5000;
@@ -19,7 +22,7 @@ export const runCommand: Command = {
   name: 'run',
   summary:
     'run a sweep file in this process: train every trial, evaluate every epoch, store it all',
-  usage: `usage: fidlab run SWEEP.yaml [--db URL] [--runs-dir DIR] [--backend auto|gpu|node|wasm|cpu]
+  usage: `usage: fidlab run SWEEP.yaml [--db URL] [--runs-dir DIR] [--backend auto|gpu|node|wasm|cpu] [--replace-spec]
 
 Expands the sweep's trials, trains each one, evaluates the checkpoints with the sweep's metrics
 and records losses, checkpoints and metric values in the store, then prints the best epoch per
@@ -28,7 +31,9 @@ trials are skipped and unfinished ones resume from their last checkpoint, withou
 
   --db URL         PostgreSQL URL (default: DATABASE_URL, else the embedded store in .fidlab/db)
   --runs-dir DIR   where run directories (checkpoints, metrics.jsonl) go (default .fidlab/runs)
-  --backend NAME   tfjs backend (default auto: tfjs-node-gpu, tfjs-node, fidlab's wasm path, cpu)`,
+  --backend NAME   tfjs backend (default auto: tfjs-node-gpu, tfjs-node, fidlab's wasm path, cpu)
+  --replace-spec   the sweep's name is stored with a different spec: replace it (without this
+                   flag a changed sweep file is refused, naming where it differs)`,
   async run(argv, io) {
     const { values, positionals } = parse(argv, {
       allowPositionals: true,
@@ -36,13 +41,25 @@ trials are skipped and unfinished ones resume from their last checkpoint, withou
         db: { type: 'string' },
         'runs-dir': { type: 'string' },
         backend: { type: 'string' },
+        'replace-spec': { type: 'boolean', default: false },
       },
     });
     if (positionals.length !== 1)
       throw new UsageError(`expected one sweep file, got ${positionals.length}`);
+    requireInputFile(positionals[0], 'sweep file', 'a sweep file (YAML)');
+    if (values['runs-dir'] !== undefined) requireOutputFolder(values['runs-dir'], '--runs-dir');
     const spec = await readSweepFile(positionals[0]);
     await selectBackend({ backend: values.backend, log: io.err });
     const store = await openStore({ url: values.db ?? process.env.DATABASE_URL });
+    const stored = await store.getSweep(spec.name).catch(async (err: unknown) => {
+      await store.close();
+      throw err;
+    });
+    const changes = stored ? sweepSpecChanges(stored.spec, spec) : [];
+    if (changes.length > 0 && !values['replace-spec']) {
+      await store.close();
+      throw changedSpecError(spec.name, changes, 'pass --replace-spec');
+    }
     const controller = new AbortController();
     let interrupts = 0;
     const onSigint = () => {
