@@ -13,6 +13,7 @@ import {
   type DatabaseOptions,
 } from './database.js';
 import { migrate } from './migrate.js';
+import * as notes from './annotations.js';
 import { Prisma, type PrismaClient } from './generated/prisma/client.js';
 import { generateToken, hashToken } from './tokens.js';
 import {
@@ -836,6 +837,16 @@ export class Store {
   async listWorkers(): Promise<WorkerRow[]> {
     return (await this.prisma.worker.findMany({ orderBy: { id: 'asc' } })).map(workerRow);
   }
+
+  // ---- owners, tags and notes (annotations.ts) -------------------------------------------------
+
+  claimSweepOwner = (sweep: string, owner: string) =>
+    notes.claimSweepOwner(this.prisma, sweep, owner);
+  setTags = (t: notes.AnnotationTarget, tags: string[]) => notes.setTags(this.prisma, t, tags);
+  addNote = (t: notes.AnnotationTarget, author: string, text: string) =>
+    notes.addNote(this.prisma, t, author, text);
+  annotations = (t: notes.AnnotationTarget) => notes.annotations(this.prisma, t);
+  listLabels = () => notes.listLabels(this.prisma);
 
   // ---- API tokens ---------------------------------------------------------------------------
 
