@@ -95,7 +95,8 @@ export async function runSamples(
   const files: SampleFile[] = [];
   for (const name of (await readdir(join(root, pick.dir))).sort()) {
     const m = SAMPLE.exec(name);
-    if (!m) continue;
+    // Only what GET /files/runs/... would serve (no links out of the run directory).
+    if (!m || !(await fileUnder(root, join(pick.dir, name)))) continue;
     const kind: SampleKind = m[2] === 'input' ? 'input' : m[2] === 'truth' ? 'truth' : 'generated';
     files.push({ index: Number(m[1]), kind, path: `${pick.dir}/${name}`.split(sep).join('/') });
   }
