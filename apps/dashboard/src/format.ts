@@ -21,5 +21,7 @@ export function ago(iso: string, now = Date.now()): string {
 }
 
 export function paramText(v: unknown): string {
+  // 12 significant digits: 1e-4 * 6 shows as 0.0006, not 0.0006000000000000001.
+  if (typeof v === 'number') return String(Number(v.toPrecision(12)));
   return typeof v === 'string' ? v : JSON.stringify(v);
 }

@@ -124,7 +124,7 @@ describe('dashboard in chromium', { skip }, () => {
     await page.evaluate(() => localStorage.removeItem('fidlab.token'));
     await page.reload();
     await page.waitForSelector('text=needs a token');
-    assert.match(await page.textContent('main')!, /needs a token/);
+    assert.match((await page.textContent('main'))!, /needs a token/);
     await page.fill('input[aria-label="API token"]', token);
     await page.click('text=use token');
     await page.waitForSelector('[data-testid=sweeps]');

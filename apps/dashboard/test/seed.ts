@@ -70,7 +70,7 @@ export async function seed(store: Store, root: string): Promise<Seeded> {
   const runs: { id: number; key: string }[] = [];
   const epochRows = [];
   const metricRows: MetricRow[] = [];
-  let i = 0;
+
   for (const model of ['unet', 'unet-noskip']) {
     for (const seedValue of [1, 2, 3]) {
       const key = `${model}-s${seedValue}`;
@@ -137,7 +137,6 @@ export async function seed(store: Store, root: string): Promise<Seeded> {
         );
       }
       await store.setRunStatus(run.id, 'done');
-      i++;
     }
   }
   await store.recordEpochRows(epochRows);
@@ -209,6 +208,10 @@ export async function seed(store: Store, root: string): Promise<Seeded> {
           value: rand() * 100,
         });
   await store.recordMetricRows(wideRows);
+  await store.prisma.run.updateMany({
+    where: { sweepId: { in: [wide.id, bigSweep.id] } },
+    data: { status: 'done', startedAt: new Date(), finishedAt: new Date() },
+  });
 
   // A sweep that is running: the live test records its epochs while the page is open.
   const live = await store.upsertSweep({

@@ -68,6 +68,7 @@ function metricOption(
   series.push({
     name: metric,
     type: 'line',
+    color: '#2f6fd0',
     showSymbol: pts.length <= 60,
     symbolSize: 5,
     progressive: 5000,

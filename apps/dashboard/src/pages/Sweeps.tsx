@@ -23,16 +23,15 @@ function SweepRow({ s }: { s: SweepListRow }) {
     ? (done + (runs.count.failed ?? 0) + (runs.count.cancelled ?? 0)) / total
     : 0;
   if (live) {
-    const planned = live.runs.map((r) => plannedEpochs(s.spec, null) ?? 0);
-    const sum = planned.reduce((a, b) => a + b, 0);
-    if (sum > 0)
+    const planned = plannedEpochs(s.spec, null);
+    if (planned !== null && total > 0)
       fraction =
         live.runs.reduce(
-          (a, r, i) =>
-            a + (FINISHED.has(r.status) ? planned[i] : Math.min(r.lastEpoch ?? 0, planned[i])),
+          (a, r) => a + (FINISHED.has(r.status) ? planned : Math.min(r.lastEpoch ?? 0, planned)),
           0,
-        ) / sum;
-  } else if (FINISHED.has(s.status)) fraction = 1;
+        ) /
+        (planned * total);
+  }
   return (
     <tr data-sweep={s.name}>
       <td>
