@@ -1,7 +1,8 @@
 // Team annotations: who launched a sweep, tags on sweeps and runs, and signed notes on either.
 // Kept apart from the measurement tables: nothing here changes a result, only how people find it.
+// Functions over a StoreContext; Store delegates to them.
 import { ErrorCode, FidlabError } from '@fidlab/base';
-import type { PrismaClient } from './generated/prisma/client.js';
+import type { StoreContext } from './context.js';
 import type { Annotations, NoteRow } from './types.js';
 
 /** A tag: 1-64 characters of letters, digits and `_.:/+-` (no spaces, so a URL filter stays one word). */
@@ -26,11 +27,11 @@ export function checkTags(tags: string[]): string[] {
 }
 
 async function resolveTarget(
-  prisma: PrismaClient,
+  ctx: StoreContext,
   target: AnnotationTarget,
 ): Promise<{ sweepId: number; runId: number | null }> {
   if ('sweep' in target) {
-    const s = await prisma.sweep.findUnique({
+    const s = await ctx.prisma.sweep.findUnique({
       where: { name: target.sweep },
       select: { id: true },
     });
@@ -41,7 +42,7 @@ async function resolveTarget(
       );
     return { sweepId: s.id, runId: null };
   }
-  const r = await prisma.run.findUnique({
+  const r = await ctx.prisma.run.findUnique({
     where: { id: target.runId },
     select: { id: true, sweepId: true },
   });
@@ -51,33 +52,33 @@ async function resolveTarget(
 
 /** Records who launched a sweep, unless someone already is: the first launcher owns it. */
 export async function claimSweepOwner(
-  prisma: PrismaClient,
+  ctx: StoreContext,
   sweep: string,
   owner: string,
 ): Promise<string | null> {
   if (typeof owner !== 'string' || owner.length === 0 || owner.length > 200)
     throw new FidlabError(ErrorCode.INVALID_INPUT, `owner must be 1-200 characters`);
-  await prisma.sweep.updateMany({ where: { name: sweep, owner: null }, data: { owner } });
-  const s = await prisma.sweep.findUnique({ where: { name: sweep }, select: { owner: true } });
+  await ctx.prisma.sweep.updateMany({ where: { name: sweep, owner: null }, data: { owner } });
+  const s = await ctx.prisma.sweep.findUnique({ where: { name: sweep }, select: { owner: true } });
   return s?.owner ?? null;
 }
 
 /** Replaces the tags of a sweep or run; returns them (deduplicated, sorted). */
 export async function setTags(
-  prisma: PrismaClient,
+  ctx: StoreContext,
   target: AnnotationTarget,
   tags: string[],
 ): Promise<string[]> {
   const clean = checkTags(tags);
-  const t = await resolveTarget(prisma, target);
+  const t = await resolveTarget(ctx, target);
   if (t.runId === null)
-    await prisma.sweep.update({ where: { id: t.sweepId }, data: { tags: clean } });
-  else await prisma.run.update({ where: { id: t.runId }, data: { tags: clean } });
+    await ctx.prisma.sweep.update({ where: { id: t.sweepId }, data: { tags: clean } });
+  else await ctx.prisma.run.update({ where: { id: t.runId }, data: { tags: clean } });
   return clean;
 }
 
 export async function addNote(
-  prisma: PrismaClient,
+  ctx: StoreContext,
   target: AnnotationTarget,
   author: string,
   text: string,
@@ -85,8 +86,8 @@ export async function addNote(
   const body = typeof text === 'string' ? text.trim() : '';
   if (body.length === 0 || body.length > MAX_NOTE)
     throw new FidlabError(ErrorCode.INVALID_INPUT, `a note must be 1-${MAX_NOTE} characters`);
-  const t = await resolveTarget(prisma, target);
-  const n = await prisma.note.create({
+  const t = await resolveTarget(ctx, target);
+  const n = await ctx.prisma.note.create({
     data: { sweepId: t.sweepId, runId: t.runId, author, text: body },
   });
   return noteRow(n);
@@ -94,16 +95,16 @@ export async function addNote(
 
 /** Owner, tags and notes of a sweep (notes on the sweep itself) or of a run, oldest note first. */
 export async function annotations(
-  prisma: PrismaClient,
+  ctx: StoreContext,
   target: AnnotationTarget,
 ): Promise<Annotations> {
-  const t = await resolveTarget(prisma, target);
+  const t = await resolveTarget(ctx, target);
   const [owner, tags, notes] = await Promise.all([
-    prisma.sweep.findUnique({ where: { id: t.sweepId }, select: { owner: true } }),
+    ctx.prisma.sweep.findUnique({ where: { id: t.sweepId }, select: { owner: true } }),
     t.runId === null
-      ? prisma.sweep.findUnique({ where: { id: t.sweepId }, select: { tags: true } })
-      : prisma.run.findUnique({ where: { id: t.runId }, select: { tags: true } }),
-    prisma.note.findMany({
+      ? ctx.prisma.sweep.findUnique({ where: { id: t.sweepId }, select: { tags: true } })
+      : ctx.prisma.run.findUnique({ where: { id: t.runId }, select: { tags: true } }),
+    ctx.prisma.note.findMany({
       where: { sweepId: t.sweepId, runId: t.runId },
       orderBy: { id: 'asc' },
     }),
@@ -112,13 +113,13 @@ export async function annotations(
 }
 
 /** Owner and tags of every sweep, and the tags of every run that has any (for list filters). */
-export async function listLabels(prisma: PrismaClient): Promise<{
+export async function listLabels(ctx: StoreContext): Promise<{
   sweeps: Record<string, { owner: string | null; tags: string[] }>;
   runs: Record<number, string[]>;
 }> {
   const [sweeps, runs] = await Promise.all([
-    prisma.sweep.findMany({ select: { name: true, owner: true, tags: true } }),
-    prisma.run.findMany({
+    ctx.prisma.sweep.findMany({ select: { name: true, owner: true, tags: true } }),
+    ctx.prisma.run.findMany({
       where: { NOT: { tags: { isEmpty: true } } },
       select: { id: true, tags: true },
     }),
