@@ -390,8 +390,10 @@ async function ensureData(spec: SweepSpec, log: (line: string) => void): Promise
 }
 
 /**
- * Concrete extractor names for every metric. A `best` reference becomes the generator checkpoint
- * that the other sweep's metric selects now (recorded with every value it produces).
+ * Concrete extractor names for every metric. A `best` reference becomes the checkpoint that the
+ * other sweep's metric selects now (among the runs matching `where`, when given), as
+ * `generator:<checkpoint>:<tap>` or, when that sweep fine-tunes identity nets,
+ * `identity:<checkpoint>:<layer>` (recorded with every value it produces).
  */
 export async function resolveMetrics(spec: SweepSpec, store: Store): Promise<ResolvedMetric[]> {
   const out: ResolvedMetric[] = [];
@@ -402,21 +404,55 @@ export async function resolveMetrics(spec: SweepSpec, store: Store): Promise<Res
     }
     const ref = m.extractor.best;
     const at = formatPath(['evaluate', 'metrics', i, 'extractor', 'best']);
-    if (!(await store.getSweep(ref.sweep)))
+    const other = await store.getSweep(ref.sweep);
+    if (!other)
       throw new FidlabError(
         ErrorCode.INVALID_CONFIG,
         `${at}.sweep: no sweep named '${ref.sweep}' in the store (run it first)`,
       );
-    const best = await store.best({ sweep: ref.sweep, metric: ref.metric, goal: ref.goal });
+    const best = await bestOf(store, ref);
+    const which = ref.where ? ` among runs with ${JSON.stringify(ref.where)}` : '';
     if (best === null || best.checkpoint === null)
       throw new FidlabError(
         ErrorCode.INVALID_CONFIG,
-        `${at}.metric: sweep '${ref.sweep}' has no values of '${ref.metric}' yet`,
+        `${at}.metric: sweep '${ref.sweep}' has no values of '${ref.metric}'${which} yet`,
+      );
+    const identity = (other.spec as { trial?: unknown } | null)?.trial === 'identity';
+    if (identity && m.extractor.pool)
+      throw new FidlabError(
+        ErrorCode.INVALID_CONFIG,
+        `${formatPath(['evaluate', 'metrics', i, 'extractor', 'pool'])}: identity layers are not pooled`,
       );
     const pool = m.extractor.pool ? ':avg' : '';
-    out.push({ spec: m, extractor: `generator:${best.checkpoint}:${m.extractor.tap}${pool}` });
+    out.push({
+      spec: m,
+      extractor: `${identity ? 'identity' : 'generator'}:${best.checkpoint}:${m.extractor.tap}${pool}`,
+    });
   }
   return out;
+}
+
+/** The store's best over the referenced sweep, or over its runs whose parameters match `where`. */
+async function bestOf(
+  store: Store,
+  ref: {
+    sweep: string;
+    metric: string;
+    goal?: 'min' | 'max';
+    where?: Record<string, string | number>;
+  },
+) {
+  const goal = ref.goal ?? 'min';
+  if (!ref.where) return store.best({ sweep: ref.sweep, metric: ref.metric, goal });
+  const where = Object.entries(ref.where);
+  let best: Awaited<ReturnType<Store['best']>> = null;
+  for (const run of await store.listRuns({ sweep: ref.sweep })) {
+    const p = (run.parameters ?? {}) as Record<string, unknown>;
+    if (!where.every(([k, v]) => p[k] === v)) continue;
+    const b = await store.best({ run: run.id, metric: ref.metric, goal });
+    if (b && (!best || (goal === 'min' ? b.value < best.value : b.value > best.value))) best = b;
+  }
+  return best;
 }
 
 /** Fails before any training when a metric names an extractor this build does not have. */

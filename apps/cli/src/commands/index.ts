@@ -13,6 +13,7 @@ import { trainCommand } from './train.js';
 import { weightsCommand } from './weights.js';
 import { bestCommand } from './best.js';
 import { exportCommand } from './export.js';
+import { reportCommand } from './report.js';
 import { runsCommand } from './runs.js';
 import { serveCommand } from './serve.js';
 import { tokenCommand } from './token.js';
@@ -31,6 +32,7 @@ export const commands: Command[] = [
   bestCommand,
   runsCommand,
   exportCommand,
+  reportCommand,
   serveCommand,
   tokenCommand,
   trainCommand,
