@@ -108,6 +108,10 @@ function layerAnswer(s: SweepReport): string {
   const parts = [
     `Feature layers (FID metrics) ranked by S, best first: ${fid.map(describe).join('; ')}.`,
   ];
+  if (new Set(fid.map((x) => x.usesCi)).size > 1)
+    parts.push(
+      'Caution: some of these FID metrics have bootstrap CIs and some do not; the CI adds to the within-run noise, so S favours the metrics without one.',
+    );
   if (vgg.length > 1)
     parts.push(
       `VGG-Face layers ("fc6 or relu6 or pool5?"): ${vgg.map((x) => byName.get(x.metric)!.extractors[0].slice('vggface:'.length)).join(' > ')}.`,
