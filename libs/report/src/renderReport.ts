@@ -92,29 +92,27 @@ function findSha256(r: unknown, out: string[] = []): string[] {
   return out;
 }
 
+/** The ranked answer to "which feature layer separates the generators best?" (FID metrics). */
 function layerAnswer(s: SweepReport): string {
   const byName = new Map(s.metrics.map((m) => [m.name, m]));
   const fid = s.separation.filter((x) => byName.get(x.metric)?.kind === 'fid' && x.ratio !== null);
-  const describe = (x: Separation) => {
-    const m = byName.get(x.metric)!;
-    const ex = m.extractors[0] ?? m.declaredExtractor ?? '?';
-    return `${x.metric} (${ex}) S = ${fmt(x.ratio)}, ${x.separatedPairs}/${x.pairs} run pairs separated`;
-  };
+  const short = (x: Separation) =>
+    `${x.metric} (S ${fmt(x.ratio)}, ${x.separatedPairs}/${x.pairs} run pairs separated)`;
   if (fid.length === 0)
-    return 'No FID metric with values in at least two runs: no ranking of feature layers.';
+    return 'No FID metric has values in at least two runs: no ranking of feature layers.';
+  const parts = [
+    `Feature layers (FID metrics), best-separating first: ${fid.map(short).join(' > ')}.`,
+  ];
   const vgg = fid.filter((x) =>
     byName.get(x.metric)!.extractors.some((e) => e.startsWith('vggface:')),
   );
-  const parts = [
-    `Feature layers (FID metrics) ranked by S, best first: ${fid.map(describe).join('; ')}.`,
-  ];
-  if (new Set(fid.map((x) => x.usesCi)).size > 1)
-    parts.push(
-      'Caution: some of these FID metrics have bootstrap CIs and some do not; the CI adds to the within-run noise, so S favours the metrics without one.',
-    );
   if (vgg.length > 1)
     parts.push(
       `VGG-Face layers ("fc6 or relu6 or pool5?"): ${vgg.map((x) => byName.get(x.metric)!.extractors[0].slice('vggface:'.length)).join(' > ')}.`,
+    );
+  if (new Set(fid.map((x) => x.usesCi)).size > 1)
+    parts.push(
+      'Caution: some of these FID metrics have bootstrap CIs and some do not; the CI adds to the within-run noise, so S favours the metrics without one.',
     );
   return parts.join(' ');
 }
@@ -323,7 +321,7 @@ td,th{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}
 th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
 ul.recipe{font-size:13px;color:#444;margin-top:0}
 figure{margin:.5em 0}figure svg{max-width:100%;height:auto}
-nav ul{columns:2;font-size:14px}h4{margin-bottom:.2em}`;
+nav ul{columns:2;font-size:14px}h4{margin-bottom:.2em}div.scroll{overflow-x:auto}`;
 
 function htmlCell(v: string | number | null): string {
   if (typeof v === 'number')
@@ -367,7 +365,7 @@ export function renderHtml(report: Report): string {
           break;
         case 'table':
           body.push(
-            `<table data-table="${esc(b.name!)}" data-sweep="${esc(s.name)}"><thead><tr>${b.header!.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${b.rows!.map((r) => `<tr>${r.map(htmlCell).join('')}</tr>`).join('')}</tbody></table>`,
+            `<div class="scroll"><table data-table="${esc(b.name!)}" data-sweep="${esc(s.name)}"><thead><tr>${b.header!.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${b.rows!.map((r) => `<tr>${r.map(htmlCell).join('')}</tr>`).join('')}</tbody></table></div>`,
           );
           break;
       }

@@ -72,10 +72,16 @@ Spearman and Kendall; CMC curves of rank-k metrics; and each metric's separation
     );
     for (const s of report.sweeps) {
       const top = s.separation.find((x) => x.ratio !== null);
+      const parts: string[] = [];
       if (top)
-        io.out(
-          `  ${s.name}: best-separating metric ${top.metric} (S = ${Number(top.ratio!.toPrecision(4))}); metrics agree on the best epoch in ${s.agreement.agreeingPairs}/${s.agreement.pairs} (run, pair)s`,
+        parts.push(
+          `best-separating metric ${top.metric} (S = ${Number(top.ratio!.toPrecision(4))})`,
         );
+      if (s.agreement.pairs > 0)
+        parts.push(
+          `metrics agree on the best epoch in ${s.agreement.agreeingPairs}/${s.agreement.pairs} (run, metric pair)s`,
+        );
+      if (parts.length) io.out(`  ${s.name}: ${parts.join('; ')}`);
     }
     return 0;
   },
