@@ -2,8 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ErrorCode, FidlabError } from '@fidlab/base';
-import { identityConfigSchema } from '@fidlab/features';
-import { TrialConfigSchema } from '@fidlab/training';
+import { identityConfigSchema, TrialConfigSchema } from '@fidlab/training';
 
 /**
  * The sweep file: what to train (a grid or random sample over trial parameters) and what to
