@@ -408,7 +408,12 @@ export async function resolveMetrics(spec: SweepSpec, store: Store): Promise<Res
         ErrorCode.INVALID_CONFIG,
         `${at}.sweep: no sweep named '${ref.sweep}' in the store (run it first)`,
       );
-    const best = await bestOf(store, ref);
+    const best = await store.best({
+      sweep: ref.sweep,
+      metric: ref.metric,
+      goal: ref.goal,
+      ...(ref.where ? { where: ref.where } : {}),
+    });
     const which = ref.where ? ` among runs with ${JSON.stringify(ref.where)}` : '';
     if (best === null || best.checkpoint === null)
       throw new FidlabError(
@@ -428,29 +433,6 @@ export async function resolveMetrics(spec: SweepSpec, store: Store): Promise<Res
     });
   }
   return out;
-}
-
-/** The store's best over the referenced sweep, or over its runs whose parameters match `where`. */
-async function bestOf(
-  store: Store,
-  ref: {
-    sweep: string;
-    metric: string;
-    goal?: 'min' | 'max';
-    where?: Record<string, string | number>;
-  },
-) {
-  const goal = ref.goal ?? 'min';
-  if (!ref.where) return store.best({ sweep: ref.sweep, metric: ref.metric, goal });
-  const where = Object.entries(ref.where);
-  let best: Awaited<ReturnType<Store['best']>> = null;
-  for (const run of await store.listRuns({ sweep: ref.sweep })) {
-    const p = (run.parameters ?? {}) as Record<string, unknown>;
-    if (!where.every(([k, v]) => p[k] === v)) continue;
-    const b = await store.best({ run: run.id, metric: ref.metric, goal });
-    if (b && (!best || (goal === 'min' ? b.value < best.value : b.value > best.value))) best = b;
-  }
-  return best;
 }
 
 /** Fails before any training when a metric names an extractor this build does not have. */

@@ -9,7 +9,7 @@ import { isFidlabError } from '@fidlab/base';
 import { parseSweepText, runSweep } from '@fidlab/experiments';
 import { selectBackend } from '@fidlab/models';
 import { openStore, type EpochRow, type RunSummary } from '@fidlab/store';
-import { captureIo } from '../testing.js';
+import { captureIo } from '@fidlab/testing';
 import { reportCommand } from './report.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fidlab-report-'));
