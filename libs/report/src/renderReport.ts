@@ -7,7 +7,7 @@ import { JUMP_RULE, SEPARATION_RULE } from './methods.js';
 import type { Report, SweepReport } from './buildReport.js';
 import { cmcChart, metricChart, scatterMatrix, separationChart } from './charts.js';
 
-/** A number for reading: 4 significant digits (exponent form outside 1e-3..1e6). */
+/** A number for reading: 4 significant digits, one decimal from 1000, exponent form outside 1e-3..1e6. */
 export function fmt(v: number | null | undefined): string {
   if (v === null || v === undefined || Number.isNaN(v)) return 'n/a';
   if (v === Infinity) return '∞';
@@ -15,6 +15,7 @@ export function fmt(v: number | null | undefined): string {
   if (v === 0) return '0';
   const a = Math.abs(v);
   if (a >= 1e6 || a < 1e-3) return v.toExponential(3);
+  if (a >= 1e3) return String(Math.round(v * 10) / 10); // keep every integer digit
   return String(Number(v.toPrecision(4)));
 }
 
