@@ -79,6 +79,12 @@ export const commands: CommandEntry[] = [
     load: async () => (await import('./export.js')).exportCommand,
   },
   {
+    name: 'report',
+    summary:
+      'the study report of one or more sweeps: curves with CIs and jumps, best-epoch agreement, metric correlations, CMC, layer separation',
+    load: async () => (await import('./report.js')).reportCommand,
+  },
+  {
     name: 'serve',
     summary: 'serve the experiment store over HTTP (tRPC at /trpc, progress over SSE)',
     load: async () => (await import('./serve.js')).serveCommand,
