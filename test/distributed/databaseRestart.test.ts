@@ -4,6 +4,7 @@
 // results are committed, and the sweep completes with every epoch and value recorded once.
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
+import { skipOrFail } from '@fidlab/testing';
 import { natsSkipReason } from '../../libs/bus/test/natsServer.js';
 import { OwnPostgres, postgresBinDir, until, World, type WorkerProcess } from './harness.js';
 
@@ -11,10 +12,7 @@ function skipReason(): string | null {
   const nats = natsSkipReason();
   if (nats) return nats;
   if (postgresBinDir()) return null;
-  const reason = 'PostgreSQL server binaries (initdb, pg_ctl) not installed';
-  if (process.env.FIDLAB_REQUIRE_SERVICES === '1')
-    throw new Error(`${reason} and FIDLAB_REQUIRE_SERVICES=1`);
-  return reason;
+  return skipOrFail('PostgreSQL server binaries (initdb, pg_ctl) not installed');
 }
 const skip = skipReason();
 if (skip) console.log(`# skipped: ${skip}`);

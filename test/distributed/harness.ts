@@ -25,7 +25,7 @@ import {
   TestNatsServer,
   waitForPort,
 } from '../../libs/bus/test/natsServer.js';
-import { createTestDatabase, type TestDatabase } from '../../libs/store/test/pg.js';
+import { createTestDatabase, type TestDatabase } from '@fidlab/testing';
 
 export { TestNatsServer };
 
@@ -53,7 +53,7 @@ export function busEnv(s: Partial<BusSettings> = TEST_BUS): NodeJS.ProcessEnv {
 export async function servicesSkipReason(): Promise<string | null> {
   const nats = natsSkipReason();
   if (nats) return nats;
-  const db = await createTestDatabase('fidlab_probe');
+  const db = await createTestDatabase({ prefix: 'fidlab_probe' });
   if (typeof db === 'string') return db;
   await db.drop();
   return null;
@@ -90,7 +90,7 @@ export class World {
     let db: { url: string; drop(): Promise<void> };
     if (opts.dbUrl) db = { url: opts.dbUrl, drop: async () => {} };
     else {
-      const t = await createTestDatabase('fidlab_dist');
+      const t = await createTestDatabase({ prefix: 'fidlab_dist' });
       if (typeof t === 'string') throw new Error(t);
       db = t as TestDatabase;
     }

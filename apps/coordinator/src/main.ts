@@ -1,6 +1,6 @@
 /**
  * The coordinator: `fidlab-coordinator [--nats URL] [--db URL] [--port 4400] [--host 127.0.0.1]
- * [--public-read]` serves the experiment store's tRPC API (libs/api) until SIGINT/SIGTERM;
+ * [--public-read]` serves the experiment store's tRPC API (libs/api) and the dashboard at / until SIGINT/SIGTERM;
  * `fidlab serve` runs the same code. With --nats it also makes sure the queues exist, serves the
  * NATS worker registry as workers.list, and moves jobs that ran out of deliveries without a
  * worker dead-lettering them (each holder died) to the dead letters, marking their runs failed.
@@ -8,7 +8,13 @@
  * the queue is JetStream's. This file only wires libs together.
  */
 import { parseArgs } from 'node:util';
-import { DEFAULT_PORT, serveStore, untilInterrupted, type ServedStore } from '@fidlab/api';
+import {
+  dashboardDir,
+  DEFAULT_PORT,
+  serveStore,
+  untilInterrupted,
+  type ServedStore,
+} from '@fidlab/api';
 import { isFidlabError } from '@fidlab/base';
 import type { BusFlags } from '@fidlab/bus';
 import type { Recorder } from '@fidlab/experiments';
@@ -54,6 +60,7 @@ export async function startCoordinator(argv: string[], io: CoordinatorIo): Promi
       ...NATS_OPTIONS,
     },
   });
+  const dashboard = dashboardDir();
   const bus = values.nats || values['nats-config'] ? await startBus(values, io) : null;
   let served: ServedStore;
   try {
@@ -62,6 +69,7 @@ export async function startCoordinator(argv: string[], io: CoordinatorIo): Promi
       port: Number(values.port),
       host: values.host,
       publicRead: values['public-read'],
+      dashboardDir: dashboard,
       log: io.err,
       workers: bus?.workers,
     });
@@ -76,6 +84,7 @@ export async function startCoordinator(argv: string[], io: CoordinatorIo): Promi
       url: `${served.server.url}/trpc`,
       db: served.store.kind,
       publicRead: values['public-read'],
+      dashboard: dashboard ? served.server.url + '/' : null,
       ...(bus ? { nats: bus.description } : {}),
     }),
   );

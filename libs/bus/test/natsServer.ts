@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { skipOrFail } from '@fidlab/testing';
 
 const CANDIDATES = [
   process.env.FIDLAB_NATS_SERVER,
@@ -21,10 +22,7 @@ export function natsServerBinary(): string | null {
 /** A skip reason, or null when a nats-server is available (throws if required and absent). */
 export function natsSkipReason(): string | null {
   if (natsServerBinary()) return null;
-  const reason = 'nats-server not installed (apt-get install nats-server)';
-  if (process.env.FIDLAB_REQUIRE_SERVICES === '1')
-    throw new Error(`${reason} and FIDLAB_REQUIRE_SERVICES=1`);
-  return reason;
+  return skipOrFail('nats-server not installed (apt-get install nats-server)');
 }
 
 export async function freePort(): Promise<number> {

@@ -2,8 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ErrorCode, FidlabError } from '@fidlab/base';
-import { identityConfigSchema } from '@fidlab/features';
-import { TrialConfigSchema } from '@fidlab/training';
+import { identityConfigSchema, TrialConfigSchema } from '@fidlab/training';
 
 /**
  * The sweep file: what to train (a grid or random sample over trial parameters) and what to
@@ -79,6 +78,8 @@ const extractorRef = z.union([
       sweep: name,
       metric: name,
       goal: z.enum(['min', 'max']).optional(),
+      /** Only the runs whose parameters have these values (e.g. `{ model: vae }`). */
+      where: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
     }),
     tap: z.string().min(1),
     pool: z.boolean().default(false),
