@@ -15,13 +15,16 @@ if (skip) console.log(`# skipped: ${skip}`);
 
 const root = join(import.meta.dirname, '../..');
 
-/** A sweep file whose trials the fake workers run (3 epochs each; data is never read). */
+/** A sweep file whose trials the fake workers run (3 epochs each; a tiny data set is made). */
 function fakeSweepFile(w: World, name: string, trials: number): string {
   const file = join(w.dir, `${name}.yaml`);
   writeFileSync(
     file,
     `name: ${name}
-data: { root: ${join(w.dir, 'data')}, size: 32 }
+data:
+  root: ${join(w.dir, 'data')}
+  size: 32
+  synth: { identities: 2, per_identity: 2, seed: 1, size: 32 }
 method: grid
 parameters:
   seed: { values: [${Array.from({ length: trials }, (_, i) => i + 1).join(', ')}] }
@@ -57,14 +60,21 @@ function assertExactlyOnce(
   assert.equal(rows.epochs.size, keys.length * epochs);
 }
 
-/** Checkpoint events per (run, epoch): a second one means the epoch was trained again. */
-async function checkpointsPerEpoch(w: World, sweep: string) {
+/**
+ * Per (run, epoch), how often an epoch was trained and its checkpoint recorded (the simulated
+ * trial says so after each record): a second time means an epoch trained again after its
+ * checkpoint was recorded.
+ */
+async function recordsPerEpoch(w: World, sweep: string) {
   const n = new Map<string, number>();
-  for (const m of await w.events(sweep))
-    if (m.event.type === 'checkpoint') {
-      const k = `${m.event.runId}:${m.event.epoch}`;
+  for (const m of await w.events(sweep)) {
+    const e =
+      m.event.type === 'log' ? /^epoch (\d+) trained and recorded$/.exec(m.event.line) : null;
+    if (e && m.event.type === 'log') {
+      const k = `${m.event.runId}:${e[1]}`;
       n.set(k, (n.get(k) ?? 0) + 1);
     }
+  }
   return n;
 }
 
@@ -111,7 +121,9 @@ describe('distributed sweeps on real servers', { skip: skip ?? false, concurrenc
     );
     assert.ok(b.has(/trial lease\/t0: started \(delivery 2/), 'the job was redelivered to B');
     assertExactlyOnce(await w.rows('lease'), ['t0'], 4, ['fake_fid']);
-    for (const [k, n] of await checkpointsPerEpoch(w, 'lease'))
+    const records = await recordsPerEpoch(w, 'lease');
+    assert.equal(records.size, 4, 'every epoch recorded');
+    for (const [k, n] of records)
       assert.equal(n, 1, `epoch ${k} trained once after its checkpoint was recorded`);
     assert.equal(await b.stop(), 0);
   });
@@ -257,7 +269,9 @@ describe('distributed sweeps on real servers', { skip: skip ?? false, concurrenc
       3,
       ['fake_fid'],
     );
-    for (const [k, n] of await checkpointsPerEpoch(w, 'twice')) assert.equal(n, 1, k);
+    const records = await recordsPerEpoch(w, 'twice');
+    assert.equal(records.size, 12);
+    for (const [k, n] of records) assert.equal(n, 1, k);
   });
 
   test('SIGTERM hands the running job back and exits 0; another worker finishes it', async () => {

@@ -146,7 +146,10 @@ async function startBus(values: Record<string, string | boolean | undefined>, io
             log(
               `requeueing ${s.name}/${runs.map((r) => r.key).join(',')}: the broker lost their jobs`,
             );
-            await b.requeueTrials(dispatcher, sweep!.spec as never, runs);
+            const { rebuildTrialJob } = await import('@fidlab/experiments');
+            await b.requeueTrials(dispatcher, sweep!.spec as never, runs, (r) =>
+              rebuildTrialJob(sweep!.spec, r, store as Recorder),
+            );
           }
         })()
           .catch((e: unknown) => log(`lost-job check: ${(e as Error).message}`))

@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import type {
   CheckpointEvaluationJob,
+  Claim,
   JobContext,
   SweepEvent,
   TrialJob,
@@ -36,9 +37,20 @@ export async function fakeTrial(
     throw new Error(`poison trial ${job.runKey}: ${p.fail_while} exists`);
   const epochs = num(p.epochs, 2);
   const ms = num(p.ms, defaultMs);
+  await ctx.recorder.setRunStatus(job.runId, 'running', { claim: ctx.claim });
   const done = await ctx.recorder.runEpochs(job.runId);
   const start = done.length ? Math.max(...done.map((e) => e.epoch)) + 1 : 1;
   if (start > 1) ctx.log(`fake trial ${job.runKey}: resuming after epoch ${start - 1}`);
+  // As the real trial does: checkpoints a previous holder left unevaluated are evaluated first.
+  for (const e of done)
+    if (Object.keys(e.metrics).length === 0 && e.checkpoint)
+      await ctx.emit({
+        type: 'checkpoint',
+        sweep: job.sweep,
+        runId: job.runId,
+        epoch: e.epoch,
+        checkpoint: e.checkpoint,
+      });
   for (let epoch = start; epoch <= epochs; epoch++) {
     // Work in slices, reporting progress like a training step loop does.
     for (let t = 0; t < ms; t += 100) {
@@ -52,8 +64,16 @@ export async function fakeTrial(
       { epoch, losses: { fake: 1 / epoch }, checkpoint, seconds: ms / 1000 },
       ctx.claim,
     );
+    await ctx.emit({
+      type: 'log',
+      sweep: job.sweep,
+      runId: job.runId,
+      line: `epoch ${epoch} trained and recorded`,
+    });
     await ctx.emit({ type: 'checkpoint', sweep: job.sweep, runId: job.runId, epoch, checkpoint });
   }
+  await ctx.recorder.setRunStatus(job.runId, 'done', { claim: ctx.claim });
+  await ctx.emit({ type: 'trial-finished', sweep: job.sweep, runId: job.runId, status: 'done' });
   return 'completed';
 }
 
@@ -61,9 +81,12 @@ export async function fakeEvaluation(job: CheckpointEvaluationJob, ctx: JobConte
   const ms = num((job.evaluation as { ms?: unknown } | null)?.ms, 20);
   await sleep(ms, ctx.signal);
   const value = 100 / job.epoch + (job.runId % 7);
-  await ctx.recorder.recordMetrics(job.runId, job.epoch, [
-    { name: 'fake_fid', value, extra: { protocol: 2 } },
-  ]);
+  await ctx.recorder.recordMetrics(
+    job.runId,
+    job.epoch,
+    [{ name: 'fake_fid', value, extra: { protocol: 2 } }],
+    ctx.claim ?? job.claim,
+  );
   await ctx.emit({
     type: 'metrics',
     sweep: job.sweep,
@@ -81,7 +104,7 @@ export function fakeHandlers(
     trial: (job, ctx) => fakeTrial(job, ctx, opts.epochMs),
     evaluation: fakeEvaluation,
     evaluationFor: opts.evaluate
-      ? (job: TrialJob, e: Extract<SweepEvent, { type: 'checkpoint' }>) => ({
+      ? (job: TrialJob, e: Extract<SweepEvent, { type: 'checkpoint' }>, claim?: Claim) => ({
           kind: 'evaluation',
           sweep: job.sweep,
           runId: job.runId,
@@ -89,6 +112,7 @@ export function fakeHandlers(
           epoch: e.epoch,
           checkpoint: e.checkpoint,
           evaluation: { ms: opts.evalMs ?? 20 },
+          ...(claim ? { claim } : {}),
         })
       : undefined,
   };

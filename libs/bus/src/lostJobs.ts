@@ -6,7 +6,7 @@
 // follower of a sweep (`fidlab run --nats`) and the coordinator look for such runs: unfinished in
 // the store, no message on the run's job subject, no live worker on it, twice in a row at least
 // `graceMs` apart. Those are queued again (a new message id; claims fence any overlap).
-import type { JsonValue, SweepSpec } from '@fidlab/experiments';
+import type { JsonValue, SweepSpec, TrialJob } from '@fidlab/experiments';
 import type { NatsDispatcher } from './dispatcher.js';
 import { listWorkers } from './registry.js';
 import type { Topology } from './topology.js';
@@ -22,6 +22,21 @@ export interface UnfinishedRun {
   runDir: string | null;
 }
 
+/** Whether a run's trial job is in the trial stream (queued, or delivered and not yet acked). */
+export async function jobQueued(
+  topology: Topology,
+  run: { id: number; sweep: string },
+): Promise<boolean> {
+  const { names, jsm } = topology;
+  return jsm.streams
+    .getMessage(names.trialStream, { last_by_subj: names.jobSubject('trial', run.sweep, run.id) })
+    .then((m) => m !== null)
+    .catch((e: Error) => {
+      if (/no message found/i.test(e.message)) return false;
+      throw e;
+    });
+}
+
 export class LostJobWatch {
   private readonly suspects = new Map<number, number>();
   constructor(
@@ -31,7 +46,7 @@ export class LostJobWatch {
 
   /** Runs whose job is lost (see above); `runs` may hold finished ones, they are ignored. */
   async check(runs: UnfinishedRun[], now = Date.now()): Promise<UnfinishedRun[]> {
-    const { names, jsm, settings, workers } = this.topology;
+    const { settings, workers } = this.topology;
     const busy = new Set(
       (await listWorkers(workers, now, settings.workerTtlMs))
         .filter((w) => w.job?.kind === 'trial')
@@ -43,16 +58,7 @@ export class LostJobWatch {
         this.suspects.delete(r.id);
         continue;
       }
-      const queued = await jsm.streams
-        .getMessage(names.trialStream, {
-          last_by_subj: names.jobSubject('trial', r.sweep, r.id),
-        })
-        .then((m) => m !== null)
-        .catch((e: Error) => {
-          if (/no message found/i.test(e.message)) return false;
-          throw e;
-        });
-      if (queued) {
+      if (await jobQueued(this.topology, r)) {
         this.suspects.delete(r.id);
         continue;
       }
@@ -67,15 +73,19 @@ export class LostJobWatch {
   }
 }
 
-/** Queues the trial job of each lost run again. */
+/**
+ * Queues the trial job of each lost run again; `build` rebuilds a run's job (the sweep engine's
+ * buildTrialJob / rebuildTrialJob), else a bare job with the run's parameters is queued.
+ */
 export async function requeueTrials(
   dispatcher: NatsDispatcher,
   spec: SweepSpec,
   runs: UnfinishedRun[],
+  build?: (r: UnfinishedRun) => Promise<TrialJob | null> | TrialJob | null,
 ): Promise<void> {
   for (const r of runs)
     await dispatcher.publish(
-      {
+      (await build?.(r)) ?? {
         kind: 'trial',
         sweep: r.sweep,
         runId: r.id,

@@ -88,6 +88,12 @@ const checkpointRef = z.object({
   bytes: z.number().nullish(),
 });
 
+const claim = z.object({
+  runId: z.number().int().positive(),
+  workerId: z.string().min(1),
+  generation: z.number().int(),
+});
+
 const trialJob = z.object({
   kind: z.literal('trial'),
   sweep: z.string().min(1),
@@ -97,6 +103,10 @@ const trialJob = z.object({
   spec: z.record(z.string(), json),
   parameters: z.record(z.string(), json),
   runDir: z.string(),
+  label: z.string().optional(),
+  // What each checkpoint's evaluation needs (data, split, direction, resolved metrics).
+  evaluation: json.optional(),
+  claim: claim.optional(),
 });
 
 const evaluationJob = z.object({
@@ -107,6 +117,9 @@ const evaluationJob = z.object({
   epoch: z.number().int().nonnegative(),
   checkpoint: checkpointRef,
   evaluation: json,
+  label: z.string().optional(),
+  // The claim of the trial that wrote the checkpoint: its values are recorded under it.
+  claim: claim.optional(),
 });
 
 const jobSchema = z.discriminatedUnion('kind', [trialJob, evaluationJob]);

@@ -51,7 +51,11 @@ export interface JobHandlers {
    * The evaluation job of a checkpoint a trial emitted (queued on the evaluation stream); null or
    * absent: the trial evaluates its own checkpoints.
    */
-  evaluationFor?(job: TrialJob, event: CheckpointEvent): CheckpointEvaluationJob | null;
+  evaluationFor?(
+    job: TrialJob,
+    event: CheckpointEvent,
+    claim?: Claim,
+  ): CheckpointEvaluationJob | null;
 }
 
 export interface JobTiming {
@@ -295,7 +299,6 @@ export class BusWorker {
   ): Promise<JobOutcome> {
     const rec = this.recorder;
     let claim: Claim | undefined;
-    let finishedEmitted = false;
     if (job.kind === 'trial') {
       const run = await rec.getRun(job.runId);
       if (!run) throw new PermanentJobError(`no run with id ${job.runId} in the store`);
@@ -306,18 +309,19 @@ export class BusWorker {
       }
       claim = (await rec.claimRun(job.runId, this.id, { steal: true })) ?? undefined;
       if (!claim) throw new Error(`could not claim run ${job.runId}`);
-      await rec.setRunStatus(job.runId, 'running', { workerId: this.id, claim });
     }
     const ctx: JobContext = {
       recorder: rec,
       claim,
       emit: async (event) => {
-        if (event.type === 'trial-finished') finishedEmitted = true;
+        // A failed or stopped trial is the worker's to report: it may be retried or handed back.
+        if (event.type === 'trial-finished' && (event.status === 'failed' || signal.aborted))
+          return;
         // Through a broker restart: retried (each publish carries a message id, so it lands once).
         const id = `ev:${this.id}:${randomBytes(6).toString('hex')}`;
         await this.untilPublished(() => this.dispatcher.emit(event, id), working);
         if (event.type === 'checkpoint' && job.kind === 'trial') {
-          const ev = this.o.handlers.evaluationFor?.(job, event);
+          const ev = this.o.handlers.evaluationFor?.(job, event, claim);
           if (ev) await this.untilPublished(() => this.dispatcher.submit(ev), working);
         }
       },
@@ -341,14 +345,7 @@ export class BusWorker {
       this.log(`worker ${this.id}: ${label}: stopped, handed back to the queue`);
       return 'handed-back';
     }
-    if (job.kind === 'trial') {
-      await rec.setRunStatus(job.runId, 'done', { claim });
-      if (!finishedEmitted)
-        await ctx
-          .emit({ type: 'trial-finished', sweep: job.sweep, runId: job.runId, status: 'done' })
-          .catch(() => {});
-      await rec.releaseClaim(claim!).catch(() => {});
-    }
+    if (claim) await rec.releaseClaim(claim).catch(() => {});
     await this.ack(m);
     this.log(`worker ${this.id}: ${label}: done`);
     return 'done';
@@ -384,6 +381,13 @@ export class BusWorker {
   private async failed(m: JsMsg, job: Job, e: unknown, label: string): Promise<JobOutcome> {
     const { settings } = this.o.topology;
     const message = (e as Error).message?.split('\n')[0] ?? String(e);
+    if (isStaleClaim(e) && job.kind === 'evaluation') {
+      // Values of a checkpoint written under a claim that has since moved on: the run's new
+      // holder evaluates its checkpoints itself. This job is done with.
+      this.log(`worker ${this.id}: ${label}: its trial's claim is stale (${message}); dropped`);
+      m.term('stale claim');
+      return 'lost-lease';
+    }
     if (isStaleClaim(e)) {
       // Another worker holds the run now (our lease ran out); its delivery of the job is the
       // live one, so this one is neither acked nor nak'd.

@@ -5,8 +5,10 @@
 import { join, resolve } from 'node:path';
 import type { NatsConnection, Topology } from '@fidlab/bus';
 import {
+  buildTrialJob,
   describeTrial,
   expandTrials,
+  prepareSweep,
   type SweepSpec,
   type TrialOutcome,
 } from '@fidlab/experiments';
@@ -28,12 +30,30 @@ export interface RemoteRunOptions {
   printBest(outcomes: TrialOutcome[]): Promise<void>;
 }
 
+/**
+ * Another submitter of the same sweep may create the same row between this upsert's read and its
+ * insert (a unique-constraint error): the row exists then, and the second try reads it.
+ */
+async function onceMore<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    if (code !== 'P2002' && !/Unique constraint/i.test((e as Error).message)) throw e;
+    return fn();
+  }
+}
+
 export async function runRemote(o: RemoteRunOptions): Promise<number> {
   const { spec, store, io } = o;
-  const { LostJobWatch, NatsDispatcher, requeueTrials } = await import('@fidlab/bus');
+  const { jobQueued, LostJobWatch, NatsDispatcher, requeueTrials } = await import('@fidlab/bus');
   const dispatcher = new NatsDispatcher(o.nc, o.topology);
   const runsDir = resolve(o.runsDir ?? '.fidlab/runs');
-  const sweep = await store.upsertSweep({ name: spec.name, spec, status: 'running' });
+  // Data generated, extractors checked and `best` references resolved once, here.
+  const metrics = await prepareSweep(spec, store, (l) => io.err(l));
+  const sweep = await onceMore(() =>
+    store.upsertSweep({ name: spec.name, spec, status: 'running' }),
+  );
   if (sweep.status !== 'running') await store.setSweepStatus(spec.name, 'running');
   const trials = expandTrials(spec);
   const since = new Date();
@@ -43,27 +63,17 @@ export async function runRemote(o: RemoteRunOptions): Promise<number> {
   const runs = [];
   for (const trial of trials) {
     const runDir = join(runsDir, spec.name, trial.key);
-    const run = await store.upsertRun({
-      sweepId: sweep.id,
-      key: trial.key,
-      parameters: trial.parameters,
-      runDir,
-    });
+    const run = await onceMore(() =>
+      store.upsertRun({ sweepId: sweep.id, key: trial.key, parameters: trial.parameters, runDir }),
+    );
     runs.push({ trial, run });
     if (run.status === 'done') {
       done++;
       continue;
     }
+    const label = `trial ${trial.index + 1}/${trials.length} [${describeTrial(trial)}]`;
     const r = await dispatcher.publish(
-      {
-        kind: 'trial',
-        sweep: spec.name,
-        runId: run.id,
-        runKey: run.key,
-        spec,
-        parameters: trial.parameters as Record<string, string | number>,
-        runDir,
-      },
+      buildTrialJob(spec, trial, { runId: run.id, runDir, label, metrics }),
       { attempt: run.attempt },
     );
     if (r.queued) queued++;
@@ -126,6 +136,10 @@ export async function runRemote(o: RemoteRunOptions): Promise<number> {
       });
       if (rows) {
         statuses = new Map(rows.map((r) => [r.id, r.status]));
+        // A failed run whose job is still queued is being retried (backoff): not finished yet.
+        for (const r of rows)
+          if (r.status === 'failed' && keyOf.has(r.id) && (await jobQueued(o.topology, r)))
+            statuses.set(r.id, 'retrying');
         const left = runs.filter(({ run }) => !finished.has(statuses.get(run.id) ?? ''));
         if (left.length === 0) break;
         const lost = await lostWatch.check(rows.filter((r) => keyOf.has(r.id))).catch(() => []);
@@ -133,7 +147,15 @@ export async function runRemote(o: RemoteRunOptions): Promise<number> {
           io.err(
             `requeueing ${lost.map((r) => r.key).join(', ')}: unfinished, not queued and no live worker on it (the broker lost the job)`,
           );
-          await requeueTrials(dispatcher, spec, lost).catch((e: unknown) =>
+          const byId = new Map(runs.map(({ trial, run }) => [run.id, trial]));
+          const build = (r: { id: number; runDir: string | null }) =>
+            buildTrialJob(spec, byId.get(r.id)!, {
+              runId: r.id,
+              runDir: r.runDir ?? '',
+              label: `trial ${byId.get(r.id)!.index + 1}/${trials.length} [${describeTrial(byId.get(r.id)!)}]`,
+              metrics,
+            });
+          await requeueTrials(dispatcher, spec, lost, build).catch((e: unknown) =>
             io.err(`requeue failed: ${(e as Error).message}`),
           );
         }

@@ -2,6 +2,7 @@
 // dead letters, or failed runs of any kind) on the NATS work queue; `fidlab sweep dead-letters`
 // lists what is there and why.
 import { ErrorCode, FidlabError } from '@fidlab/base';
+import type { Recorder } from '@fidlab/experiments';
 import { parse, UsageError, type Command, type Io } from '../command.js';
 import { BUS_FLAG_OPTIONS, BUS_FLAGS, connectFromFlags, openRecorderStore } from './busCommon.js';
 
@@ -71,9 +72,13 @@ async function retry(argv: string[], io: Io): Promise<number> {
       const d = new NatsDispatcher(nc, topology);
       if (sweep.status !== 'running') await store.setSweepStatus(name, 'running');
       for (const r of runs) {
-        await store.setRunStatus(r.id, 'pending');
+        // A retry is a new attempt: a new message id, so it is never taken for the old job.
+        const attempt = r.attempt + 1;
+        await store.setRunStatus(r.id, 'pending', { attempt });
+        const { rebuildTrialJob } = await import('@fidlab/experiments');
+        const rebuilt = await rebuildTrialJob(sweep.spec, r, store as Recorder);
         const res = await d.publish(
-          {
+          rebuilt ?? {
             kind: 'trial',
             sweep: name,
             runId: r.id,
@@ -82,10 +87,10 @@ async function retry(argv: string[], io: Io): Promise<number> {
             parameters: r.parameters as Record<string, string | number>,
             runDir: r.runDir ?? '',
           },
-          { attempt: r.attempt },
+          { attempt },
         );
         io.out(
-          `${r.key}: ${res.queued ? 'requeued' : 'already queued'} (attempt ${r.attempt + 1}; was ${r.status}${r.error ? `: ${r.error}` : ''})`,
+          `${r.key}: ${res.queued ? 'requeued' : 'already queued'} (attempt ${attempt}; was ${r.status}${r.error ? `: ${r.error}` : ''})`,
         );
       }
     } finally {

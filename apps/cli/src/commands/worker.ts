@@ -22,7 +22,8 @@ worker, which resumes from the last checkpoint recorded in the store. SIGTERM or
 current job stops after its step and goes back to the queue, then the worker exits 0.
 
   --db URL         PostgreSQL URL (default DATABASE_URL); every worker must use the same one
-  --runs-dir DIR   where run directories go; a filesystem all workers share (default .fidlab/runs)
+  --runs-dir DIR   where this machine sees the shared runs directory, when its path differs from
+                   the submitter's (default: the run folders the submitter named)
   --role R         trainer | evaluator | any (default any)
   --backend NAME   tfjs backend (default auto: tfjs-node-gpu when installed and a GPU is visible,
                    then tfjs-node, fidlab's wasm path, cpu)
@@ -69,10 +70,7 @@ WORKER_TTL_MS); every process of a deployment must agree on them.`,
     else {
       const { selectBackend } = await import('@fidlab/models');
       backend = await selectBackend({ backend: values.backend, log });
-      handlers = (await import('./jobHandlers.js')).jobHandlers({
-        runsDir: values['runs-dir'],
-        log,
-      });
+      handlers = (await import('./jobHandlers.js')).jobHandlers(values['runs-dir']);
     }
     const store = await openRecorderStore(values.db);
     const { nc, topology, description } = await connectFromFlags(values, `fidlab worker ${id}`);
@@ -108,6 +106,7 @@ WORKER_TTL_MS); every process of a deployment must agree on them.`,
       process.off('SIGTERM', onTerm);
       await nc.drain().catch(() => {});
       await store.close();
+      (handlers as { dispose?: () => void }).dispose?.();
     }
     return 0;
   },
