@@ -71,6 +71,12 @@ export async function runRemote(o: RemoteRunOptions): Promise<number> {
       done++;
       continue;
     }
+    // Its job still on the queue (waiting, or with a worker): another submitter queued it. Two
+    // submitters that both look before either publishes send the same message id instead.
+    if (await jobQueued(o.topology, { id: run.id, sweep: spec.name })) {
+      duplicates++;
+      continue;
+    }
     const label = `trial ${trial.index + 1}/${trials.length} [${describeTrial(trial)}]`;
     const r = await dispatcher.publish(
       buildTrialJob(spec, trial, { runId: run.id, runDir, label, metrics }),
