@@ -1,5 +1,5 @@
 import { bootstrapFid, frechetDistance, kid, rankK, type Matrix } from '@fidlab/fid-core';
-import type { JsonValue } from '@fidlab/store';
+import type { JsonValue } from './ports.js';
 import type { MetricSpec } from './sweepSpec.js';
 
 /** One number the store keeps for (run, epoch, name). */

@@ -48,7 +48,7 @@ test('an interrupted sweep resumes from its checkpoint without duplicate rows', 
   const controller = new AbortController();
   const lines: string[] = [];
   const first = await runSweep(spec, {
-    store,
+    recorder: store,
     runsDir: join(dir, 'runs'),
     signal: controller.signal,
     log: (line) => {
@@ -65,7 +65,7 @@ test('an interrupted sweep resumes from its checkpoint without duplicate rows', 
   );
   assert.equal(await metricRows(runId), 3); // fid_face, rank_face, rank_face@2
 
-  const second = await runSweep(spec, { store, runsDir: join(dir, 'runs') });
+  const second = await runSweep(spec, { recorder: store, runsDir: join(dir, 'runs') });
   assert.equal(second[0].status, 'done');
   assert.equal(second[0].runId, runId, 'the same run row continues');
   const epochs = await store.runEpochs(runId);
@@ -80,7 +80,7 @@ test('an interrupted sweep resumes from its checkpoint without duplicate rows', 
     assert.ok(e.checkpoint?.uri.endsWith(`epoch-000${e.epoch}`));
   }
   // A third run finds nothing to do.
-  const third = await runSweep(spec, { store, runsDir: join(dir, 'runs') });
+  const third = await runSweep(spec, { recorder: store, runsDir: join(dir, 'runs') });
   assert.equal(third[0].status, 'skipped');
   assert.equal(await metricRows(runId), 6);
 });
@@ -93,7 +93,7 @@ test('an epoch whose checkpoint was written but whose row was not (a crash) gets
   };
   let first;
   try {
-    first = await runSweep(spec, { store, runsDir: join(dir, 'runs') });
+    first = await runSweep(spec, { recorder: store, runsDir: join(dir, 'runs') });
   } finally {
     delete (store as Partial<Store>).recordEpoch; // back to the class's method
   }
@@ -111,7 +111,7 @@ test('an epoch whose checkpoint was written but whose row was not (a crash) gets
 
   const lines: string[] = [];
   const second = await runSweep(spec, {
-    store,
+    recorder: store,
     runsDir: join(dir, 'runs'),
     log: (l) => lines.push(l),
   });
@@ -147,7 +147,7 @@ test("a `best` reference evaluates with the other sweep's selected checkpoint", 
   );
   const best = await store.best({ sweep: 'ae', metric: 'fid_face', goal: 'min' });
   assert.ok(best?.checkpoint);
-  const [outcome] = await runSweep(spec, { store, runsDir: join(dir, 'runs') });
+  const [outcome] = await runSweep(spec, { recorder: store, runsDir: join(dir, 'runs') });
   assert.equal(outcome.status, 'done');
   const [epoch] = await store.runEpochs(outcome.runId);
   assert.equal(epoch.details.fid_face.extractor, `generator:${best.checkpoint}:en2`);
@@ -162,7 +162,7 @@ test('a `best` reference to a sweep that does not exist names the spot', async (
     ),
   );
   await assert.rejects(
-    runSweep(spec, { store, runsDir: join(dir, 'runs') }),
+    runSweep(spec, { recorder: store, runsDir: join(dir, 'runs') }),
     (e) =>
       isFidlabError(e) &&
       /evaluate\.metrics\[0\]\.extractor\.best\.sweep: no sweep named 'nope'/.test(e.message),
@@ -183,7 +183,7 @@ identity:
   optimizer: adam
 select: { metric: rank_1, goal: max }
 `);
-  const [outcome] = await runSweep(spec, { store, runsDir: join(dir, 'runs') });
+  const [outcome] = await runSweep(spec, { recorder: store, runsDir: join(dir, 'runs') });
   assert.equal(outcome.status, 'done', outcome.error);
   const epochs = await store.runEpochs(outcome.runId);
   assert.deepEqual(
@@ -218,7 +218,7 @@ test('an interrupted identity sweep resumes at epoch 2 without redoing epoch 1',
   const spec = identitySweep('ids-resume');
   const stop = new AbortController();
   const first = await runSweep(spec, {
-    store,
+    recorder: store,
     runsDir: join(dir, 'runs'),
     signal: stop.signal,
     log: (line) => {
@@ -235,7 +235,7 @@ test('an interrupted identity sweep resumes at epoch 2 without redoing epoch 1',
 
   const lines: string[] = [];
   const second = await runSweep(spec, {
-    store,
+    recorder: store,
     runsDir: join(dir, 'runs'),
     log: (l) => lines.push(l),
   });
@@ -261,7 +261,7 @@ test('an identity epoch whose checkpoint was written but whose row was not gets 
   };
   let first;
   try {
-    first = await runSweep(spec, { store, runsDir: join(dir, 'runs') });
+    first = await runSweep(spec, { recorder: store, runsDir: join(dir, 'runs') });
   } finally {
     delete (store as Partial<Store>).recordEpoch;
   }
@@ -275,7 +275,7 @@ test('an identity epoch whose checkpoint was written but whose row was not gets 
     metrics: Record<string, number>;
   };
 
-  const second = await runSweep(spec, { store, runsDir: join(dir, 'runs') });
+  const second = await runSweep(spec, { recorder: store, runsDir: join(dir, 'runs') });
   assert.equal(second[0].status, 'done', second[0].error);
   const epochs = await store.runEpochs(runId);
   assert.deepEqual(
@@ -301,7 +301,7 @@ test('a sweep cancelled in the store stops within an epoch and stays cancelled',
   );
   let cancelling: Promise<unknown> | null = null;
   const outcomes = await runSweep(spec, {
-    store,
+    recorder: store,
     runsDir: join(dir, 'runs'),
     log: (line) => {
       // As `sweeps.cancel` over the API would, while the first trial is in its first epoch.

@@ -191,3 +191,21 @@ export interface ProgressSnapshot {
     last: Record<string, number>;
   }[];
 }
+
+export interface NoteRow {
+  id: number;
+  sweepId: number;
+  /** null: a note on the sweep itself. */
+  runId: number | null;
+  /** The name of the token that wrote it. */
+  author: string;
+  text: string;
+  createdAt: string;
+}
+
+/** Who launched the sweep, the target's tags and its notes. */
+export interface Annotations {
+  owner: string | null;
+  tags: string[];
+  notes: NoteRow[];
+}
