@@ -225,7 +225,7 @@ function sweepBlocks(s: SweepReport): Block[] {
   blocks.push({ kind: 'h', level: 3, id: `pairs-${sid}`, text: 'Metric against metric' });
   blocks.push({
     kind: 'p',
-    text: `Every (run, epoch) where both metrics were recorded is one point (coloured by run). Below the diagonal: the scatter plots; above it: Pearson r, Spearman ρ, Kendall τ-b (fid-core's correlate, as scipy.stats) and n. Coefficients need at least 3 points and are undefined (n/a) for a constant series.`,
+    text: `Every (run, epoch) where both metrics were recorded is one point (coloured by run). Below the diagonal: the scatter plots; above it: Pearson r, Spearman ρ, Kendall τ-b (fid-core's correlate, as scipy.stats) and n, each cell tinted by ρ (blue positive, red negative). Coefficients need at least 3 points and are undefined (n/a) for a constant series.`,
   });
   if (s.metrics.length > 1)
     blocks.push({
