@@ -2,30 +2,23 @@
 // tap; the weights are the given file, else the verified download in the weights cache.
 import { resolveWeights } from '@fidlab/weights';
 import type { ExtractorFamily } from './extractor.js';
-import {
-  INCEPTION_DIMS,
-  inceptionDims,
-  inceptionExtractor,
-  loadFidInception,
-} from './inception.js';
-import { VGGFACE_TAPS, loadVggFace, vggFaceExtractor, vggFaceTap } from './vggFace.js';
+import { inceptionExtractor, loadFidInception } from './inception.js';
+import { loadVggFace, vggFaceExtractor } from './vggFace.js';
 
-export const inceptionFamily: ExtractorFamily = {
+export const inceptionFamily: ExtractorFamily<'inception'> = {
   prefix: 'inception',
-  names: ['inception', ...INCEPTION_DIMS.map((d) => `inception:${d}`)],
-  async create(arg, opts) {
-    const dims = inceptionDims(arg); // before loading, so a bad name fails fast
-    const net = await loadFidInception(await resolveWeights('inception', opts.weights));
-    return inceptionExtractor(net, dims);
+  async create(recipe, opts) {
+    const file = await resolveWeights('inception', opts.weights);
+    const net = await loadFidInception(file);
+    return { ...inceptionExtractor(net, recipe.dims), weightFiles: [file] };
   },
 };
 
-export const vggFaceFamily: ExtractorFamily = {
+export const vggFaceFamily: ExtractorFamily<'vggface'> = {
   prefix: 'vggface',
-  names: Object.keys(VGGFACE_TAPS).map((t) => `vggface:${t}`),
-  async create(arg, opts) {
-    const tap = vggFaceTap(arg);
-    const net = await loadVggFace(await resolveWeights('vggface', opts.weights));
-    return vggFaceExtractor(net, tap);
+  async create(recipe, opts) {
+    const file = await resolveWeights('vggface', opts.weights);
+    const net = await loadVggFace(file);
+    return { ...vggFaceExtractor(net, recipe.layer), weightFiles: [file] };
   },
 };
