@@ -5,7 +5,7 @@ import type { Store } from '@fidlab/store';
 import { synthDataset } from '@fidlab/datasets';
 import {
   epochFromManifest,
-  knownExtractors,
+  extractorNameProblem,
   listIdentityCheckpoints,
   readIdentityManifest,
   trainIdentity,
@@ -26,6 +26,7 @@ import {
   type ResolvedMetric,
 } from './evaluateCheckpoint.js';
 import { describeTrial, expandTrials, type Trial } from './expandTrials.js';
+import { identityMetricValues } from './identityMetricValues.js';
 import { metricValueNames, type MetricValue } from './metricValues.js';
 import { formatPath, metricNames, type SweepSpec } from './sweepSpec.js';
 import { toIdentityConfig, toTrainConfig } from './trialConfig.js';
@@ -315,7 +316,7 @@ async function runIdentityTrial({
         : null,
       seconds,
     });
-    const values = identityMetricValues(e, body);
+    const values = identityMetricValues(e, config);
     await store.recordMetrics(runId, e.epoch, values);
     return values;
   };
@@ -347,21 +348,6 @@ async function runIdentityTrial({
     },
   });
   return result.aborted ? 'aborted' : 'completed';
-}
-
-/** rank_<k> (per k), train_accuracy and loss of one identity epoch. */
-function identityMetricValues(e: IdentityEpochResult, body: string): MetricValue[] {
-  return [
-    ...Object.entries(e.rank).map(([k, v]) => ({
-      name: `rank_${k}`,
-      value: v,
-      extractor: `identity:${body}`,
-      n1: 0,
-      n2: 0,
-    })),
-    { name: 'train_accuracy', value: e.trainAccuracy, extractor: '', n1: 0, n2: 0 },
-    { name: 'loss', value: e.loss, extractor: '', n1: 0, n2: 0 },
-  ];
 }
 
 /** `fid_x=12.3 kid_x=0.0123`: the values of one epoch, short. */
@@ -419,16 +405,18 @@ export async function resolveMetrics(spec: SweepSpec, store: Store): Promise<Res
   return out;
 }
 
-/** Fails before any training when a metric names an extractor this build does not have. */
+/**
+ * Fails before any training when a metric names an extractor this build does not have (a spec
+ * that did not come through parseSweepText: the one name parser, @fidlab/features).
+ */
 function checkExtractorsExist(spec: SweepSpec): void {
-  const known = new Set(knownExtractors());
   spec.evaluate?.metrics.forEach((m, i) => {
     if (typeof m.extractor !== 'string') return;
-    const base = m.extractor.split(':')[0];
-    if (base === 'generator' || base === 'identity' || known.has(m.extractor)) return;
-    throw new FidlabError(
-      ErrorCode.INVALID_CONFIG,
-      `${formatPath(['evaluate', 'metrics', i, 'extractor'])}: extractor '${m.extractor}' is not available (available: ${[...known].join(', ')})`,
-    );
+    const problem = extractorNameProblem(m.extractor);
+    if (problem)
+      throw new FidlabError(
+        ErrorCode.INVALID_CONFIG,
+        `${formatPath(['evaluate', 'metrics', i, 'extractor'])}: ${problem}`,
+      );
   });
 }

@@ -8,6 +8,7 @@ export {
 } from './registry.js';
 export * from './metricRecipe.js';
 export { identityBodyResize } from './identityExtractor.js';
+export { IDENTITY_BODY_INPUT } from './identityBody.js';
 export {
   DEFAULT_BATCH_SIZE,
   folderFeatures,

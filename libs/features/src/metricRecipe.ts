@@ -204,9 +204,6 @@ export const extractorName = z
 
 // ---- metric kinds and their options (what a sweep's metric or a job's metric sets) ----------
 
-/** KID's defaults (fid-core's KID_DEFAULTS): subset size is capped by the smaller set. */
-export const KID_SUBSET_SIZE = 1000;
-export const KID_SUBSETS = 100;
 /** rank-k's ks when a metric names none. */
 export const DEFAULT_RANK_KS = [1, 5, 10] as const;
 
