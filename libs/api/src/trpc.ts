@@ -26,6 +26,7 @@ const CODE_MAP: Record<string, TRPC_ERROR_CODE_KEY> = {
   FILE_NOT_FOUND: 'NOT_FOUND',
   TOO_FEW_SAMPLES: 'PRECONDITION_FAILED',
   NUMERIC_FAILURE: 'UNPROCESSABLE_CONTENT',
+  STALE_CLAIM: 'CONFLICT',
 };
 
 // Duck-typed rather than instanceof: source and built copies of fid-core may both be loaded.

@@ -12,6 +12,8 @@ export const ErrorCode = {
   FILE_NOT_FOUND: 'FILE_NOT_FOUND',
   NUMERIC_FAILURE: 'NUMERIC_FAILURE',
   NOT_FOUND: 'NOT_FOUND',
+  /** A write made under a claim of a run that a newer claim has replaced (fencing). */
+  STALE_CLAIM: 'STALE_CLAIM',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -30,5 +32,9 @@ export function isFidlabError(err: unknown): err is FidlabError {
 
 /** Errors the user fixes by changing input (as opposed to bugs or numeric breakdowns). */
 export function isInputError(err: unknown): boolean {
-  return isFidlabError(err) && err.code !== ErrorCode.NUMERIC_FAILURE;
+  return (
+    isFidlabError(err) &&
+    err.code !== ErrorCode.NUMERIC_FAILURE &&
+    err.code !== ErrorCode.STALE_CLAIM
+  );
 }

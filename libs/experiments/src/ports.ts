@@ -31,6 +31,8 @@ export interface RecordedRun {
   status: RunStatus;
   attempt: number;
   workerId: string | null;
+  /** The worker holding the run's current claim (null: never claimed, or released). */
+  claimedBy: string | null;
   error: string | null;
   runDir: string | null;
 }
@@ -75,7 +77,8 @@ export interface RecordedEpoch {
 export interface BestRecord {
   sweep: string;
   runId: number;
-  runKey: string;
+  /** The run's key within its sweep. */
+  run: string;
   metric: string;
   goal: Goal;
   epoch: number;

@@ -31,6 +31,8 @@ export interface RunRow {
   status: RunStatus;
   attempt: number;
   workerId: string | null;
+  /** The worker holding the run's current claim (null: never claimed, or released). */
+  claimedBy: string | null;
   error: string | null;
   runDir: string | null;
   createdAt: string;

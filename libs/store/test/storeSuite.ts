@@ -363,5 +363,88 @@ export function storeSuite(
       const ws = await store.listWorkers();
       assert.equal(ws.find((w) => w.id === 'w-a')?.status, 'busy');
     });
+    const staleClaim = (e: unknown) => e instanceof FidlabError && e.code === 'STALE_CLAIM';
+
+    t(
+      'a claim bumps the generation; a live claim of another worker is refused unless stolen',
+      async () => {
+        const s = await store.upsertSweep({ name: 'claims-a', spec: {} });
+        const run = await store.upsertRun({ sweepId: s.id, key: 'r', parameters: {} });
+        await store.registerWorker({ id: 'claim-w1', hostname: 'h' });
+        await store.registerWorker({ id: 'claim-w2', hostname: 'h' });
+        const a = await store.claimRun(run.id, 'claim-w1');
+        assert.deepEqual(a, { runId: run.id, workerId: 'claim-w1', generation: 1 });
+        assert.equal((await store.getRun(run.id))?.claimedBy, 'claim-w1');
+        assert.equal(await store.claimRun(run.id, 'claim-w2'), null, 'w1 is live: refused');
+        const b = await store.claimRun(run.id, 'claim-w2', { steal: true });
+        assert.deepEqual(b, { runId: run.id, workerId: 'claim-w2', generation: 2 });
+        // w2's heartbeat is fresh, but not within a 0 ms bound: its claim counts as dead then.
+        const c = await store.claimRun(run.id, 'claim-w1', { liveMs: 0 });
+        assert.equal(c?.generation, 3);
+        // A released claim leaves the run free for anyone; an unregistered holder counts as dead.
+        await store.releaseClaim(c!);
+        assert.equal((await store.getRun(run.id))?.claimedBy, null);
+        const d = await store.claimRun(run.id, 'claim-nobody');
+        assert.equal(d?.generation, 4);
+        assert.equal((await store.claimRun(run.id, 'claim-w2'))?.generation, 5);
+        await assert.rejects(store.claimRun(999_999, 'claim-w1'), /no run with id 999999/);
+      },
+    );
+
+    t('writes under a stale claim cannot overwrite its successor (fencing)', async () => {
+      const s = await store.upsertSweep({ name: 'claims-b', spec: {} });
+      const run = await store.upsertRun({ sweepId: s.id, key: 'r', parameters: {} });
+      await store.registerWorker({ id: 'fence-old', hostname: 'h' });
+      await store.registerWorker({ id: 'fence-new', hostname: 'h' });
+      const old = (await store.claimRun(run.id, 'fence-old'))!;
+      await store.recordEpoch(run.id, { epoch: 1, losses: { g: 1 } }, old);
+      await store.recordMetrics(run.id, 1, [{ name: 'fid', value: 10 }], old);
+      await store.setRunStatus(run.id, 'running', { claim: old });
+      const next = (await store.claimRun(run.id, 'fence-new', { steal: true }))!;
+      await store.recordEpoch(run.id, { epoch: 1, losses: { g: 2 } }, next);
+      await store.recordMetrics(run.id, 1, [{ name: 'fid', value: 20 }], next);
+      await assert.rejects(
+        store.recordEpoch(run.id, { epoch: 1, losses: { g: 3 } }, old),
+        staleClaim,
+      );
+      await assert.rejects(
+        store.recordEpoch(run.id, { epoch: 2, losses: { g: 3 } }, old),
+        staleClaim,
+      );
+      await assert.rejects(
+        store.recordMetrics(run.id, 1, [{ name: 'fid', value: 30 }], old),
+        staleClaim,
+      );
+      await assert.rejects(store.setRunStatus(run.id, 'failed', { claim: old }), staleClaim);
+      await assert.rejects(
+        store.recordEpoch(run.id + 1, { epoch: 1 }, next),
+        /cannot write to run/,
+      );
+      const epochs = await store.runEpochs(run.id);
+      assert.deepEqual(
+        epochs.map((e) => [e.epoch, e.losses, e.metrics]),
+        [[1, { g: 2 }, { fid: 20 }]],
+        "the successor's rows stand, and the stale epoch 2 was not written",
+      );
+      assert.equal((await store.getRun(run.id))?.status, 'running');
+      const best = await store.best({ run: run.id, metric: 'fid' });
+      assert.equal(best?.value, 20, 'run_best was not refreshed by the refused write');
+      await store.setRunStatus(run.id, 'done', { claim: next });
+      assert.equal((await store.getRun(run.id))?.status, 'done');
+    });
+
+    t('concurrent claimers of one run get exactly one winner', async () => {
+      const s = await store.upsertSweep({ name: 'claims-c', spec: {} });
+      const workers = Array.from({ length: 8 }, (_, i) => `race-${i}`);
+      for (const id of workers) await store.registerWorker({ id, hostname: 'h' });
+      for (let round = 0; round < 3; round++) {
+        const run = await store.upsertRun({ sweepId: s.id, key: `r${round}`, parameters: {} });
+        const got = await Promise.all(workers.map((w) => store.claimRun(run.id, w)));
+        const winners = got.filter((c) => c !== null);
+        assert.equal(winners.length, 1, `round ${round}: ${JSON.stringify(got)}`);
+        assert.equal(winners[0]!.generation, 1);
+        assert.equal((await store.getRun(run.id))?.claimedBy, winners[0]!.workerId);
+      }
+    });
   });
 }

@@ -1,0 +1,158 @@
+// Selection and summaries: the best epoch by a metric, metric-vs-metric correlation, progress.
+import { ErrorCode, FidlabError } from '@fidlab/base';
+import { correlate as correlateValues } from '@fidlab/fid-core';
+import { Prisma } from './generated/prisma/client.js';
+import type { StoreContext } from './context.js';
+import { listRuns } from './runs.js';
+import { sweepOrThrow } from './sweeps.js';
+import {
+  DEFAULT_PROTOCOL,
+  type BestQuery,
+  type BestResult,
+  type CorrelationResult,
+  type Goal,
+  type JsonValue,
+  type ProgressSnapshot,
+} from './types.js';
+import { parseJson, protocolSql, requireName } from './validate.js';
+
+export async function best(ctx: StoreContext, q: BestQuery): Promise<BestResult | null> {
+  requireName(q.metric, 'metric');
+  const goal: Goal = q.goal ?? 'min';
+  if (goal !== 'min' && goal !== 'max') {
+    throw new FidlabError(
+      ErrorCode.INVALID_INPUT,
+      `goal must be min or max, got ${JSON.stringify(goal)}`,
+    );
+  }
+  // One round trip: the sweep is resolved inside the query (existence checked only on a miss).
+  let scope = Prisma.empty;
+  if (q.run !== undefined) scope = Prisma.sql`AND rb.run_id = ${q.run}::int`;
+  else if (q.sweep !== undefined) {
+    scope = Prisma.sql`AND r.sweep_id = (SELECT id FROM sweeps WHERE name = ${q.sweep})`;
+  }
+  const pick =
+    goal === 'min'
+      ? Prisma.sql`rb.min_value AS value, rb.min_epoch AS epoch`
+      : Prisma.sql`rb.max_value AS value, rb.max_epoch AS epoch`;
+  const order =
+    goal === 'min'
+      ? Prisma.sql`rb.min_value ASC, rb.min_epoch ASC`
+      : Prisma.sql`rb.max_value DESC, rb.max_epoch ASC`;
+  const rows = await ctx.prisma.$queryRaw<
+    {
+      run_id: number;
+      key: string;
+      parameters: unknown;
+      sweep: string;
+      epoch: number;
+      value: number;
+      checkpoint_uri: string | null;
+      checkpoint_sha256: string | null;
+      metrics: unknown;
+      protocols: unknown;
+    }[]
+  >`
+    WITH b AS (
+      SELECT rb.run_id, ${pick}
+      FROM run_best rb JOIN runs r ON r.id = rb.run_id
+      WHERE rb.name = ${q.metric} ${scope}
+      ORDER BY ${order}, rb.run_id ASC
+      LIMIT 1
+    )
+    SELECT b.run_id, r.key, r.parameters, s.name AS sweep, b.epoch, b.value,
+      e.checkpoint_uri, e.checkpoint_sha256,
+      (SELECT json_object_agg(m.name, m.value ORDER BY m.name)::text FROM metric_values m
+        WHERE m.run_id = b.run_id AND m.epoch = b.epoch) AS metrics,
+      (SELECT json_object_agg(m.name, ${protocolSql('m.extra')} ORDER BY m.name)::text
+        FROM metric_values m WHERE m.run_id = b.run_id AND m.epoch = b.epoch) AS protocols
+    FROM b JOIN runs r ON r.id = b.run_id JOIN sweeps s ON s.id = r.sweep_id
+    LEFT JOIN epochs e ON e.run_id = b.run_id AND e.epoch = b.epoch`;
+  if (rows.length === 0) {
+    if (q.run === undefined && q.sweep !== undefined) await sweepOrThrow(ctx, q.sweep);
+    return null;
+  }
+  const r = rows[0];
+  const protocols = (parseJson(r.protocols) ?? {}) as Record<string, number>;
+  return {
+    sweep: r.sweep,
+    runId: Number(r.run_id),
+    run: r.key,
+    parameters: parseJson(r.parameters) as JsonValue,
+    epoch: Number(r.epoch),
+    metric: q.metric,
+    goal,
+    value: Number(r.value),
+    checkpoint: r.checkpoint_uri,
+    checkpointSha256: r.checkpoint_sha256,
+    metrics: (parseJson(r.metrics) ?? {}) as Record<string, number>,
+    protocol: protocols[q.metric] ?? DEFAULT_PROTOCOL,
+    protocols,
+  };
+}
+
+/** Metric A against metric B over every (run, epoch) of a sweep where both were recorded. */
+export async function correlate(
+  ctx: StoreContext,
+  q: { sweep: string; a: string; b: string },
+): Promise<CorrelationResult> {
+  const s = await sweepOrThrow(ctx, q.sweep);
+  const rows = await ctx.prisma.$queryRaw<
+    { run_id: number; key: string; epoch: number; a: number; b: number; pa: number; pb: number }[]
+  >`
+    SELECT ma.run_id, r.key, ma.epoch, ma.value AS a, mb.value AS b,
+      ${protocolSql('ma.extra')} AS pa, ${protocolSql('mb.extra')} AS pb
+    FROM metric_values ma
+    JOIN metric_values mb ON mb.run_id = ma.run_id AND mb.epoch = ma.epoch AND mb.name = ${q.b}
+    JOIN runs r ON r.id = ma.run_id
+    WHERE r.sweep_id = ${s.id}::int AND ma.name = ${q.a}
+    ORDER BY ma.run_id, ma.epoch`;
+  const points = rows.map((r) => ({
+    runId: Number(r.run_id),
+    run: r.key,
+    epoch: Number(r.epoch),
+    a: Number(r.a),
+    b: Number(r.b),
+    protocolA: Number(r.pa),
+    protocolB: Number(r.pb),
+  }));
+  if (points.length < 3) {
+    throw new FidlabError(
+      ErrorCode.TOO_FEW_SAMPLES,
+      `correlating ${q.a} with ${q.b} in sweep ${q.sweep} needs at least 3 epochs with both, found ${points.length}`,
+    );
+  }
+  const c = correlateValues(
+    points.map((p) => p.a),
+    points.map((p) => p.b),
+  );
+  return {
+    sweep: q.sweep,
+    a: q.a,
+    b: q.b,
+    points,
+    n: points.length,
+    // NaN (a constant series) travels as null: JSON has no NaN.
+    pearson: Number.isNaN(c.pearson) ? null : c.pearson,
+    spearman: Number.isNaN(c.spearman) ? null : c.spearman,
+    kendall: Number.isNaN(c.kendall) ? null : c.kendall,
+  };
+}
+
+/** Compact state of a sweep for progress displays (one row per run). */
+export async function progress(ctx: StoreContext, sweep: string): Promise<ProgressSnapshot> {
+  const s = await sweepOrThrow(ctx, sweep);
+  const runs = await listRuns(ctx, { sweep });
+  return {
+    sweep: s.name,
+    status: s.status,
+    runs: runs.map((r) => ({
+      id: r.id,
+      key: r.key,
+      status: r.status,
+      attempt: r.attempt,
+      lastEpoch: r.lastEpoch,
+      last: r.last,
+    })),
+  };
+}
