@@ -7,3 +7,11 @@ export { apiError, createApiClient, trpcUrl } from './client.js';
 export type { ApiClient, ApiClientOptions } from './client.js';
 export { serveStore, untilInterrupted } from './serveStore.js';
 export type { ServeStoreOptions, ServedStore } from './serveStore.js';
+export {
+  bestWithRecipe,
+  correlationOf,
+  epochsWithRecipes,
+  type BestWithRecipe,
+  type CorrelationResult,
+  type EpochWithRecipes,
+} from './recipes.js';

@@ -144,13 +144,27 @@ export interface BestResult {
   protocol: number;
   /** Evaluation protocol of every metric in `metrics`. */
   protocols: Record<string, number>;
+  /** The selected value's recipe (`extra.recipe`; null when recorded without one). */
+  recipe: JsonValue | null;
+  /** The recipe of every metric in `metrics` (null where a value has none). */
+  recipes: Record<string, JsonValue | null>;
+  /**
+   * True when every value of the metric in the scope has exactly the selected value's recipe:
+   * the best was chosen among comparable values. False otherwise, and for a value without one.
+   */
+  comparable: boolean;
 }
 
-export interface CorrelationResult {
+/**
+ * Metric a against metric b at every (run, epoch) of a sweep where both were recorded: the points
+ * only (the api computes the coefficients with fid-core's correlate). protocolA / protocolB: the
+ * evaluation protocols of the two values; recipeA / recipeB: their recipes (`extra.recipe`, null
+ * when recorded without one).
+ */
+export interface CorrelationPoints {
   sweep: string;
   a: string;
   b: string;
-  /** protocolA / protocolB: the evaluation protocols of the two values. */
   points: {
     runId: number;
     run: string;
@@ -159,12 +173,9 @@ export interface CorrelationResult {
     b: number;
     protocolA: number;
     protocolB: number;
+    recipeA: JsonValue | null;
+    recipeB: JsonValue | null;
   }[];
-  n: number;
-  /** null where undefined (one of the series is constant). */
-  pearson: number | null;
-  spearman: number | null;
-  kendall: number | null;
 }
 
 export interface WorkerRow {
