@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { runCli } from './main.js';
-import { captureIo } from './testing.js';
+import { captureIo } from '@fidlab/testing';
 
 test('no command prints usage and exits 2', async () => {
   const io = captureIo();

@@ -11,7 +11,7 @@ import { cpus, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { createApiClient, createApiServer } from '@fidlab/api';
 import { openStore, type MetricRow } from '@fidlab/store';
-import { createTestDatabase } from '../../store/test/pg.js';
+import { createTestDatabase } from '@fidlab/testing';
 
 const quick = process.argv.includes('--quick');
 const RUNS = quick ? 100 : 1000;
@@ -36,7 +36,7 @@ function value(run: number, epoch: number, m: number): number {
   return 10 + m + ((epoch - EPOCHS / 2) / EPOCHS) ** 2 * 50 + noise * 5 + (run % 97) / 10;
 }
 
-const created = await createTestDatabase('fidlab_bench');
+const created = await createTestDatabase({ prefix: 'fidlab_bench' });
 if (typeof created === 'string') {
   console.error(`store bench: ${created}`);
   process.exit(1);

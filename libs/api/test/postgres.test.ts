@@ -4,12 +4,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EventSource } from 'eventsource';
 import { openStore } from '@fidlab/store';
-import { createTestDatabase } from '../../store/test/pg.js';
+import { createTestDatabase } from '@fidlab/testing';
 import { createApiClient, createApiServer } from '../src/index.js';
 
 describe('api over PostgreSQL', () => {
   it('progress reflects writes made by another connection; best agrees', async (t) => {
-    const created = await createTestDatabase('fidlab_api');
+    const created = await createTestDatabase({ prefix: 'fidlab_api' });
     if (typeof created === 'string') return t.skip(created);
     const served = await openStore({ url: created.url });
     const writer = await openStore({ url: created.url });

@@ -3,7 +3,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ErrorCode, FidlabError } from '@fidlab/base';
-import { gradient, tempDir, writeImage, writeTruncatedPng } from '../test/fixtures.js';
+import { tempDir } from '@fidlab/testing';
+import { gradient, writeImage, writeTruncatedPng } from '../test/fixtures.js';
 import { cropColumns, decodeImage, resizeRgb } from './decodeImage.js';
 
 test('RGBA drops alpha without compositing, as PIL convert("RGB")', async (t) => {

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { gradient, tempDir, writeImage } from '../test/fixtures.js';
+import { tempDir } from '@fidlab/testing';
+import { gradient, writeImage } from '../test/fixtures.js';
 import { discoverDataset, itemsOfSplit } from './discoverDataset.js';
 
 const img = (path: string, w = 8, h = 8) => writeImage(path, w, h, 3, gradient);

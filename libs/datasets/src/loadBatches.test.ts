@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { gradient, tempDir, writeImage, writeTruncatedPng } from '../test/fixtures.js';
+import { tempDir } from '@fidlab/testing';
+import { gradient, writeImage, writeTruncatedPng } from '../test/fixtures.js';
 import { augmentParams } from './augment.js';
 import { sharedCropPool } from './cropPool.js';
 import { discoverDataset } from './discoverDataset.js';

@@ -1,14 +1,8 @@
-// Test images made on the fly (nothing large is committed): sharp writes them into a temp folder.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+// Test images made on the fly (nothing large is committed): sharp writes them into a temp folder
+// (tempDir from @fidlab/testing).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import sharp from 'sharp';
-
-export function tempDir(t: { after(fn: () => void): void }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'fidlab-datasets-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** Raw pixels [h, w, channels] where pixel (x, y) channel c = fn(x, y, c). */
 export function pixels(

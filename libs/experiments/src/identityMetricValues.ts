@@ -1,10 +1,6 @@
-import {
-  IDENTITY_BODY_INPUT,
-  identityBodyResize,
-  type IdentityConfigInput,
-  type IdentityEpochResult,
-  type ValueRecipe,
-} from '@fidlab/features';
+import { identityBodyResize, type ValueRecipe } from '@fidlab/features';
+import { IDENTITY_BODY_INPUT } from '@fidlab/models';
+import type { IdentityConfigInput, IdentityEpochResult } from '@fidlab/training';
 import type { MetricValue } from './metricValues.js';
 import type { JsonValue } from './ports.js';
 

@@ -3,21 +3,19 @@ import { join, resolve } from 'node:path';
 import { ErrorCode, FidlabError } from '@fidlab/base';
 import type { Store } from '@fidlab/store';
 import { synthDataset } from '@fidlab/datasets';
-import {
-  epochFromManifest,
-  extractorNameProblem,
-  listIdentityCheckpoints,
-  readIdentityManifest,
-  trainIdentity,
-  type IdentityEpochResult,
-} from '@fidlab/features';
+import { extractorNameProblem } from '@fidlab/features';
 import {
   checkpointEpoch,
+  epochFromManifest,
   listCheckpoints,
+  listIdentityCheckpoints,
+  readIdentityManifest,
   train,
+  trainIdentity,
   type CheckpointEpoch,
   type Direction,
   type EpochResult,
+  type IdentityEpochResult,
 } from '@fidlab/training';
 import {
   EVALUATION_PROTOCOL,

@@ -2,13 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ErrorCode, FidlabError } from '@fidlab/base';
-import {
-  extractorName,
-  identityConfigSchema,
-  METRIC_KIND_OPTIONS,
-  METRIC_KINDS,
-} from '@fidlab/features';
-import { parseTrialConfig, TrialConfigSchema } from '@fidlab/training';
+import { extractorName, METRIC_KIND_OPTIONS, METRIC_KINDS } from '@fidlab/features';
+import { identityConfigSchema, parseTrialConfig, TrialConfigSchema } from '@fidlab/training';
 import { describeTrial, expandTrials } from './expandTrials.js';
 import { toIdentityConfig, toTrainConfig } from './trialConfig.js';
 

@@ -1,5 +1,4 @@
-import type { IdentityConfigInput } from '@fidlab/features';
-import type { TrialConfigInput } from '@fidlab/training';
+import type { IdentityConfigInput, TrialConfigInput } from '@fidlab/training';
 import type { Trial } from './expandTrials.js';
 import type { SweepSpec } from './sweepSpec.js';
 

@@ -14,7 +14,8 @@ import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '@fidlab/models';
 import { ExtractorPool, createExtractor, defaultWorkers } from '../src/index.js';
-import { runReference, torchPython } from '../test/helpers.js';
+import { findPython } from '@fidlab/testing';
+import { runReference, TORCH } from '../test/helpers.js';
 
 const root = resolve(import.meta.dirname, '../../..');
 const BATCH = 16;
@@ -43,7 +44,7 @@ const CASES: Case[] = [
   { extractor: 'vggface:fc6', arch: 'vggface', size: 224 },
 ];
 
-if (!torchPython()) {
+if (!findPython(TORCH)) {
   console.error(
     'python3-torch + python3-torchvision are needed for the reference (apt-get install)',
   );

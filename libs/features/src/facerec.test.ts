@@ -6,8 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { isFidlabError } from '@fidlab/base';
-import { createFacerecExtractor, facerecPreprocess } from './facerec.js';
-import { defaultFacerecManifest, loadWeightsManifest } from './facerecWeights.js';
+import { defaultFacerecManifest, facerecPreprocess, loadWeightsManifest } from '@fidlab/models';
+import { createFacerecExtractor } from './facerec.js';
 import { createExtractor, knownExtractors } from './registry.js';
 
 function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {

@@ -1,13 +1,13 @@
 // `identity:<checkpoint-dir>:<layer>`: a checkpoint of the identity trial as a feature extractor.
 // Layers: the body's (facerec: `pool` 256-d, `embedding` 128-d; vggface: fc6, relu6, fc7, relu7)
 // or `logits` (one score per training identity). Preprocessing is the body's at the checkpoint's
-// input size: facerec pads to a square, resizes and applies face-api's mean/scale (facerec.ts);
-// vggface resizes to 224 and subtracts the VGG-Face mean from 0-255 pixels.
+// input size (@fidlab/models' identityBody.ts): facerec pads to a square, resizes and applies
+// face-api's mean/scale; vggface resizes to 224 and subtracts the VGG-Face mean from 0-255 pixels.
 import * as tf from '@tensorflow/tfjs';
 import { ErrorCode, FidlabError } from '@fidlab/base';
+import { identityBodyFromParams } from '@fidlab/models';
+import { loadIdentityCheckpoint } from '@fidlab/training';
 import type { ExtractorFamily, FeatureExtractor } from './extractor.js';
-import { identityBodyFromParams } from './identityBody.js';
-import { loadIdentityCheckpoint } from './identityCheckpoint.js';
 import type { ResizeRecipe } from './metricRecipe.js';
 
 export async function identityFactory(

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isFidlabError } from '@fidlab/base';
-import { INCEPTION_DIMS } from './inception.js';
+import { INCEPTION_DIMS, VGGFACE_TAPS } from '@fidlab/models';
 import {
   allRecipesMatch,
   extractorNameProblem,
@@ -16,7 +16,6 @@ import {
   VGGFACE_LAYERS,
   type ValueRecipe,
 } from './metricRecipe.js';
-import { VGGFACE_TAPS } from './vggFace.js';
 
 test('the name lists are the networks own', () => {
   assert.deepEqual([...INCEPTION_TAP_DIMS], [...INCEPTION_DIMS]);

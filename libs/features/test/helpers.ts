@@ -3,33 +3,17 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { findPython } from '@fidlab/testing';
 import { setupFastCpu } from '@fidlab/tfjs-cpu';
 import sharp from 'sharp';
 
+/** What torch_reference.py imports. */
+export const TORCH = ['torch', 'torchvision', 'PIL'];
+
 export const REFERENCE_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'torch_reference.py');
 
-/** The python3 that has torch + torchvision (Debian's /usr/bin/python3 first), or undefined. */
-export function torchPython(): string | undefined {
-  for (const py of ['/usr/bin/python3', 'python3']) {
-    const r = spawnSync(py, ['-c', 'import torch, torchvision, PIL'], { stdio: 'ignore' });
-    if (r.status === 0) return py;
-  }
-  return undefined;
-}
-
-/**
- * The reason to skip the parity tests, or false to run them. With FIDLAB_REQUIRE_SERVICES=1
- * (CI) a missing torch is a failure, not a skip.
- */
-export function torchSkip(): string | false {
-  if (torchPython()) return false;
-  const reason = 'python3-torch + python3-torchvision not installed (PyTorch reference)';
-  if (process.env.FIDLAB_REQUIRE_SERVICES === '1') throw new Error(`${reason}, required in CI`);
-  return reason;
-}
-
 export function runReference(args: string[]): string {
-  const py = torchPython()!;
+  const py = findPython(TORCH)!;
   const r = spawnSync(py, [REFERENCE_SCRIPT, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
   if (r.status !== 0) throw new Error(`torch_reference.py ${args[0]} failed:\n${r.stderr}`);
   return r.stdout;
@@ -70,15 +54,4 @@ export async function writeImages(
     paths.push(p);
   }
   return paths;
-}
-
-/** Frobenius-norm relative error ||a - b|| / ||b||. */
-export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
 }

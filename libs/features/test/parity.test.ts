@@ -11,12 +11,19 @@ import * as tf from '@tensorflow/tfjs';
 import { decodeImage } from '@fidlab/datasets';
 import { parseNpy } from '@fidlab/base';
 import { frechetDistance, type Matrix } from '@fidlab/fid-core';
+import {
+  INCEPTION_DIMS,
+  loadFidInception,
+  loadVggFace,
+  VGGFACE_TAPS,
+  type VggFaceTap,
+} from '@fidlab/models';
 import { createExtractor, folderFeatures, type FeatureExtractor } from '../src/index.js';
-import { INCEPTION_DIMS, loadFidInception } from '../src/inception.js';
-import { VGGFACE_TAPS, loadVggFace, vggFaceExtractor, type VggFaceTap } from '../src/vggFace.js';
-import { relativeError, runReference, torchSkip, useWasm, writeImages } from './helpers.js';
+import { vggFaceExtractor } from '../src/families.js';
+import { pythonSkip, relativeError } from '@fidlab/testing';
+import { runReference, TORCH, useWasm, writeImages } from './helpers.js';
 
-const skip = torchSkip();
+const skip = pythonSkip(TORCH);
 /** Relative error allowed between fidlab's float32 features and PyTorch's (norm-wise). */
 const FEATURE_RTOL = 1e-4;
 

@@ -6,15 +6,18 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ErrorCode, FidlabError } from '@fidlab/base';
 import {
+  foldBatchNorm,
   INCEPTION_PARAMETERS,
+  oihwToHwio,
   VGGFACE_PARAMETERS,
   VGGFACE_TAPS,
+} from '@fidlab/models';
+import {
   createExtractor,
   folderFeatures,
   knownExtractors,
   type FeatureExtractor,
 } from '../src/index.js';
-import { foldBatchNorm, oihwToHwio } from '../src/stateDict.js';
 import { useWasm, writeImages } from './helpers.js';
 
 function throwsCode(fn: () => Promise<unknown>, code: ErrorCode, re: RegExp) {

@@ -4,7 +4,8 @@ import { bootstrapFid, percentile } from './bootstrapFid.js';
 import { frechetDistance } from './frechetDistance.js';
 import { selectRows } from './matrix.js';
 import { createRng, sampleWithReplacement } from '@fidlab/base';
-import { assertClose, randomMatrix } from './testing.js';
+import { assertClose } from '@fidlab/testing';
+import { randomMatrix } from './testing.js';
 
 test('percentile matches numpy linear interpolation', () => {
   const s = Float64Array.of(1, 2, 3, 4, 10);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { throwsCode } from './testing.js';
+import { throwsCode } from '@fidlab/testing';
 import { correlate, kendallTauB, pearson, spearman } from './correlation.js';
 import { ErrorCode } from '@fidlab/base';
 import { createRng } from '@fidlab/base';

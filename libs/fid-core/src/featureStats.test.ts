@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { featureStats, StatsAccumulator } from './featureStats.js';
 import { fromRows, matrix } from './matrix.js';
-import { assertAllClose, loadJsonFixture, randomMatrix } from './testing.js';
+import { assertAllClose } from '@fidlab/testing';
+import { loadJsonFixture, randomMatrix } from './testing.js';
 
 interface FidFixture {
   x: number[][];

@@ -5,7 +5,8 @@ import { ErrorCode } from '@fidlab/base';
 import { featureStats } from './featureStats.js';
 import { frechetDistance, frechetDistanceFromStats } from './frechetDistance.js';
 import { fromRows, matrix } from './matrix.js';
-import { assertClose, loadJsonFixture, randomMatrix, throwsCode } from './testing.js';
+import { assertClose, throwsCode } from '@fidlab/testing';
+import { loadJsonFixture, randomMatrix } from './testing.js';
 
 interface FidFixture {
   x: number[][];

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { throwsCode } from './testing.js';
+import { throwsCode } from '@fidlab/testing';
 import { ErrorCode } from '@fidlab/base';
 import { fromRows, selectRows } from './matrix.js';
 import { rankK } from './rankK.js';

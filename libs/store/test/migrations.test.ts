@@ -16,7 +16,7 @@ import {
   readMigrations,
   type DatabaseKind,
 } from '../src/index.js';
-import { createTestDatabase } from './pg.js';
+import { createTestDatabase } from '@fidlab/testing';
 import { migrationList, migrationsToSchemaSql, NO_FILTERS, schemaEngine } from './schemaEngine.js';
 
 const pgliteRaw = (db: PGlite) => ({
@@ -146,7 +146,7 @@ describe('migrations', () => {
   });
 
   it('both routes interoperate on PostgreSQL', async (t) => {
-    const created = await createTestDatabase('fidlab_migr');
+    const created = await createTestDatabase({ prefix: 'fidlab_migr' });
     if (typeof created === 'string') return t.skip(created);
     try {
       const store = await openStore({ url: created.url });

@@ -1,5 +1,5 @@
 import { openStore } from '../src/index.js';
-import { createTestDatabase, type TestDatabase } from './pg.js';
+import { createTestDatabase, type TestDatabase } from '@fidlab/testing';
 import { storeSuite } from './storeSuite.js';
 
 let db: TestDatabase | undefined;

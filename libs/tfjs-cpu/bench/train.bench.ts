@@ -131,7 +131,7 @@ async function timeSteps(make: () => Trainer, warm: number, steps: number): Prom
 async function inceptionForward(batch: number, reps: number): Promise<Times> {
   // Loaded by a variable specifier: a bench-only use that must not tie this package's
   // typecheck to @fidlab/features.
-  const spec = '@fidlab/features';
+  const spec = '@fidlab/models';
   const { FidInception, inceptionStateDictShapes, INCEPTION_CONVERSION } = (await import(spec)) as {
     FidInception: new (sd: Map<string, unknown>) => {
       features(x: tf.Tensor4D, dims: 2048): tf.Tensor2D;

@@ -2,19 +2,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { setupFastCpu, FAST_CPU_BACKEND } from '../src/index.js';
 
-/** max |a - b| / max |b|: the error relative to the reference's scale. */
-export function relErr(a: Float32Array, b: Float32Array): number {
-  if (a.length !== b.length) return Infinity;
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (!(d <= num)) num = d; // NaN-safe: NaN makes the error NaN, never passes
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return den === 0 ? num : num / den;
-}
-
 /** f run under `backend`; returns its outputs as arrays with shapes. */
 export async function runOn(
   backend: string,

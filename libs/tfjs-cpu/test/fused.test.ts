@@ -7,7 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 import { ParamSet } from '@fidlab/models';
 import { Adam, ADAM_EPS } from '@fidlab/training';
 import { randomArray, seeded } from '../bench/nets.js';
-import { both, relErr } from './compare.js';
+import { maxRelativeError as relErr } from '@fidlab/testing';
+import { both } from './compare.js';
 import {
   ADAM_KERNEL,
   BATCH_NORM_TRAIN_GRAD_KERNEL,

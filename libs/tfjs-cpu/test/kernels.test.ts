@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { randomArray, seeded } from '../bench/nets.js';
-import { both, relErr } from './compare.js';
+import { maxRelativeError as relErr } from '@fidlab/testing';
+import { both } from './compare.js';
 import { FAST_KERNELS, cpuThreads, setCpuThreads, setupFastCpu } from '../src/index.js';
 import { convGemmTuning } from '../src/kernels/conv-gemm.js';
 

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { createGenerator, createPatchGan, type ModelConfig } from '@fidlab/models';
 import { randomArray, seeded } from '../bench/nets.js';
-import { runOn, relErr } from './compare.js';
+import { maxRelativeError as relErr } from '@fidlab/testing';
+import { runOn } from './compare.js';
 
 const GRAD_TOL = 1e-3;
 const WEIGHT_TOL = 1e-3;

@@ -16,7 +16,8 @@ import {
   vggLike,
   type Net,
 } from '../bench/nets.js';
-import { runOn, relErr } from './compare.js';
+import { maxRelativeError as relErr } from '@fidlab/testing';
+import { runOn } from './compare.js';
 
 const GRAD_TOL = 1e-3;
 const WEIGHT_TOL = 1e-3;

@@ -1,6 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
+// Generator trials' checkpoints: RUN_DIR/checkpoints/epoch-NNNN/ with generator, discriminator and
+// optimizer as safetensors and manifest.json (written through checkpointFolder.ts).
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ErrorCode, FidlabError } from '@fidlab/base';
@@ -17,6 +18,14 @@ import {
   type StateDict,
   type WeightTensor,
 } from '@fidlab/weights';
+import {
+  checkpointsDir,
+  epochDirName,
+  listCheckpointFolders,
+  pruneCheckpointFiles,
+  sha256Hex,
+  writeCheckpoint,
+} from './checkpointFolder.js';
 import { ARCHITECTURE_FIELDS, parseTrialConfig, type TrialConfig } from './trialConfig.js';
 
 export const CHECKPOINT_FORMAT = 'fidlab-checkpoint/1';
@@ -25,9 +34,7 @@ export const GENERATOR_FILE = 'generator.safetensors';
 export const DISCRIMINATOR_FILE = 'discriminator.safetensors';
 export const OPTIMIZER_FILE = 'optimizer.safetensors';
 
-/** RUN_DIR/checkpoints/epoch-0001 */
-export const checkpointsDir = (runDir: string): string => join(runDir, 'checkpoints');
-export const epochDirName = (epoch: number): string => `epoch-${String(epoch).padStart(4, '0')}`;
+export { checkpointsDir, epochDirName };
 
 export interface CheckpointFile {
   name: string;
@@ -73,7 +80,7 @@ export interface CheckpointContents {
   optimizer: [string, tf.Tensor][];
 }
 
-const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const sha256 = sha256Hex;
 
 /** Tensors as a safetensors file (float32, the format of @fidlab/weights). */
 async function tensorsToBuffer(entries: Iterable<[string, tf.Tensor]>): Promise<Buffer> {
@@ -86,55 +93,44 @@ async function tensorsToBuffer(entries: Iterable<[string, tf.Tensor]>): Promise<
 }
 
 /**
- * Writes RUN_DIR/checkpoints/epoch-NNNN atomically: every file into a temporary sibling folder,
- * the manifest (with each file's sha256 and size) last, then one rename. A crash leaves either
- * the complete folder or a `.tmp-*` folder that resume ignores. Returns the folder, the manifest's
- * sha256 (which covers every file through their hashes) and the total size.
+ * Writes RUN_DIR/checkpoints/epoch-NNNN atomically (checkpointFolder's writeCheckpoint: the
+ * files, then the manifest with each file's sha256 and size, then one rename). Returns the
+ * folder, the manifest's sha256 (which covers every file through their hashes) and the total
+ * size.
  */
 export async function saveCheckpoint(
   runDir: string,
   manifest: Omit<CheckpointManifest, 'files' | 'format' | 'created_at' | 'layout'>,
   contents: CheckpointContents,
 ): Promise<{ dir: string; sha256: string; bytes: number }> {
-  const root = checkpointsDir(runDir);
-  await mkdir(root, { recursive: true });
-  const name = epochDirName(manifest.epoch);
-  const tmp = join(root, `.tmp-${name}-${process.pid}-${randomBytes(4).toString('hex')}`);
-  await mkdir(tmp);
-  try {
-    const blobs: [string, Buffer][] = [
-      [GENERATOR_FILE, await tensorsToBuffer(contents.generator.entries())],
-    ];
-    if (contents.discriminator) {
-      blobs.push([DISCRIMINATOR_FILE, await tensorsToBuffer(contents.discriminator.entries())]);
-    }
-    blobs.push([OPTIMIZER_FILE, await tensorsToBuffer(contents.optimizer)]);
-    const files: CheckpointFile[] = [];
-    for (const [file, buf] of blobs) {
-      await writeFile(join(tmp, file), buf);
-      const role = file === GENERATOR_FILE ? 'weights' : 'state';
-      files.push({ name: file, bytes: buf.length, sha256: sha256(buf), role });
-    }
-    const full: CheckpointManifest = {
-      format: CHECKPOINT_FORMAT,
-      ...manifest,
-      layout: 'tfjs-nhwc',
-      files,
-      created_at: new Date().toISOString(),
-    };
-    const text = Buffer.from(JSON.stringify(full, null, 2) + '\n', 'utf8');
-    await writeFile(join(tmp, MANIFEST_FILE), text);
-    const dir = join(root, name);
-    // Only an incomplete or abandoned later epoch can be in the way (resume starts after the
-    // last complete checkpoint; a fresh run refuses a run dir with checkpoints).
-    if (existsSync(dir)) await rm(dir, { recursive: true, force: true });
-    await rename(tmp, dir);
-    const bytes = files.reduce((n, f) => n + f.bytes, text.length);
-    return { dir, sha256: sha256(text), bytes };
-  } catch (e) {
-    await rm(tmp, { recursive: true, force: true });
-    throw e;
+  const blobs: [string, Buffer][] = [
+    [GENERATOR_FILE, await tensorsToBuffer(contents.generator.entries())],
+  ];
+  if (contents.discriminator) {
+    blobs.push([DISCRIMINATOR_FILE, await tensorsToBuffer(contents.discriminator.entries())]);
   }
+  blobs.push([OPTIMIZER_FILE, await tensorsToBuffer(contents.optimizer)]);
+  const dir = join(checkpointsDir(runDir), epochDirName(manifest.epoch));
+  let files: CheckpointFile[] = [];
+  const written = await writeCheckpoint(dir, blobs, {
+    name: MANIFEST_FILE,
+    build(ws) {
+      files = ws.map((f) => ({
+        ...f,
+        role: f.name === GENERATOR_FILE ? ('weights' as const) : ('state' as const),
+      }));
+      const full: CheckpointManifest = {
+        format: CHECKPOINT_FORMAT,
+        ...manifest,
+        layout: 'tfjs-nhwc',
+        files,
+        created_at: new Date().toISOString(),
+      };
+      return JSON.stringify(full, null, 2) + '\n';
+    },
+  });
+  const bytes = files.reduce((n, f) => n + f.bytes, written.manifest.length);
+  return { dir, sha256: sha256(written.manifest), bytes };
 }
 
 /**
@@ -145,11 +141,7 @@ export async function saveCheckpoint(
 export async function pruneTrainingState(dir: string): Promise<void> {
   const ck = JSON.parse(await readFile(join(dir, MANIFEST_FILE), 'utf8')) as CheckpointManifest;
   const state = ck.files.filter((f) => f.role === 'state').map((f) => f.name);
-  if (state.length === 0) return;
-  const tmp = join(dir, `.${PRUNED_FILE}.tmp`);
-  await writeFile(tmp, JSON.stringify({ removed: state, at: new Date().toISOString() }) + '\n');
-  await rename(tmp, join(dir, PRUNED_FILE));
-  for (const f of state) await rm(join(dir, basename(f)), { force: true });
+  await pruneCheckpointFiles(dir, state, PRUNED_FILE);
 }
 
 /**
@@ -273,14 +265,7 @@ export function checkSameArchitecture(saved: TrialConfig, config: TrialConfig, d
 
 /** Complete checkpoint folders of a run, newest first (names only; not verified). */
 export async function listCheckpoints(runDir: string): Promise<{ epoch: number; dir: string }[]> {
-  const root = checkpointsDir(runDir);
-  if (!existsSync(root)) return [];
-  return (await readdir(root))
-    .map((n) => /^epoch-(\d+)$/.exec(n))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => ({ epoch: Number(m[1]), dir: join(root, m[0]) }))
-    .filter((c) => existsSync(join(c.dir, MANIFEST_FILE)))
-    .sort((a, b) => b.epoch - a.epoch);
+  return listCheckpointFolders(runDir, MANIFEST_FILE);
 }
 
 /**

@@ -51,3 +51,32 @@ export {
   type TrialConfig,
   type TrialConfigInput,
 } from './trialConfig.js';
+export {
+  describeRemoved,
+  listCheckpointFolders,
+  pruneCheckpointFiles,
+  removeUnfinishedCheckpoints,
+  writeCheckpoint,
+  type WrittenFile,
+} from './checkpointFolder.js';
+// Identity fine-tuning (the `identity` trial): a face network as an identity classifier.
+export {
+  identityConfigSchema,
+  parseIdentityConfig,
+  type IdentityConfig,
+  type IdentityConfigInput,
+} from './identity/identityConfig.js';
+export {
+  epochFromManifest,
+  trainIdentity,
+  type IdentityEpochResult,
+  type IdentityHooks,
+  type IdentityTrainResult,
+} from './identity/identityTrain.js';
+export {
+  listIdentityCheckpoints,
+  loadIdentityCheckpoint,
+  readIdentityManifest,
+  saveIdentityCheckpoint,
+  type IdentityCheckpointManifest,
+} from './identity/identityCheckpoint.js';

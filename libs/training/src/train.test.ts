@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import {
   cpSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -118,8 +119,22 @@ describe('train', () => {
     await train({ ...cfg, run_dir: straight });
     await train({ ...cfg, epochs: 1, run_dir: split });
     assert.deepEqual(readdirSync(join(split, 'checkpoints')), ['epoch-0001']);
-    const r = await train({ ...cfg, run_dir: split, resume: true });
+    // A write of epoch 2 that crashed half way: resume removes it and says so.
+    const crashed = join(split, 'checkpoints', '.tmp-epoch-0002-4242-0badf00d');
+    mkdirSync(crashed);
+    writeFileSync(join(crashed, 'generator.safetensors'), Buffer.alloc(1000));
+    const lines: string[] = [];
+    const r = await train({ ...cfg, run_dir: split, resume: true }, { log: (l) => lines.push(l) });
     assert.equal(r.resumedFrom, 1);
+    assert.ok(!existsSync(crashed));
+    assert.ok(
+      lines.some((l) =>
+        /^resuming .* \(epoch 1, step 3\); removed 1 unfinished checkpoint write left by a crash: \.tmp-epoch-0002-4242-0badf00d$/.test(
+          l,
+        ),
+      ),
+      lines.join('\n'),
+    );
     const a = fileHashes(join(straight, 'checkpoints', 'epoch-0002'));
     const b = fileHashes(join(split, 'checkpoints', 'epoch-0002'));
     assert.deepEqual(

@@ -28,6 +28,7 @@ import {
   saveCheckpoint,
   type CheckpointManifest,
 } from './checkpoint.js';
+import { describeRemoved, removeUnfinishedCheckpoints } from './checkpointFolder.js';
 import { datasetFingerprint } from './datasetFingerprint.js';
 import { trainStep, type Nets } from './trainStep.js';
 import { lrFactor } from './lrSchedule.js';
@@ -172,6 +173,9 @@ export async function train(
         `${runDir} already has checkpoints (newest ${existing[0].dir}); resume it or choose another run dir`,
       );
     }
+    // What crashed checkpoint writes left (hundreds of MB each at 256 px); said in the next line.
+    const cleaned = describeRemoved(await removeUnfinishedCheckpoints(runDir));
+    if (cleaned && !c.resume) log(`${runDir}: starting at epoch 1${cleaned}`);
     if (c.resume) {
       let ck: Awaited<ReturnType<typeof readCheckpoint>> | null = null;
       let dir = '';
@@ -185,7 +189,7 @@ export async function train(
         }
       }
       if (!ck) {
-        log(`no complete checkpoint in ${runDir}: starting at epoch 1`);
+        log(`no complete checkpoint in ${runDir}: starting at epoch 1${cleaned}`);
       } else {
         const m = ck.manifest;
         checkSameArchitecture(m.config, c, dir);
@@ -228,7 +232,7 @@ export async function train(
         globalStep = m.step;
         resumedFrom = m.epoch;
         lastCheckpoint = dir;
-        log(`resuming ${runDir} from ${dir} (epoch ${m.epoch}, step ${m.step})`);
+        log(`resuming ${runDir} from ${dir} (epoch ${m.epoch}, step ${m.step})${cleaned}`);
       }
     }
     await mkdir(runDir, { recursive: true });

@@ -6,12 +6,12 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { torchPython } from '../test/torchFixtures.js';
+import { findPython } from '@fidlab/testing';
 import { loadStateDict } from '../src/index.js';
 
-const { python, reason } = torchPython();
+const python = findPython(['torch']);
 if (!python) {
-  console.error(`skipped: ${reason}`);
+  console.error('skipped: python3 with torch not found (apt-get install python3-torch)');
   process.exit(0);
 }
 const dir = mkdtempSync(join(tmpdir(), 'fidlab-weights-bench-'));

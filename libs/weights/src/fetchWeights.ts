@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { ErrorCode, FidlabError } from '@fidlab/base';
-import { atomicWrite, tempPath } from '@fidlab/base';
+import { atomicWrite, atomicWriteWith, ErrorCode, FidlabError } from '@fidlab/base';
 import { sha256Memo, weightsCacheDir } from './cache.js';
 
 /** A published weight file fidlab knows how to fetch and verify. */
@@ -162,7 +161,6 @@ export async function fetchWeights(
     return { path: target, sha256, bytes: (await stat(target)).size, downloaded: false };
   }
   await mkdir(dir, { recursive: true });
-  const tmp = `${tempPath(target)}.part`;
   const idle = opts.idleTimeoutMs ?? 30_000;
   const abort = new AbortController();
   let timer = setTimeout(() => abort.abort(), idle);
@@ -187,44 +185,48 @@ export async function fetchWeights(
     if (!res.ok || !res.body) throw offline(`HTTP ${res.status} ${res.statusText}`.trim());
     const header = Number(res.headers.get('content-length'));
     const total = Number.isFinite(header) && header > 0 ? header : undefined;
-    const fh = await open(tmp, 'w');
-    try {
-      opts.onProgress?.(0, total);
-      for await (const chunk of res.body) {
-        poke();
-        const b = chunk as Uint8Array;
-        hash.update(b);
-        await fh.write(b);
-        received += b.length;
-        opts.onProgress?.(received, total);
+    const body = res.body;
+    // Streamed into a temporary sibling, verified, then renamed into place by atomicWriteWith
+    // (which removes the temporary when anything here throws).
+    const { sha256, recorded } = await atomicWriteWith(target, async (tmp) => {
+      const fh = await open(tmp, 'w');
+      try {
+        opts.onProgress?.(0, total);
+        for await (const chunk of body) {
+          poke();
+          const b = chunk as Uint8Array;
+          hash.update(b);
+          await fh.write(b);
+          received += b.length;
+          opts.onProgress?.(received, total);
+        }
+      } catch (e) {
+        if (e instanceof FidlabError) throw e;
+        throw offline(
+          `interrupted after ${received} bytes: ${networkReason(e, abort.signal.aborted, idle)}`,
+        );
+      } finally {
+        await fh.close();
       }
-    } catch (e) {
-      if (e instanceof FidlabError) throw e;
-      throw offline(
-        `interrupted after ${received} bytes: ${networkReason(e, abort.signal.aborted, idle)}`,
-      );
-    } finally {
-      await fh.close();
-    }
-    if (total !== undefined && received !== total) {
-      throw offline(`got ${received} of ${total} bytes`);
-    }
-    const sha256 = hash.digest('hex');
-    const recorded = src.sha256 ? undefined : await readRecordedSha(target);
-    const problem = sha256Problem(sha256, src, recorded);
-    if (problem) {
-      throw new FidlabError(
-        ErrorCode.BAD_FILE_FORMAT,
-        `downloaded ${src.file} from ${src.url} but its ${problem}; not saved`,
-      );
-    }
-    await rename(tmp, target);
+      if (total !== undefined && received !== total) {
+        throw offline(`got ${received} of ${total} bytes`);
+      }
+      const sha256 = hash.digest('hex');
+      const recorded = src.sha256 ? undefined : await readRecordedSha(target);
+      const problem = sha256Problem(sha256, src, recorded);
+      if (problem) {
+        throw new FidlabError(
+          ErrorCode.BAD_FILE_FORMAT,
+          `downloaded ${src.file} from ${src.url} but its ${problem}; not saved`,
+        );
+      }
+      return { sha256, recorded };
+    });
     if (!src.sha256 && !recorded) await recordSha(target, sha256);
     await sha256Memo(target, dir, sha256); // later uses verify without re-reading the file
     return { path: target, sha256, bytes: received, downloaded: true };
   } finally {
     clearTimeout(timer);
-    await rm(tmp, { force: true });
   }
 }
 

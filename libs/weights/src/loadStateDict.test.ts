@@ -5,13 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ErrorCode, isFidlabError } from '@fidlab/base';
-import {
-  FIXTURES,
-  assertMatches,
-  generateFixtures,
-  readExpected,
-  torchPython,
-} from '../test/torchFixtures.js';
+import { findPython, pythonSkip } from '@fidlab/testing';
+import { FIXTURES, assertMatches, generateFixtures, readExpected } from '../test/torchFixtures.js';
 import { loadStateDict } from './loadStateDict.js';
 
 const expected = readExpected();
@@ -110,11 +105,10 @@ describe('loadStateDict errors name the file and the problem', () => {
 });
 
 describe('loadStateDict against the installed torch (fresh fixtures)', () => {
-  const { python, reason } = torchPython();
-  const required = process.env.FIDLAB_REQUIRE_SERVICES === '1';
-  const skip = required ? false : reason;
+  // A skip reason, or false; with FIDLAB_REQUIRE_SERVICES=1 a missing torch throws (fails).
+  const skip = pythonSkip(['torch']);
   it('zip and legacy files from a new seed match torch exactly', { skip }, async () => {
-    if (!python) assert.fail(`FIDLAB_REQUIRE_SERVICES=1 but ${reason}`);
+    const python = findPython(['torch'])!;
     const dir = generateFixtures(python, 99);
     try {
       const fresh = readExpected(dir);

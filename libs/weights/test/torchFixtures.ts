@@ -46,18 +46,6 @@ export function assertMatches(
   }
 }
 
-/**
- * A python3 with torch, or why there is none: tests skip with that reason, and fail with it when
- * FIDLAB_REQUIRE_SERVICES=1 (CI installs python3-torch).
- */
-export function torchPython(): { python?: string; reason?: string } {
-  for (const py of ['/usr/bin/python3', 'python3']) {
-    const r = spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' });
-    if (r.status === 0) return { python: py };
-  }
-  return { reason: 'python3 with torch not found (apt-get install python3-torch)' };
-}
-
 /** Runs the fixture generator into a fresh temporary folder; returns the folder. */
 export function generateFixtures(python: string, seed: number): string {
   const dir = mkdtempSync(join(tmpdir(), 'fidlab-weights-'));

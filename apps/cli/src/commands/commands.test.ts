@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { encodeNpy, encodeNpz, parseNpz } from '@fidlab/base';
 import { featureStats, frechetDistance, type Matrix } from '@fidlab/fid-core';
 import { runCli } from '../main.js';
-import { captureIo } from '../testing.js';
+import { captureIo } from '@fidlab/testing';
 
 interface FidFixture {
   x: number[][];

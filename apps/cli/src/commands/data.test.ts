@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runCli } from '../main.js';
-import { captureIo } from '../testing.js';
+import { captureIo } from '@fidlab/testing';
 
 function temp(t: { after(fn: () => void): void }) {
   const dir = mkdtempSync(join(tmpdir(), 'fidlab-cli-data-'));

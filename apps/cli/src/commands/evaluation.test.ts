@@ -4,46 +4,20 @@
 // matters: it must be the folder path's single resize (the extractor's), not a resize to the
 // model size first.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { synthDataset } from '@fidlab/datasets';
 import { dataSpec, Evaluator, metricSpec, type MetricValue } from '@fidlab/experiments';
 import { selectBackend } from '@fidlab/models';
-import { train } from '@fidlab/training';
+import { captureIo, tempDir, tinyCheckpoint } from '@fidlab/testing';
 import { runCli } from '../main.js';
-import { captureIo } from '../testing.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'fidlab-cli-evaluation-'));
-const root = join(dir, 'data');
-let checkpoint = '';
+// A 32 px unet trained one epoch on 4 identities x 2 synthetic 48 px pairs (half of them test).
+const dir = tempDir({ after }, 'fidlab-cli-evaluation-');
+const { data: root, checkpoint } = tinyCheckpoint(dir);
 
 before(async () => {
   await selectBackend({ backend: 'wasm' });
-  await synthDataset({
-    out: root,
-    identities: 4,
-    perIdentity: 2,
-    size: 48,
-    seed: 5,
-    testFraction: 0.5,
-  });
-  const r = await train({
-    model: 'unet',
-    direction: 'photo2sketch',
-    size: 32,
-    ngf: 4,
-    ndf: 4,
-    epochs: 1,
-    batch_size: 2,
-    seed: 3,
-    data: { root },
-    run_dir: join(dir, 'run'),
-  });
-  checkpoint = r.lastCheckpoint!;
 });
-after(() => rmSync(dir, { recursive: true, force: true }));
 
 async function run(...argv: string[]) {
   const io = captureIo();

@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { createRng, parseNpy, parseNpz } from '@fidlab/base';
-import { inceptionStateDictShapes } from '@fidlab/features';
+import { inceptionStateDictShapes } from '@fidlab/models';
 import { saveSafetensors, type StateDict } from '@fidlab/weights';
 import { runCli } from '../main.js';
-import { captureIo } from '../testing.js';
+import { captureIo } from '@fidlab/testing';
 
 const dir = mkdtempSync(join(tmpdir(), 'fidlab-cli-features-'));
 const weights = join(dir, 'inception-random.safetensors');

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FidlabError } from '@fidlab/base';
 import { openStore } from '@fidlab/store';
-import { captureIo } from '../testing.js';
+import { captureIo } from '@fidlab/testing';
 import { bestCommand } from './best.js';
 import { exportCommand } from './export.js';
 import { runsCommand } from './runs.js';

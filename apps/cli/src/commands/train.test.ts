@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { synthDataset } from '@fidlab/datasets';
 import { runCli } from '../main.js';
-import { captureIo } from '../testing.js';
+import { captureIo } from '@fidlab/testing';
 import { formatDuration, progressLine } from './trainProgress.js';
 
 let tmp = '';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { synthDataset } from '@fidlab/datasets';
-import { captureIo } from '../testing.js';
+import { captureIo } from '@fidlab/testing';
 import { UsageError } from '../command.js';
 import { isIdentityTrial, runTrainIdentity } from './trainIdentity.js';
 

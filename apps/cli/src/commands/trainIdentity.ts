@@ -1,7 +1,7 @@
 // `fidlab train --trial identity ...`: the identity fine-tuning trial of @fidlab/features. The
 // train command hands argv here when it sees `--trial identity` (isIdentityTrial).
 import { selectBackend } from '@fidlab/models';
-import { trainIdentity, type IdentityConfigInput } from '@fidlab/features';
+import { trainIdentity, type IdentityConfigInput } from '@fidlab/training';
 import { numberOption, parse, processIo, UsageError, type Io } from '../command.js';
 
 export const TRAIN_IDENTITY_USAGE = `usage: fidlab train --trial identity --data ROOT --out RUN_DIR --epochs N --lr X

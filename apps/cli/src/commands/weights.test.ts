@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '../main.js';
-import { captureIo } from '../testing.js';
+import { captureIo } from '@fidlab/testing';
 
 const FIXTURES = resolve(
   dirname(fileURLToPath(import.meta.url)),

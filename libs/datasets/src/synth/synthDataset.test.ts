@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { tempDir } from '../../test/fixtures.js';
+import { tempDir } from '@fidlab/testing';
 import { decodeImage } from '../decodeImage.js';
 import { discoverDataset } from '../discoverDataset.js';
 import { renderPair, synthDataset } from './synthDataset.js';

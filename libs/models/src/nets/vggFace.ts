@@ -6,8 +6,6 @@
 // flattened NCHW), pool5 (7x7x512 flattened NCHW, 25088-d), pool5-avg (512-d spatial mean of
 // pool5, what the standard FID code would give), fc6 / relu6 / fc7 / relu7 (4096-d).
 import * as tf from '@tensorflow/tfjs';
-import { ErrorCode, FidlabError } from '@fidlab/base';
-import type { FeatureExtractor } from './extractor.js';
 import {
   countParameters,
   get,
@@ -204,24 +202,4 @@ export class VggFace {
 /** Loads VGG-Face from a PyTorch weights file (converted once, then cached). */
 export async function loadVggFace(file: string): Promise<VggFace> {
   return new VggFace(await loadConverted(file, VGGFACE_CONVERSION));
-}
-
-export function vggFaceTap(arg: string | undefined): VggFaceTap {
-  if (arg === undefined || !(arg in VGGFACE_TAPS)) {
-    throw new FidlabError(
-      ErrorCode.INVALID_CONFIG,
-      `vggface:${arg ?? ''}: the layer must be one of ${Object.keys(VGGFACE_TAPS).join(', ')}`,
-    );
-  }
-  return arg as VggFaceTap;
-}
-
-export function vggFaceExtractor(net: VggFace, tap: VggFaceTap): FeatureExtractor {
-  return {
-    name: `vggface:${tap}`,
-    dims: VGGFACE_TAPS[tap],
-    inputSize: VGGFACE_INPUT_SIZE,
-    extract: (images) => net.features(images, tap),
-    dispose: () => net.dispose(),
-  };
 }

@@ -1,15 +1,22 @@
 // Checkpoints of the identity trial: `epoch-NNNN/identity.json` (what the network is, the
 // classes, the epoch's metrics, a tensor index, sha256 of the weights) + `weights.bin` (every
 // tensor as float32 little-endian, in index order) + `optimizer.bin` (the optimizers' state, for
-// resuming; removed from a checkpoint once a newer one is complete). Written into a temporary
-// sibling folder and renamed into place, so a reader never sees a half-written checkpoint.
-import { createHash } from 'node:crypto';
+// resuming; removed from a checkpoint once a newer one is complete). Written, listed and pruned
+// by the checkpoint folder code generator trials use too (../checkpointFolder.ts), so a reader
+// never sees a half-written checkpoint.
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { ErrorCode, FidlabError } from '@fidlab/base';
+import {
+  epochDirName,
+  listCheckpointFolders,
+  pruneCheckpointFiles,
+  sha256Hex,
+  writeCheckpoint,
+} from '../checkpointFolder.js';
 
 export const IDENTITY_CHECKPOINT_FORMAT = 'fidlab-identity/1';
 export const IDENTITY_MANIFEST = 'identity.json';
@@ -65,9 +72,7 @@ export interface IdentityTrainingState {
   head: IdentityOptimizerState;
 }
 
-export function epochDirName(epoch: number): string {
-  return `epoch-${String(epoch).padStart(4, '0')}`;
-}
+export { epochDirName };
 
 /** float32 little-endian bytes of tensors, in order, and their index. */
 async function packTensors(
@@ -83,7 +88,7 @@ async function packTensors(
   return { bytes: Buffer.concat(chunks), index };
 }
 
-const sha256Of = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const sha256Of = sha256Hex;
 
 /**
  * Writes one checkpoint atomically; returns its directory, sha256 and size (of the weights: the
@@ -128,14 +133,12 @@ export async function saveIdentityCheckpoint(
     bytes: weights.length,
     ...(optimizer ? { optimizer } : {}),
   };
-  const tmp = `${dir}.partial-${process.pid}-${Date.now()}`;
-  await rm(tmp, { recursive: true, force: true });
-  await mkdir(tmp, { recursive: true });
-  await writeFile(path.join(tmp, IDENTITY_WEIGHTS), weights);
-  if (optimizerBytes) await writeFile(path.join(tmp, IDENTITY_OPTIMIZER), optimizerBytes);
-  await writeFile(path.join(tmp, IDENTITY_MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
-  await rm(dir, { recursive: true, force: true });
-  await rename(tmp, dir);
+  const files: [string, Buffer][] = [[IDENTITY_WEIGHTS, weights]];
+  if (optimizerBytes) files.push([IDENTITY_OPTIMIZER, optimizerBytes]);
+  await writeCheckpoint(dir, files, {
+    name: IDENTITY_MANIFEST,
+    build: () => JSON.stringify(manifest, null, 2) + '\n',
+  });
   return { dir, sha256, bytes: weights.length };
 }
 
@@ -143,14 +146,7 @@ export async function saveIdentityCheckpoint(
 export async function listIdentityCheckpoints(
   out: string,
 ): Promise<{ epoch: number; dir: string }[]> {
-  const root = path.join(out, 'checkpoints');
-  if (!existsSync(root)) return [];
-  return (await readdir(root))
-    .map((n) => /^epoch-(\d+)$/.exec(n))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => ({ epoch: Number(m[1]), dir: path.join(root, m[0]) }))
-    .filter((c) => existsSync(path.join(c.dir, IDENTITY_MANIFEST)))
-    .sort((a, b) => b.epoch - a.epoch);
+  return listCheckpointFolders(out, IDENTITY_MANIFEST);
 }
 
 /**
@@ -183,7 +179,7 @@ export async function loadIdentityTrainingState(
 
 /** Removes a checkpoint's optimizer state (kept only in the newest checkpoint). */
 export async function pruneIdentityTrainingState(dir: string): Promise<void> {
-  await rm(path.join(dir, IDENTITY_OPTIMIZER), { force: true });
+  await pruneCheckpointFiles(dir, [IDENTITY_OPTIMIZER]);
 }
 
 function unpackTensors(
@@ -251,7 +247,7 @@ export async function loadIdentityCheckpoint(
       `${weightsPath}: ${bytes.length} bytes, the manifest says ${manifest.bytes}`,
     );
   }
-  const sha = createHash('sha256').update(bytes).digest('hex');
+  const sha = sha256Of(bytes);
   if (sha !== manifest.sha256) {
     throw new FidlabError(
       ErrorCode.BAD_FILE_FORMAT,

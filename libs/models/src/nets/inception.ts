@@ -7,8 +7,6 @@
 // 2048 channels), each average-pooled to 1x1. Weights: pytorch-fid's
 // pt_inception-2015-12-05-6726825d.pth (its state_dict key names).
 import * as tf from '@tensorflow/tfjs';
-import { ErrorCode, FidlabError } from '@fidlab/base';
-import type { FeatureExtractor } from './extractor.js';
 import {
   countParameters,
   foldBatchNorm,
@@ -285,28 +283,4 @@ export class FidInception {
 /** Loads a FID Inception from a PyTorch weights file (converted once, then cached). */
 export async function loadFidInception(file: string): Promise<FidInception> {
   return new FidInception(await loadConverted(file, INCEPTION_CONVERSION));
-}
-
-/** Parses the part after 'inception:' (undefined = pool3). */
-export function inceptionDims(arg: string | undefined): InceptionDims {
-  if (arg === undefined || arg === '' || arg === 'pool3') return 2048;
-  const d = Number(arg);
-  if (!(INCEPTION_DIMS as readonly number[]).includes(d)) {
-    throw new FidlabError(
-      ErrorCode.INVALID_CONFIG,
-      `inception:${arg}: the dims must be one of ${INCEPTION_DIMS.join(', ')}`,
-    );
-  }
-  return d as InceptionDims;
-}
-
-/** A FeatureExtractor over a loaded FID Inception. */
-export function inceptionExtractor(net: FidInception, dims: InceptionDims): FeatureExtractor {
-  return {
-    name: `inception:${dims}`,
-    dims,
-    inputSize: INCEPTION_INPUT_SIZE,
-    extract: (images) => net.features(images, dims),
-    dispose: () => net.dispose(),
-  };
 }

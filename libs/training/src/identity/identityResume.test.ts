@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { isFidlabError } from '@fidlab/base';
@@ -71,6 +70,14 @@ test('identity trial: interrupted after epoch 1 of 2, resume continues at epoch 
     const ck1 = path.join(out, 'checkpoints', 'epoch-0001');
     assert.ok(existsSync(path.join(ck1, 'optimizer.bin')), 'the newest checkpoint keeps its state');
 
+    // Writes of epoch 2 that crashed half way (today's and the older `.partial` name): resume
+    // removes them and says so.
+    const leftovers = ['.tmp-epoch-0002-4242-0badf00d', 'epoch-0002.partial-4242-1700000000000'];
+    for (const name of leftovers) {
+      await mkdir(path.join(out, 'checkpoints', name));
+      await writeFile(path.join(out, 'checkpoints', name, 'weights.bin'), Buffer.alloc(1000));
+    }
+
     // Resumed: only epoch 2 runs, from epoch 1's weights and optimizer state.
     const second: IdentityEpochResult[] = [];
     const lines: string[] = [];
@@ -86,9 +93,17 @@ test('identity trial: interrupted after epoch 1 of 2, resume continues at epoch 
       'epoch 1 is not trained again',
     );
     assert.ok(
-      lines.some((l) => /resuming .* from .*epoch-0001 \(epoch 1\)/.test(l)),
+      lines.some((l) =>
+        /resuming .* from .*epoch-0001 \(epoch 1\); removed 2 unfinished checkpoint writes left by a crash: \.tmp-epoch-0002-4242-0badf00d, epoch-0002\.partial-4242-1700000000000$/.test(
+          l,
+        ),
+      ),
       lines.join('\n'),
     );
+    assert.deepEqual((await readdir(path.join(out, 'checkpoints'))).sort(), [
+      'epoch-0001',
+      'epoch-0002',
+    ]);
     // Same data order, dropout seeds and optimizer state: the same network as without the stop.
     const [s2] = straight.epochs.slice(1);
     assert.equal(second[0].sha256, s2.sha256, 'epoch 2 weights equal the uninterrupted run');

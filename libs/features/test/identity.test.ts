@@ -1,3 +1,5 @@
+// Across training and features: an identity trial (@fidlab/training) fine-tunes a body, and its
+// checkpoints load as `identity:<dir>:<layer>` extractors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -7,10 +9,8 @@ import * as tf from '@tensorflow/tfjs';
 import { isFidlabError } from '@fidlab/base';
 import { setupFastCpu } from '@fidlab/tfjs-cpu';
 import { synthDataset } from '@fidlab/datasets';
-import { identityFactory } from './identityExtractor.js';
-import { loadIdentityCheckpoint } from './identityCheckpoint.js';
-import { parseIdentityConfig } from './identityConfig.js';
-import { trainIdentity, type IdentityEpochResult } from './identityTrain.js';
+import { loadIdentityCheckpoint, trainIdentity, type IdentityEpochResult } from '@fidlab/training';
+import { identityFactory } from '../src/identityExtractor.js';
 
 test('identity trial: facerec body fine-tuned on synthetic identities, rank-k per epoch, checkpoints load as extractors', async () => {
   // Training on tfjs' pure-JS cpu backend would take minutes; the wasm backend (with fidlab's
@@ -142,54 +142,4 @@ test('identity trial: facerec body fine-tuned on synthetic identities, rank-k pe
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-});
-
-test('identity config: defaults and errors name the field', () => {
-  const probe = { dir: 'generated' };
-  const c = parseIdentityConfig({ data: 'd', out: 'o', epochs: 2, lr: 1e-7, eval: { probe } });
-  assert.equal(c.trial, 'identity');
-  assert.equal(c.body.kind, 'facerec');
-  assert.equal(c.body.inputSize, undefined); // the body's own: facerec 150, vggface 224
-  assert.equal(c.checkpointEvery, 1);
-  assert.deepEqual(c.eval.ks, [1, 5, 10]);
-  assert.deepEqual(c.eval.gallery, { split: 'test', images: 'sketches' });
-  assert.equal(c.optimizer, 'momentum');
-  assert.deepEqual(c.eval.probe, { dir: 'generated' });
-  assert.throws(
-    () =>
-      parseIdentityConfig({
-        ...{ data: 'd', out: 'o', epochs: 1, lr: 1, eval: { probe } },
-        ...{ frozen: 3, freezeThrough: 'fc' },
-      }),
-    (e) => isFidlabError(e) && /not both/.test(e.message),
-  );
-  const withSplit = { dir: 'g', split: 'test' };
-  const c2 = parseIdentityConfig({
-    data: 'd',
-    out: 'o',
-    epochs: 1,
-    lr: 1,
-    eval: { probe: withSplit },
-  });
-  assert.deepEqual(c2.eval.probe, withSplit);
-  assert.throws(
-    () => parseIdentityConfig({ data: 'd', out: 'o', epochs: 2, lr: 1 }),
-    (e) => isFidlabError(e) && /eval/.test(e.message),
-  );
-  assert.throws(
-    () => parseIdentityConfig({ data: 'd', out: 'o', epochs: 2, lr: -1, eval: { probe } }),
-    (e) => isFidlabError(e) && e.code === 'INVALID_CONFIG' && /lr/.test(e.message),
-  );
-  assert.throws(
-    () =>
-      parseIdentityConfig({
-        data: 'd',
-        out: 'o',
-        epochs: 2,
-        lr: 1,
-        eval: { probe },
-        body: { kind: 'resnet' },
-      }),
-    (e) => isFidlabError(e) && /body.kind/.test(e.message),
-  );
 });
