@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ErrorCode, FidlabError } from '@fidlab/base';
-import type { Store } from '@fidlab/store';
+import type { Recorder } from './ports.js';
 import { synthDataset } from '@fidlab/datasets';
 import { extractorNameProblem } from '@fidlab/features';
 import {
@@ -30,7 +30,7 @@ import { formatPath, metricNames, type SweepSpec } from './sweepSpec.js';
 import { toIdentityConfig, toTrainConfig } from './trialConfig.js';
 
 export interface RunSweepOptions {
-  store: Store;
+  store: Recorder;
   /** Run directories go to `<runsDir>/<sweep>/<trial key>`; default `.fidlab/runs`. */
   runsDir?: string;
   log?: (line: string) => void;
@@ -170,7 +170,7 @@ interface TrialContext {
   runId: number;
   runDir: string;
   label: string;
-  store: Store;
+  store: Recorder;
   log: (line: string) => void;
   signal: AbortSignal;
   /** Aborts `signal` when the sweep has been cancelled in the store. */
@@ -377,7 +377,7 @@ async function ensureData(spec: SweepSpec, log: (line: string) => void): Promise
  * Concrete extractor names for every metric. A `best` reference becomes the generator checkpoint
  * that the other sweep's metric selects now (recorded with every value it produces).
  */
-export async function resolveMetrics(spec: SweepSpec, store: Store): Promise<ResolvedMetric[]> {
+export async function resolveMetrics(spec: SweepSpec, store: Recorder): Promise<ResolvedMetric[]> {
   const out: ResolvedMetric[] = [];
   for (const [i, m] of (spec.evaluate?.metrics ?? []).entries()) {
     if (typeof m.extractor === 'string') {
