@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { frechetDistance, fromRows, type Matrix } from '@fidlab/fid-core';
 import { parseExtractorName, recipeOf, recipesMatch } from '@fidlab/features';
-import { metricValues, parseSweepText } from '../src/index.js';
+import { identityMetricValues, metricValues, parseSweepText } from '../src/index.js';
 
 function blob(n: number, d: number, shift: number, seed: number): Matrix {
   let s = seed;
@@ -128,4 +128,51 @@ select: { metric: kid_x }
     ...features,
   });
   assert.ok(!recipesMatch(k, recipeOf(ks.extra)));
+});
+
+test('identity trial values carry the recipe of the trial network that measured them', () => {
+  const e = {
+    epoch: 2,
+    loss: 1.5,
+    trainAccuracy: 0.25,
+    rank: { '1': 0.5, '5': 1 },
+    cmc: [0.5, 1],
+    checkpointDir: null,
+    sha256: null,
+    bytes: 0,
+    seconds: 1,
+  };
+  const probe = { split: 'test', images: 'photos' as const };
+  const values = identityMetricValues(e, { body: { kind: 'facerec' }, eval: { probe } });
+  assert.deepEqual(
+    values.map((v) => [v.name, v.value]),
+    [
+      ['rank_1', 0.5],
+      ['rank_5', 1],
+      ['train_accuracy', 0.25],
+      ['loss', 1.5],
+    ],
+  );
+  const recipes = values.map((v) => recipeOf(v.extra));
+  assert.ok(recipes.every((r) => r !== null));
+  assert.deepEqual(recipes[0], {
+    kind: 'rank-k',
+    k: 1,
+    extractor: { family: 'trial-network', body: 'facerec' },
+    weights_sha256: null,
+    resize: { mode: 'pad-square-bilinear', size: 150 },
+    protocol: 1,
+    data: { probe, gallery: null },
+  });
+  assert.deepEqual(
+    recipes.map((r) => r!.kind),
+    ['rank-k', 'rank-k', 'train-accuracy', 'train-loss'],
+  );
+  // another body or input size is another recipe
+  const vgg = identityMetricValues(e, {
+    body: { kind: 'vggface', inputSize: 64 },
+    eval: { probe },
+  });
+  assert.deepEqual(recipeOf(vgg[0].extra)!.resize, { mode: 'bilinear-half-pixel', size: 64 });
+  assert.ok(!recipesMatch(recipes[0], recipeOf(vgg[0].extra)));
 });
