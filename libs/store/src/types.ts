@@ -1,4 +1,5 @@
 // Plain row shapes the store returns (no Prisma types leak out: dates are ISO strings, sizes numbers).
+import type { MetricRecord } from '@fidlab/experiments';
 
 export const SWEEP_STATUSES = ['pending', 'running', 'done', 'failed', 'cancelled'] as const;
 export type SweepStatus = (typeof SWEEP_STATUSES)[number];
@@ -88,17 +89,12 @@ export function protocolOf(extra: unknown): number {
     : DEFAULT_PROTOCOL;
 }
 
-export interface MetricInput {
-  name: string;
-  value: number;
-  ciLow?: number | null;
-  ciHigh?: number | null;
-  extractor?: string | null;
-  n1?: number | null;
-  n2?: number | null;
-  /** Anything else about the value; `protocol` (a positive integer) is its evaluation protocol. */
-  extra?: JsonValue | null;
-}
+/**
+ * One metric value as written: the sweep engine's row (ports.ts `MetricRecord`, one shape for
+ * the engine, the evaluator and the store). `extra.protocol` (a positive integer) is its
+ * evaluation protocol, `extra.recipe` its complete recipe (@fidlab/features ValueRecipe).
+ */
+export type MetricInput = MetricRecord;
 
 export interface MetricRow extends MetricInput {
   runId: number;
