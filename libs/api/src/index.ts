@@ -5,7 +5,10 @@ export { createApiServer, DEFAULT_PORT, TRPC_PATH } from './server.js';
 export type { ApiServer, ApiServerOptions } from './server.js';
 export { apiError, createApiClient, trpcUrl } from './client.js';
 export type { ApiClient, ApiClientOptions } from './client.js';
-export { serveStore, untilInterrupted } from './serveStore.js';
+export { dashboardDir, serveStore, untilInterrupted } from './serveStore.js';
+export { fileUnder, runSamples, RUN_FILES_PATH } from './files.js';
+export type { RunSamples, SampleFile, SampleKind } from './files.js';
+export { isAppRoute } from './dashboard.js';
 export type { ServeStoreOptions, ServedStore } from './serveStore.js';
 export {
   bestWithRecipe,

@@ -123,7 +123,12 @@ export function metricValues(
         ...base,
         name: names[i],
         value: r.rank[String(k)],
-        extra: withRecipe({ k, gallery_identities: r.galleryIdentities }, { kind: 'rank-k', k }),
+        // The first value also keeps the whole CMC curve (cmc[r - 1]: accuracy at rank r) for
+        // the report's CMC plots; one number per gallery identity.
+        extra: withRecipe(
+          { k, gallery_identities: r.galleryIdentities, ...(i === 0 ? { cmc: r.cmc } : {}) },
+          { kind: 'rank-k', k },
+        ),
       }));
     }
   }

@@ -25,12 +25,26 @@ export async function best(ctx: StoreContext, q: BestQuery): Promise<BestResult 
     );
   }
   // One round trip: the sweep is resolved inside the query (existence checked only on a miss).
-  const scopeOf = (rb: string, r: string) =>
-    q.run !== undefined
-      ? Prisma.sql`AND ${Prisma.raw(rb)}.run_id = ${q.run}::int`
-      : q.sweep !== undefined
-        ? Prisma.sql`AND ${Prisma.raw(r)}.sweep_id = (SELECT id FROM sweeps WHERE name = ${q.sweep})`
-        : Prisma.empty;
+  const where = q.where !== undefined && Object.keys(q.where).length > 0 ? q.where : undefined;
+  for (const [k, v] of Object.entries(where ?? {}))
+    if (typeof v !== 'string' && !(typeof v === 'number' && Number.isFinite(v)))
+      throw new FidlabError(
+        ErrorCode.INVALID_INPUT,
+        `best: where.${k} must be a string or a finite number, got ${JSON.stringify(v)}`,
+      );
+  /** The runs in scope, for run_best as `rb` joined with runs as `r` (aliases vary). */
+  const scopeOf = (rb: string, r: string) => {
+    const base =
+      q.run !== undefined
+        ? Prisma.sql`AND ${Prisma.raw(rb)}.run_id = ${q.run}::int`
+        : q.sweep !== undefined
+          ? Prisma.sql`AND ${Prisma.raw(r)}.sweep_id = (SELECT id FROM sweeps WHERE name = ${q.sweep})`
+          : Prisma.empty;
+    // jsonb containment: every key of `where` is in the run's parameters with that value.
+    return where === undefined
+      ? base
+      : Prisma.sql`${base} AND ${Prisma.raw(r)}.parameters @> ${JSON.stringify(where)}::jsonb`;
+  };
   const scope = scopeOf('rb', 'r');
   const pick =
     goal === 'min'
