@@ -2,6 +2,7 @@
 export * from './sweepSpec.js';
 export * from './expandTrials.js';
 export * from './metricValues.js';
+export * from './identityMetricValues.js';
 export * from './trialConfig.js';
 export * from './evaluateCheckpoint.js';
 export * from './runSweep.js';

@@ -21,6 +21,7 @@ import {
   runSweep,
   runTrialJob,
   type Claim,
+  type EvaluationJob,
   type JobContext,
   type SweepEvent,
   type SweepSpec,
@@ -137,7 +138,8 @@ test('in-process dispatcher: a tiny sweep evaluates each checkpoint before train
       data: spec.data,
       split: 'test',
       direction: 'sketch2sketch',
-      metrics: spec.evaluate!.metrics,
+      // the sweep names its extractors (no best references): a job's metrics as they are
+      metrics: spec.evaluate!.metrics as EvaluationJob['metrics'],
     });
     assert.deepEqual(
       Object.fromEntries(values.map((v) => [v.name, v.value])),
