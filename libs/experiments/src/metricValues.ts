@@ -76,7 +76,13 @@ export function metricValues(spec: MetricSpec, extractor: string, f: FeaturePair
         ...base,
         name: names[i],
         value: r.rank[String(k)],
-        extra: { k, gallery_identities: r.galleryIdentities },
+        // The first value also keeps the whole CMC curve (cmc[r - 1]: accuracy at rank r) for
+        // the report's CMC plots; one number per gallery identity.
+        extra: {
+          k,
+          gallery_identities: r.galleryIdentities,
+          ...(i === 0 ? { cmc: r.cmc } : {}),
+        },
       }));
     }
   }

@@ -131,7 +131,13 @@ export interface Recorder {
     claim?: Claim,
   ): Promise<number>;
 
-  best(q: { sweep: string; metric: string; goal?: Goal }): Promise<BestRecord | null>;
+  /** The best epoch of the sweep by the metric; `where`: only runs with these parameter values. */
+  best(q: {
+    sweep: string;
+    metric: string;
+    goal?: Goal;
+    where?: Record<string, string | number>;
+  }): Promise<BestRecord | null>;
 }
 
 /** Train one trial of a sweep (resuming from the last checkpoint recorded for its run). */

@@ -260,8 +260,10 @@ async function ensureData(spec: SweepSpec, log: (line: string) => void): Promise
 }
 
 /**
- * Concrete extractor names for every metric. A `best` reference becomes the generator checkpoint
- * that the other sweep's metric selects now (recorded with every value it produces).
+ * Concrete extractor names for every metric. A `best` reference becomes the checkpoint that the
+ * other sweep's metric selects now (among the runs matching `where`, when given), as
+ * `generator:<checkpoint>:<tap>` or, when that sweep fine-tunes identity nets,
+ * `identity:<checkpoint>:<layer>` (recorded with every value it produces).
  */
 export async function resolveMetrics(
   spec: SweepSpec,
@@ -275,19 +277,35 @@ export async function resolveMetrics(
     }
     const ref = m.extractor.best;
     const at = formatPath(['evaluate', 'metrics', i, 'extractor', 'best']);
-    if (!(await recorder.getSweep(ref.sweep)))
+    const other = await recorder.getSweep(ref.sweep);
+    if (!other)
       throw new FidlabError(
         ErrorCode.INVALID_CONFIG,
         `${at}.sweep: no sweep named '${ref.sweep}' in the store (run it first)`,
       );
-    const best = await recorder.best({ sweep: ref.sweep, metric: ref.metric, goal: ref.goal });
+    const best = await recorder.best({
+      sweep: ref.sweep,
+      metric: ref.metric,
+      goal: ref.goal,
+      ...(ref.where ? { where: ref.where } : {}),
+    });
+    const which = ref.where ? ` among runs with ${JSON.stringify(ref.where)}` : '';
     if (best === null || best.checkpoint === null)
       throw new FidlabError(
         ErrorCode.INVALID_CONFIG,
-        `${at}.metric: sweep '${ref.sweep}' has no values of '${ref.metric}' yet`,
+        `${at}.metric: sweep '${ref.sweep}' has no values of '${ref.metric}'${which} yet`,
+      );
+    const identity = (other.spec as { trial?: unknown } | null)?.trial === 'identity';
+    if (identity && m.extractor.pool)
+      throw new FidlabError(
+        ErrorCode.INVALID_CONFIG,
+        `${formatPath(['evaluate', 'metrics', i, 'extractor', 'pool'])}: identity layers are not pooled`,
       );
     const pool = m.extractor.pool ? ':avg' : '';
-    out.push({ spec: m, extractor: `generator:${best.checkpoint}:${m.extractor.tap}${pool}` });
+    out.push({
+      spec: m,
+      extractor: `${identity ? 'identity' : 'generator'}:${best.checkpoint}:${m.extractor.tap}${pool}`,
+    });
   }
   return out;
 }
