@@ -105,7 +105,7 @@ const f2 = (x) => x.toFixed(2);
 const lines = [
   '# CLI start-up',
   '',
-  `\`node ${relative(root, import.meta.filename)} --runs ${RUNS}${compare ? ' --compare ' + relative(root, compare) : ''}\` (${new Date().toISOString().slice(0, 16)}Z): each command as a whole process of the built binary (\`apps/cli/bin/fidlab.js\`), ${RUNS} runs each after one warm-up, the three interleaved; node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} x ${availableParallelism()}, load average ${loadavg().map(f2).join(' ')} at the end.`,
+  `\`node ${relative(root, import.meta.filename)} --runs ${RUNS}${compare ? ' --compare ' + relative(root, compare) : ''}\` (${new Date().toISOString().slice(0, 16)}Z): each command as a whole process of the built binary (\`apps/cli/bin/fidlab.js\`), ${RUNS} runs each after one warm-up, all cases interleaved; node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} x ${availableParallelism()}, load average ${loadavg().map(f2).join(' ')} at the end.`,
   '',
   '| command | min (s) | median (s) | min / node -e 0 | median / node -e 0 |',
   '| --- | --- | --- | --- | --- |',
