@@ -1,6 +1,6 @@
-import { isFidlabError } from '@fidlab/base';
-import { processIo, usageOf, UsageError, type Io } from './command.js';
+import { processIo, usageOf, type Io } from './command.js';
 import { commands } from './commands/index.js';
+import { reportFailure } from './failure.js';
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length), 4);
@@ -38,14 +38,6 @@ export async function runCli(argv: string[], io: Io = processIo): Promise<number
   try {
     return await cmd.run(rest, io);
   } catch (e) {
-    if (e instanceof UsageError) {
-      io.err(`fidlab ${name}: ${e.message} (see fidlab ${name} --help)`);
-      return 2;
-    }
-    if (isFidlabError(e)) {
-      io.err(`fidlab ${name}: error: ${e.message}`);
-      return 1;
-    }
-    throw e;
+    return reportFailure(name, e, io);
   }
 }

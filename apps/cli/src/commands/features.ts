@@ -1,10 +1,11 @@
-import { statSync, writeFileSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { encodeNpy } from '@fidlab/base';
 import type { Matrix } from '@fidlab/fid-core';
 import type { ExtractorPool, FeatureExtractor } from '@fidlab/features';
 import { numberOption, parse, UsageError, type Command, type Io } from '../command.js';
 import { progressPrinter } from '../format.js';
+import { requireInputFile, requireInputFolder, requireOutputFile, writeResult } from '../paths.js';
 
 // The extractors (and tfjs under them) load only when an image folder is read or a usage text
 // lists them: `fidlab fid a.npy b.npy` never loads them.
@@ -88,18 +89,20 @@ export class FolderFeatures {
     if (!values.extractor && values.weights) {
       throw new UsageError('--weights needs --extractor NAME');
     }
+    if (values.weights !== undefined)
+      requireInputFile(values.weights, '--weights', 'a weights file (.pth or .safetensors)');
   }
 
   async of(dir: string): Promise<Matrix> {
     const name = this.values.extractor;
     const lib = await featuresLib();
     const { knownExtractors, ExtractorPool, createExtractor, folderFeatures } = lib;
-    await reportSkipped(dir, this.io);
     if (!name) {
       throw new UsageError(
         `${dir} is a folder: pass --extractor NAME to compute its features (${knownExtractors().join(', ')})`,
       );
     }
+    await reportSkipped(dir, this.io);
     this.extractor ??= (async () => {
       const { selectBackend } = await import('@fidlab/models');
       const backend = await selectBackend({ backend: this.values.backend, log: this.io.err });
@@ -144,10 +147,16 @@ ${await extractorUsage()}
       throw new UsageError(`expected one DIR, got ${positionals.length}`);
     if (!values.extractor) throw new UsageError('--extractor NAME is required');
     if (!values.out) throw new UsageError('--out F.npy is required');
+    // Every path is checked before the extractor runs: a bad --out must not cost the features.
+    requireInputFolder(positionals[0], '', 'a folder of images');
+    requireOutputFile(values.out, '--out', 'features.npy');
     const folders = new FolderFeatures(values, io);
     try {
       const f = await folders.of(positionals[0]);
-      writeFileSync(values.out, encodeNpy({ shape: [f.rows, f.cols], data: f.data }, 'float32'));
+      await writeResult(
+        values.out,
+        encodeNpy({ shape: [f.rows, f.cols], data: f.data }, 'float32'),
+      );
       io.out(`wrote ${values.out} (${f.rows} x ${f.cols}, ${values.extractor})`);
     } finally {
       await folders.dispose();

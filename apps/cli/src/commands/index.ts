@@ -79,6 +79,12 @@ export const commands: CommandEntry[] = [
     load: async () => (await import('./export.js')).exportCommand,
   },
   {
+    name: 'report',
+    summary:
+      'the study report of one or more sweeps: curves with CIs and jumps, best-epoch agreement, metric correlations, CMC, layer separation',
+    load: async () => (await import('./report.js')).reportCommand,
+  },
+  {
     name: 'serve',
     summary: 'serve the experiment store over HTTP (tRPC at /trpc, progress over SSE)',
     load: async () => (await import('./serve.js')).serveCommand,
@@ -87,6 +93,11 @@ export const commands: CommandEntry[] = [
     name: 'token',
     summary: 'API tokens for fidlab serve: create (printed once), list, revoke',
     load: async () => (await import('./token.js')).tokenCommand,
+  },
+  {
+    name: 'store',
+    summary: 'check the experiment store for damage, back it up to a file, restore it from one',
+    load: async () => (await import('./store.js')).storeCommand,
   },
   {
     name: 'train',

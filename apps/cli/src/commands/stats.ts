@@ -1,8 +1,8 @@
-import { writeFileSync } from 'node:fs';
 import { encodeNpz } from '@fidlab/base';
 import { featureStats } from '@fidlab/fid-core';
 import { parse, UsageError, type Command } from '../command.js';
 import { readFeatureMatrix } from '../featureFiles.js';
+import { requireOutputFile, writeResult } from '../paths.js';
 import { EXTRACTOR_OPTIONS, extractorUsage, FolderFeatures, isFolder } from './features.js';
 
 export const statsCommand: Command = {
@@ -24,6 +24,7 @@ ${await extractorUsage()}`,
     if (positionals.length !== 1)
       throw new UsageError(`expected one FEATURES.npy or DIR, got ${positionals.length}`);
     if (!values.out) throw new UsageError('--out S.npz is required');
+    requireOutputFile(values.out, '--out', 'stats.npz');
     const folders = new FolderFeatures(values, io);
     let features;
     try {
@@ -34,7 +35,7 @@ ${await extractorUsage()}`,
     }
     const s = featureStats(features, positionals[0]);
     const d = s.mu.length;
-    writeFileSync(
+    await writeResult(
       values.out,
       encodeNpz({ mu: { shape: [d], data: s.mu }, sigma: { shape: [d, d], data: s.sigma.data } }),
     );
