@@ -6,9 +6,17 @@ export interface Command {
   name: string;
   /** One line for `fidlab --help`. */
   summary: string;
-  /** Full usage text for `fidlab <name> --help`. */
-  usage: string;
+  /**
+   * Full usage text for `fidlab <name> --help`; a function when the text needs a lib that the
+   * command otherwise loads only on demand (e.g. the extractor names).
+   */
+  usage: string | (() => Promise<string>);
   run(argv: string[], io: Io): Promise<number>;
+}
+
+/** The usage text of a command, loading what it needs. */
+export async function usageOf(cmd: Command): Promise<string> {
+  return typeof cmd.usage === 'string' ? cmd.usage : cmd.usage();
 }
 
 /** Where a command writes: injectable so tests capture output without spawning processes. */

@@ -1,4 +1,4 @@
-import { processIo, type Io } from './command.js';
+import { processIo, usageOf, type Io } from './command.js';
 import { commands } from './commands/index.js';
 import { reportFailure } from './failure.js';
 
@@ -21,15 +21,18 @@ export async function runCli(argv: string[], io: Io = processIo): Promise<number
     io.out(help());
     return name === undefined ? 2 : 0;
   }
-  const cmd = commands.find((c) => c.name === name);
-  if (!cmd) {
+  const entry = commands.find((c) => c.name === name);
+  if (!entry) {
     io.err(
       `fidlab: unknown command '${name}' (commands: ${commands.map((c) => c.name).join(', ')})`,
     );
     return 2;
   }
+  // Only now is the command's module loaded, and with it the libs it needs (tfjs, sharp,
+  // Prisma, ...): `fidlab --help` and `fidlab fid a.npy b.npy` never load the rest.
+  const cmd = await entry.load();
   if (rest.includes('--help') || rest.includes('-h')) {
-    io.out(cmd.usage);
+    io.out(await usageOf(cmd));
     return 0;
   }
   try {

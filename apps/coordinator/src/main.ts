@@ -1,11 +1,17 @@
 /**
  * The coordinator: `fidlab-coordinator [--db URL] [--port 4400] [--host 127.0.0.1] [--public-read]`
- * serves the experiment store's tRPC API (libs/api) until SIGINT/SIGTERM; `fidlab serve` runs the
+ * serves the experiment store's tRPC API (libs/api) and the dashboard at / until SIGINT/SIGTERM; `fidlab serve` runs the
  * same code. Sweeps run in-process with `fidlab run` today; the coordinator is where dispatching
  * trials to workers over NATS will live. This file only wires libs together.
  */
 import { parseArgs } from 'node:util';
-import { DEFAULT_PORT, serveStore, untilInterrupted, type ServedStore } from '@fidlab/api';
+import {
+  dashboardDir,
+  DEFAULT_PORT,
+  serveStore,
+  untilInterrupted,
+  type ServedStore,
+} from '@fidlab/api';
 import { isFidlabError } from '@fidlab/base';
 
 export interface CoordinatorIo {
@@ -33,11 +39,13 @@ export async function startCoordinator(argv: string[], io: CoordinatorIo): Promi
       'public-read': { type: 'boolean', default: false },
     },
   });
+  const dashboard = dashboardDir();
   const served = await serveStore({
     db: values.db,
     port: Number(values.port),
     host: values.host,
     publicRead: values['public-read'],
+    dashboardDir: dashboard,
     log: io.err,
   });
   io.out(
@@ -46,6 +54,7 @@ export async function startCoordinator(argv: string[], io: CoordinatorIo): Promi
       url: `${served.server.url}/trpc`,
       db: served.store.kind,
       publicRead: values['public-read'],
+      dashboard: dashboard ? served.server.url + '/' : null,
     }),
   );
   return served;

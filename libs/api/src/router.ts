@@ -3,12 +3,17 @@ import { once } from 'node:events';
 import { TRPCError } from '@trpc/server';
 import { RUN_STATUSES, SWEEP_STATUSES, type Store } from '@fidlab/store';
 import { z } from 'zod';
-import { readProcedure, router, writeProcedure } from './trpc.js';
+import { runSamples } from './files.js';
+import { publicProcedure, readProcedure, router, writeProcedure } from './trpc.js';
 
 const name = z.string().min(1).max(200);
 const runId = z.number().int().positive();
 const goal = z.enum(['min', 'max']).default('min');
 const json = z.json();
+const tags = z.array(z.string()).max(32);
+/** A sweep by name, or a run by id. */
+const target = z.union([z.object({ sweep: name }), z.object({ run: runId })]);
+const toTarget = (t: z.infer<typeof target>) => ('sweep' in t ? t : { runId: t.run });
 
 const bestInput = z
   .object({
@@ -27,6 +32,11 @@ const bestInput = z
     message: 'scope sweep needs sweep (a sweep name)',
     path: ['sweep'],
   });
+
+/** A sweep's owner and tags (none recorded: no owner, no tags). */
+function labelsOf(l: { owner: string | null; tags: string[] } | undefined) {
+  return { owner: l?.owner ?? null, tags: l?.tags ?? [] };
+}
 
 /** Resolves when the store changes (this process) or after `ms` (other writers), or on abort. */
 async function changeOrTimeout(store: Store, ms: number, signal?: AbortSignal): Promise<void> {
@@ -88,14 +98,27 @@ export const appRouter = router({
             ? existing
             : await ctx.store.upsertSweep({ name: input.name, spec });
         const runs = await ctx.store.createRuns(sweep.id, input.runs);
+        // The token that launched it owns it (writeProcedure guarantees one).
+        if (ctx.tokenName !== null) await ctx.store.claimSweepOwner(input.name, ctx.tokenName);
         return { sweep, runs };
       }),
-    list: readProcedure.query(({ ctx }) => ctx.store.listSweeps()),
+    /** Every sweep with its run counts, owner (who launched it) and tags. */
+    list: readProcedure.query(async ({ ctx }) => {
+      const [sweeps, labels] = await Promise.all([ctx.store.listSweeps(), ctx.store.listLabels()]);
+      return sweeps.map((s) => ({ ...s, ...labelsOf(labels.sweeps[s.name]) }));
+    }),
     get: readProcedure.input(z.object({ name })).query(async ({ ctx, input }) => {
       const sweep = await ctx.store.getSweep(input.name);
       if (!sweep)
         throw new TRPCError({ code: 'NOT_FOUND', message: `no sweep named ${input.name}` });
-      return { sweep, runs: await ctx.store.listRuns({ sweep: input.name }) };
+      const [runs, labels] = await Promise.all([
+        ctx.store.listRuns({ sweep: input.name }),
+        ctx.store.listLabels(),
+      ]);
+      return {
+        sweep: { ...sweep, ...labelsOf(labels.sweeps[sweep.name]) },
+        runs: runs.map((r) => ({ ...r, tags: labels.runs[r.id] ?? [] })),
+      };
     }),
     cancel: writeProcedure
       .input(z.object({ name }))
@@ -131,6 +154,13 @@ export const appRouter = router({
       }
       return ctx.store.runEpochs(input.id);
     }),
+    /**
+     * Sample images of an epoch (the last with samples when none is given) from
+     * `<checkpoint>/samples/`, as paths under the run directory for GET /files/runs/<id>/<path>.
+     */
+    samples: readProcedure
+      .input(z.object({ id: runId, epoch: z.number().int().nonnegative().optional() }))
+      .query(({ ctx, input }) => runSamples(ctx.store, input.id, input.epoch)),
     /** The best epoch by a metric, with its checkpoint and every other metric at that epoch. */
     best: readProcedure.input(bestInput).query(({ ctx, input }) => {
       const scope =
@@ -152,6 +182,22 @@ export const appRouter = router({
       .input(z.object({ sweep: name, a: name, b: name }))
       .query(({ ctx, input }) => ctx.store.correlate(input)),
   }),
+  /** Owners, tags and signed notes on sweeps and runs (changes need a token: its name signs). */
+  notes: router({
+    get: readProcedure
+      .input(target)
+      .query(({ ctx, input }) => ctx.store.annotations(toTarget(input))),
+    setTags: writeProcedure
+      .input(z.intersection(target, z.object({ tags })))
+      .mutation(({ ctx, input }) => ctx.store.setTags(toTarget(input), input.tags)),
+    add: writeProcedure
+      .input(z.intersection(target, z.object({ text: z.string().min(1).max(10_000) })))
+      .mutation(({ ctx, input }) =>
+        ctx.store.addNote(toTarget(input), ctx.tokenName as string, input.text),
+      ),
+  }),
+  /** Who this request is (its token's name, or null) and whether reads need a token. */
+  me: publicProcedure.query(({ ctx }) => ({ name: ctx.tokenName, publicRead: ctx.publicRead })),
   workers: router({
     list: readProcedure.query(({ ctx }) => ctx.store.listWorkers()),
   }),

@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
 import { ErrorCode, FidlabError } from '@fidlab/base';
 import { openStore, type Store } from '@fidlab/store';
 import { createApiServer, type ApiServer } from './server.js';
@@ -8,6 +11,8 @@ export interface ServeStoreOptions {
   port: number;
   host: string;
   publicRead: boolean;
+  /** The built dashboard to serve at / (see dashboardDir()); none: / is a 404. */
+  dashboardDir?: string | null;
   log?: (line: string) => void;
 }
 
@@ -36,6 +41,7 @@ export async function serveStore(opts: ServeStoreOptions): Promise<ServedStore> 
       port: opts.port,
       host: opts.host,
       publicRead: opts.publicRead,
+      dashboardDir: opts.dashboardDir ?? null,
     });
   } catch (err) {
     await store.close();
@@ -69,4 +75,21 @@ export function untilInterrupted(): Promise<void> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+}
+
+/**
+ * Where the built dashboard is: FIDLAB_DASHBOARD_DIR, else the dist/ folder of the installed
+ * @fidlab/dashboard package (resolved by name at run time: the api does not import the app), else
+ * null (then / is a 404 and the rest of the API works as before).
+ */
+export function dashboardDir(): string | null {
+  const env = process.env.FIDLAB_DASHBOARD_DIR;
+  if (env) return resolve(env);
+  try {
+    const pkg = createRequire(import.meta.url).resolve('@fidlab/dashboard/package.json');
+    const dist = join(dirname(pkg), 'dist');
+    return existsSync(join(dist, 'index.html')) ? dist : null;
+  } catch {
+    return null;
+  }
 }

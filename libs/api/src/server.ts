@@ -1,9 +1,13 @@
-// `fidlab serve`: the tRPC router on node:http at /trpc (SSE subscriptions included), plus
-// GET /healthz. Tokens are checked per request against the store's hashes, cached briefly.
+// `fidlab serve`: the tRPC router on node:http at /trpc (SSE subscriptions included), GET /healthz,
+// run files (sample images) at /files/runs/<id>/..., and the dashboard at / (when built).
+// Tokens are checked per request against the store's hashes, cached briefly.
+import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { hashToken, type Store } from '@fidlab/store';
+import { serveDashboard } from './dashboard.js';
+import { contentType, fileUnder, RUN_FILES_PATH } from './files.js';
 import { appRouter } from './router.js';
 import type { Context } from './trpc.js';
 
@@ -22,6 +26,8 @@ export interface ApiServerOptions {
   tokenCacheMs?: number;
   /** The largest request body accepted (bytes, default 1 MiB); larger ones get 413 unread. */
   maxBodyBytes?: number;
+  /** The built dashboard (apps/dashboard/dist) served at /; none: / is a 404. */
+  dashboardDir?: string | null;
 }
 
 export interface ApiServer {
@@ -104,7 +110,33 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     },
   });
 
-  const server = createServer((req, res) => {
+  const notFound = (res: ServerResponse, why = 'not found (the API is at /trpc)') => {
+    res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
+    res.end(why + '\n');
+  };
+
+  /** GET /files/runs/<id>/<path>: a file under the run's directory, for readers. */
+  async function runFile(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    if (!publicRead && (await tokenName(bearer(req, null))) === null) {
+      res.writeHead(401, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end('a bearer token is required (fidlab token create NAME)\n');
+      return;
+    }
+    const m = /^(\d+)\/(.+)$/.exec(path.slice(RUN_FILES_PATH.length));
+    let rel: string | null = null;
+    try {
+      rel = m ? decodeURIComponent(m[2]) : null;
+    } catch {
+      rel = null;
+    }
+    const run = m && rel !== null ? await store.getRun(Number(m[1])) : null;
+    const file = run?.runDir && rel !== null ? await fileUnder(run.runDir, rel) : null;
+    if (!file) return notFound(res, 'no such file under the run directory');
+    res.writeHead(200, { 'content-type': contentType(file), 'cache-control': 'no-cache' });
+    res.end(await readFile(file));
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
     if (path === TRPC_PATH || path.startsWith(TRPC_PATH + '/')) {
       if (tooLarge(req, maxBody)) return refuseBody(res, maxBody);
@@ -115,8 +147,17 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
       res.end(JSON.stringify({ ok: true, db: store.kind }));
       return;
     }
-    res.writeHead(404, { 'content-type': 'text/plain' });
-    res.end('not found (the API is at /trpc)\n');
+    if (req.method !== 'GET' && req.method !== 'HEAD') return notFound(res);
+    if (path.startsWith(RUN_FILES_PATH)) return runFile(req, res, path);
+    if (opts.dashboardDir && (await serveDashboard(opts.dashboardDir, path, res))) return;
+    notFound(res);
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end(`internal error: ${(err as Error).message}\n`);
+    });
   });
 
   const host = opts.host ?? '127.0.0.1';

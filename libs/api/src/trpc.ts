@@ -77,6 +77,9 @@ const mapErrors = t.middleware(async ({ next }) => {
 export const router = t.router;
 const base = t.procedure.use(mapErrors);
 
+/** Answers anyone (only `me`: tells a page whether it must ask for a token). */
+export const publicProcedure = base;
+
 /** Reads: need a valid token unless the server allows public reads. */
 export const readProcedure = base.use(({ ctx, next }) => {
   if (ctx.tokenPresented && ctx.tokenName === null) throw invalidToken();

@@ -17,7 +17,7 @@ import {
   type FeatureExtractor,
   type Rgb8Image,
 } from '@fidlab/features';
-import type { EpochRow } from '@fidlab/store';
+import type { RecordedEpoch } from './ports.js';
 import { generateSplit, loadCheckpoint } from '@fidlab/training';
 import { metricValues, type MetricValue } from './metricValues.js';
 import type { DataSpec, MetricSpec } from './sweepSpec.js';
@@ -45,7 +45,7 @@ export const EVALUATION_PROTOCOL = 2;
  * so it must not make its epoch due forever (it stays listed with its own protocol).
  */
 export function epochsToReevaluate(
-  rows: EpochRow[],
+  rows: RecordedEpoch[],
   opts: { names?: Iterable<string>; protocol?: number } = {},
 ): { epoch: number; protocols: number[] }[] {
   const protocol = opts.protocol ?? EVALUATION_PROTOCOL;
@@ -131,6 +131,15 @@ export class Evaluator {
     return cropColumns(ab, w, w);
   }
 
+  /** The generator's input and the ground truth of an item, for the dashboard's sample grid. */
+  private async samplePair(item: DatasetItem): Promise<{ input: RgbImage; truth: RgbImage }> {
+    const truth = await this.sketch(item);
+    if (this.direction === 'sketch2sketch') return { input: truth, truth };
+    if (item.b !== null) return { input: await decodeImage(item.a), truth };
+    const ab = await decodeImage(item.a);
+    return { input: cropColumns(ab, 0, Math.floor(ab.width / 2)), truth };
+  }
+
   private async extractor(name: string): Promise<FeatureExtractor> {
     let e = this.extractors.get(name);
     if (!e) {
@@ -175,7 +184,9 @@ export class Evaluator {
         `generated ${n} images of split '${this.split}' for ${truth.items.length} targets`,
       );
     }
-    await writeSamples(join(req.checkpointDir, 'samples'), pixels, size, req.samples ?? 8);
+    await writeSamples(join(req.checkpointDir, 'samples'), pixels, size, req.samples ?? 8, (k) =>
+      this.samplePair(truth.items[k]),
+    );
     const per = size * size * 3;
     const generated = Array.from({ length: n }, (_, k) => async (): Promise<Rgb8Image> => ({
       data: pixels.subarray(k * per, (k + 1) * per),
@@ -222,11 +233,16 @@ export class Evaluator {
 }
 
 /** The first `count` generated images ([n, size, size, 3]) as PNG files (sample-000.png, ...). */
+/**
+ * `sample-007.png` (generated) with `sample-007-input.png` and `sample-007-truth.png` beside it
+ * (the input and the ground truth at their own size), for the first `count` images.
+ */
 async function writeSamples(
   dir: string,
   pixels: Uint8Array,
   size: number,
   count: number,
+  pair: (k: number) => Promise<{ input: RgbImage; truth: RgbImage }>,
 ): Promise<void> {
   if (count <= 0) return;
   await mkdir(dir, { recursive: true });
@@ -238,6 +254,17 @@ async function writeSamples(
     })
       .png()
       .toFile(join(dir, `sample-${String(k).padStart(3, '0')}.png`));
+    const { input, truth } = await pair(k);
+    for (const [suffix, img] of [
+      ['input', input],
+      ['truth', truth],
+    ] as const) {
+      await sharp(Buffer.from(img.data), {
+        raw: { width: img.width, height: img.height, channels: 3 },
+      })
+        .png()
+        .toFile(join(dir, `sample-${String(k).padStart(3, '0')}-${suffix}.png`));
+    }
   }
 }
 

@@ -65,6 +65,13 @@ test('evaluation and `fidlab generate` give identical images for the same checkp
       join(checkpoint, 'samples', `sample-${String(k).padStart(3, '0')}.png`),
     );
     assert.equal(fromEvaluation, fromGenerate, `image ${k} (${item.id}) differs`);
+    // Beside each generated sample: its input photo and ground-truth sketch (the dashboard's grid).
+    const sample = (suffix: string) =>
+      join(checkpoint, 'samples', `sample-${String(k).padStart(3, '0')}-${suffix}.png`);
+    const rgb = async (path: string) =>
+      (await sharp(path).removeAlpha().toColourspace('srgb').raw().toBuffer()).toString('hex');
+    assert.equal(await rgb(sample('input')), await rgb(item.a), `input ${k}`);
+    assert.equal(await rgb(sample('truth')), await rgb(item.b!), `ground truth ${k}`);
     seen.add(fromGenerate);
   }
   assert.equal(seen.size, items.length, 'each input gives its own image');

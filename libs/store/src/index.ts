@@ -12,6 +12,7 @@ export { resolveTarget, maskUrl, DEFAULT_DB_DIR } from './database.js';
 export type { DatabaseKind, DatabaseOptions } from './database.js';
 export { migrate, readMigrations, migrationChecksum, defaultMigrationsDir } from './migrate.js';
 export { generateToken, hashToken, TOKEN_PREFIX } from './tokens.js';
+export { checkTags, type AnnotationTarget } from './annotations.js';
 export * from './types.js';
 export { checkStore, backupStore, restoreStore, backupKind } from './backup.js';
 export type { StoreCheckResult, BackupResult, RestoreResult } from './backup.js';

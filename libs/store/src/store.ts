@@ -8,6 +8,7 @@
 // gives each function a one-line method. A new concern: a new file, and its methods here.
 import { EventEmitter } from 'node:events';
 import type { Claim, Recorder } from '@fidlab/experiments';
+import * as notes from './annotations.js';
 import * as apiTokens from './apiTokens.js';
 import * as selection from './best.js';
 import * as claims from './claims.js';
@@ -25,6 +26,8 @@ import { migrate } from './migrate.js';
 import * as runs from './runs.js';
 import * as sweeps from './sweeps.js';
 import type {
+  Annotations,
+  NoteRow,
   BestQuery,
   BestResult,
   CorrelationResult,
@@ -246,6 +249,25 @@ export class Store implements Recorder {
   }
   listWorkers(): Promise<WorkerRow[]> {
     return workers.listWorkers(this.ctx);
+  }
+
+  // ---- owners, tags and notes (annotations.ts) ----------------------------------------------
+
+  /** Records who launched a sweep unless someone already is (the first launcher owns it). */
+  claimSweepOwner(sweep: string, owner: string): Promise<string | null> {
+    return notes.claimSweepOwner(this.ctx, sweep, owner);
+  }
+  setTags(target: notes.AnnotationTarget, tags: string[]): Promise<string[]> {
+    return notes.setTags(this.ctx, target, tags);
+  }
+  addNote(target: notes.AnnotationTarget, author: string, text: string): Promise<NoteRow> {
+    return notes.addNote(this.ctx, target, author, text);
+  }
+  annotations(target: notes.AnnotationTarget): Promise<Annotations> {
+    return notes.annotations(this.ctx, target);
+  }
+  listLabels(): ReturnType<typeof notes.listLabels> {
+    return notes.listLabels(this.ctx);
   }
 
   // ---- API tokens (apiTokens.ts) ------------------------------------------------------------

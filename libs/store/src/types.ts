@@ -124,6 +124,8 @@ export interface BestQuery {
   /** Scope: a run id, or a sweep name; neither means every run in the store. */
   run?: number;
   sweep?: string;
+  /** Only runs whose parameters hold these values (e.g. `{ model: 'vae' }`). */
+  where?: Record<string, string | number>;
 }
 
 export interface BestResult {
@@ -188,4 +190,22 @@ export interface ProgressSnapshot {
     lastEpoch: number | null;
     last: Record<string, number>;
   }[];
+}
+
+export interface NoteRow {
+  id: number;
+  sweepId: number;
+  /** null: a note on the sweep itself. */
+  runId: number | null;
+  /** The name of the token that wrote it. */
+  author: string;
+  text: string;
+  createdAt: string;
+}
+
+/** Who launched the sweep, the target's tags and its notes. */
+export interface Annotations {
+  owner: string | null;
+  tags: string[];
+  notes: NoteRow[];
 }

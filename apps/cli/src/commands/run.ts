@@ -7,17 +7,24 @@ import {
   sweepSpecChanges,
   type TrialOutcome,
 } from '@fidlab/experiments';
+import { randomBytes } from 'node:crypto';
+import { hostname, userInfo } from 'node:os';
+import { createApiServer, dashboardDir, DEFAULT_PORT, type ApiServer } from '@fidlab/api';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import { selectBackend } from '@fidlab/models';
-import { openStore, type Store } from '@fidlab/store';
+import { openStore, type Store, type StoreChange } from '@fidlab/store';
 import { parse, UsageError, type Command, type Io } from '../command.js';
 import { fmt } from '../format.js';
 import { requireInputFile, requireOutputFolder } from '../paths.js';
+
+/** How often `fidlab run` tells the store it is alive (its claims count as live for 60 s). */
+const HEARTBEAT_MS = 5000;
 
 export const runCommand: Command = {
   name: 'run',
   summary:
     'run a sweep file in this process: train every trial, evaluate every epoch, store it all',
-  usage: `usage: fidlab run SWEEP.yaml [--db URL] [--runs-dir DIR] [--backend auto|gpu|node|wasm|cpu] [--replace-spec]
+  usage: `usage: fidlab run SWEEP.yaml [--db URL] [--runs-dir DIR] [--backend auto|gpu|node|wasm|cpu] [--replace-spec] [--serve [PORT]]
 
 Expands the sweep's trials, trains each one, evaluates the checkpoints with the sweep's metrics
 and records losses, checkpoints and metric values in the store, then prints the best epoch per
@@ -28,9 +35,15 @@ trials are skipped and unfinished ones resume from their last checkpoint, withou
   --runs-dir DIR   where run directories (checkpoints, metrics.jsonl) go (default .fidlab/runs)
   --backend NAME   tfjs backend (default auto: tfjs-node-gpu, tfjs-node, fidlab's wasm path, cpu)
   --replace-spec   the sweep's name is stored with a different spec: replace it (without this
-                   flag a changed sweep file is refused, naming where it differs)`,
+                   flag a changed sweep file is refused, naming where it differs)
+  --serve [PORT]   also serve the API and the dashboard from this process on 127.0.0.1 (default
+                   port ${DEFAULT_PORT}; 0 picks a free one), reads without a token, so the sweep
+                   can be watched live (the embedded store admits one process at a time)
+
+The sweep's owner is FIDLAB_USER, else the login name (the first launcher keeps it).`,
   async run(argv, io) {
-    const { values, positionals } = parse(argv, {
+    const { argv: rest, servePort } = takeServe(argv);
+    const { values, positionals } = parse(rest, {
       allowPositionals: true,
       options: {
         db: { type: 'string' },
@@ -55,6 +68,36 @@ trials are skipped and unfinished ones resume from their last checkpoint, withou
       await store.close();
       throw changedSpecError(spec.name, changes, 'pass --replace-spec');
     }
+    const owner = process.env.FIDLAB_USER || userInfo().username;
+    // The engine creates the sweep; its first write names the launcher (first launcher keeps it).
+    const onChange = (c: StoreChange) => {
+      if (c.kind !== 'sweep') return;
+      store.events.off('change', onChange);
+      store.claimSweepOwner(spec.name, owner).catch((e: unknown) => {
+        io.err(`warning: could not record the sweep's owner: ${(e as Error).message}`);
+      });
+    };
+    store.events.on('change', onChange);
+    let server: ApiServer | null = null;
+    if (servePort !== null) {
+      try {
+        server = await createApiServer({
+          store,
+          port: servePort,
+          host: '127.0.0.1',
+          publicRead: true,
+          dashboardDir: dashboardDir(),
+        });
+      } catch (err) {
+        await store.close();
+        const e = err as NodeJS.ErrnoException;
+        throw new FidlabError(
+          ErrorCode.INVALID_INPUT,
+          `--serve: cannot listen on 127.0.0.1:${servePort}: ${e.code ?? e.message}`,
+        );
+      }
+      io.out(`dashboard: ${server.url}/sweeps/${encodeURIComponent(spec.name)}`);
+    }
     const controller = new AbortController();
     let interrupts = 0;
     const onSigint = () => {
@@ -64,9 +107,23 @@ trials are skipped and unfinished ones resume from their last checkpoint, withou
       controller.abort();
     };
     process.on('SIGINT', onSigint);
+    // This process is a worker of the sweep: it claims each trial before training it, so that a
+    // second `fidlab run` of the sweep on the same database trains other trials (or waits).
+    const workerId = `run-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    let beat: NodeJS.Timeout | undefined;
     try {
+      await store.registerWorker({
+        id: workerId,
+        hostname: hostname(),
+        pid: process.pid,
+        info: { command: 'fidlab run', sweep: spec.name },
+        status: 'busy',
+      });
+      beat = setInterval(() => void store.heartbeat(workerId).catch(() => {}), HEARTBEAT_MS);
+      beat.unref();
       const outcomes = await runSweep(spec, {
-        store,
+        recorder: store,
+        workerId,
         runsDir: values['runs-dir'],
         log: io.err,
         signal: controller.signal,
@@ -87,10 +144,39 @@ trials are skipped and unfinished ones resume from their last checkpoint, withou
       return outcomes.some((o) => o.status === 'failed') ? 1 : 0;
     } finally {
       process.off('SIGINT', onSigint);
+      if (beat) clearInterval(beat);
+      await store.heartbeat(workerId, 'stopped').catch(() => {});
+      store.events.off('change', onChange);
+      await server?.close();
       await store.close();
     }
   },
 };
+
+/**
+ * Takes `--serve [PORT]` / `--serve=PORT` out of argv (PORT optional, so parseArgs cannot): the
+ * port, DEFAULT_PORT when none is given, or null without --serve.
+ */
+export function takeServe(argv: string[]): { argv: string[]; servePort: number | null } {
+  const out: string[] = [];
+  let servePort: number | null = null;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    let value: string | undefined;
+    if (a === '--serve') {
+      if (i + 1 < argv.length && /^\d+$/.test(argv[i + 1])) value = argv[++i];
+    } else if (a.startsWith('--serve=')) value = a.slice('--serve='.length);
+    else {
+      out.push(a);
+      continue;
+    }
+    const port = value === undefined ? DEFAULT_PORT : Number(value);
+    if (!/^\d+$/.test(value ?? '0') || port > 65535)
+      throw new UsageError(`--serve PORT must be 0..65535, got ${JSON.stringify(value)}`);
+    servePort = port;
+  }
+  return { argv: out, servePort };
+}
 
 /** The best-epoch table: one line per trial, then the overall best. */
 async function printBest(

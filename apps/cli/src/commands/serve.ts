@@ -1,4 +1,4 @@
-import { apiError, DEFAULT_PORT, serveStore, untilInterrupted } from '@fidlab/api';
+import { apiError, dashboardDir, DEFAULT_PORT, serveStore, untilInterrupted } from '@fidlab/api';
 import { ErrorCode, FidlabError } from '@fidlab/base';
 import { numberOption, parse, type Command } from '../command.js';
 
@@ -46,7 +46,8 @@ export async function serverErrors<T>(fn: () => Promise<T>): Promise<T> {
 
 export const serveCommand: Command = {
   name: 'serve',
-  summary: 'serve the experiment store over HTTP (tRPC at /trpc, progress over SSE)',
+  summary:
+    'serve the experiment store over HTTP (tRPC at /trpc, progress over SSE, dashboard at /)',
   usage: `usage: fidlab serve [--db URL] [--port 4400] [--host 127.0.0.1] [--public-read]
 
   --db URL        PostgreSQL URL (default DATABASE_URL, else embedded .fidlab/db)
@@ -72,10 +73,17 @@ Runs until interrupted (Ctrl-C).`,
       port,
       host: values.host as string,
       publicRead: values['public-read'] as boolean,
+      dashboardDir: dashboardDir(),
       log: (l) => io.err(l),
     });
     io.out(
       `fidlab serve: ${server.url}/trpc (db: ${store.kind} ${store.location}${values['public-read'] ? ', public reads' : ''})`,
+    );
+    const dash = dashboardDir();
+    io.out(
+      dash
+        ? `dashboard: ${server.url}/`
+        : 'dashboard: not built (npm run build builds apps/dashboard)',
     );
     await untilInterrupted();
     await close();
