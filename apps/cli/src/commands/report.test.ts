@@ -42,7 +42,7 @@ select: { metric: fid_face, goal: min }
 `);
   const store = await openStore({ url: db });
   try {
-    const outcomes = await runSweep(spec, { store, runsDir: join(dir, 'runs') });
+    const outcomes = await runSweep(spec, { recorder: store, runsDir: join(dir, 'runs') });
     for (const o of outcomes) assert.equal(o.status, 'done', o.error);
     runs = await store.listRuns({ sweep: 'tiny-demo' });
     for (const r of runs) epochs.set(r.id, await store.runEpochs(r.id));
