@@ -134,7 +134,7 @@ export function metricChart(
 /**
  * The scatter matrix over (run, epoch) points: below the diagonal metric j (x) against metric i
  * (y), coloured by run; on the diagonal the metric's name; above it Pearson r, Spearman rho and
- * Kendall tau of the pair.
+ * Kendall tau of the pair, the cell tinted by rho (blue positive, red negative).
  */
 export function scatterMatrix(
   metrics: string[],
@@ -164,7 +164,10 @@ export function scatterMatrix(
       graphic.push({
         type: 'rect',
         shape: { x: x0, y: y0, width: cell, height: cell },
-        style: { fill: i === j ? '#f3f3f3' : 'none', stroke: '#ccc' },
+        style: {
+          fill: i === j ? '#f3f3f3' : i < j ? tint(pairOf(i, j)?.spearman) : 'none',
+          stroke: '#ccc',
+        },
         silent: true,
       });
       if (i === j) {
@@ -240,6 +243,13 @@ export function scatterMatrix(
       });
     }
   return renderSvg({ grid, xAxis, yAxis, series, graphic } as EChartsOption, size, size);
+}
+
+/** Background of a coefficient cell: blue for positive, red for negative Spearman, by |rho|. */
+function tint(rho: number | null | undefined): string {
+  if (rho === null || rho === undefined) return 'none';
+  const a = (0.35 * Math.abs(rho)).toFixed(3);
+  return rho >= 0 ? `rgba(84,112,198,${a})` : `rgba(238,102,102,${a})`;
 }
 
 function breakName(name: string, width: number): string {

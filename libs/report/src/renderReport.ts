@@ -19,6 +19,7 @@ export function fmt(v: number | null | undefined): string {
   return String(Number(v.toPrecision(4)));
 }
 
+const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 const pct = (num: number, den: number) => (den > 0 ? `${((100 * num) / den).toFixed(0)}%` : 'n/a');
 
 function esc(s: string): string {
@@ -126,7 +127,7 @@ function sweepBlocks(s: SweepReport): Block[] {
   blocks.push({ kind: 'h', level: 2, id: `sweep-${sid}`, text: `Sweep ${s.name}` });
   blocks.push({
     kind: 'p',
-    text: `${s.trial === 'identity' ? 'Identity fine-tuning' : 'Generator'} trials: ${s.runs.length} runs, ${s.metrics.length} metrics, ${s.pairs.length} metric pairs.${s.select ? ` The sweep selects by ${s.select.metric} (${s.select.goal}).` : ''}`,
+    text: `${s.trial === 'identity' ? 'Identity fine-tuning' : 'Generator'} trials: ${plural(s.runs.length, 'run')}, ${plural(s.metrics.length, 'metric')}, ${plural(s.pairs.length, 'metric pair')}.${s.select ? ` The sweep selects by ${s.select.metric} (${s.select.goal}).` : ''}`,
   });
   blocks.push({
     kind: 'table',
@@ -207,22 +208,24 @@ function sweepBlocks(s: SweepReport): Block[] {
       ],
     ],
   });
-  blocks.push({
-    kind: 'p',
-    text: 'Pairwise agreement: the fraction of runs in which the two metrics pick the same best epoch.',
-  });
-  blocks.push({
-    kind: 'table',
-    name: 'pair-agreement',
-    header: ['', ...a.metrics],
-    rows: a.metrics.map((n, i) => [n, ...a.pairRate[i]]),
-  });
+  if (a.metrics.length > 1) {
+    blocks.push({
+      kind: 'p',
+      text: 'Pairwise agreement: the fraction of runs in which the two metrics pick the same best epoch.',
+    });
+    blocks.push({
+      kind: 'table',
+      name: 'pair-agreement',
+      header: ['', ...a.metrics],
+      rows: a.metrics.map((n, i) => [n, ...a.pairRate[i]]),
+    });
+  }
 
   // Correlations.
   blocks.push({ kind: 'h', level: 3, id: `pairs-${sid}`, text: 'Metric against metric' });
   blocks.push({
     kind: 'p',
-    text: `Every (run, epoch) where both metrics were recorded is one point (coloured by run). Below the diagonal: the scatter plots; above it: Pearson r, Spearman ρ, Kendall τ-b (fid-core's correlate, as scipy.stats) and n. Coefficients need at least 3 points and are undefined (n/a) for a constant series.`,
+    text: `Every (run, epoch) where both metrics were recorded is one point (coloured by run). Below the diagonal: the scatter plots; above it: Pearson r, Spearman ρ, Kendall τ-b (fid-core's correlate, as scipy.stats) and n, each cell tinted by ρ (blue positive, red negative). Coefficients need at least 3 points and are undefined (n/a) for a constant series.`,
   });
   if (s.metrics.length > 1)
     blocks.push({
