@@ -10,3 +10,4 @@ export * from './inProcessDispatcher.js';
 export { runTrialJob, type TrialFinished } from './trials/trialJob.js';
 export type * from './ports.js';
 export * from './specChange.js';
+export * from './artifactFeatureCache.js';
