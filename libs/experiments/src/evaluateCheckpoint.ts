@@ -14,13 +14,16 @@ import {
 } from '@fidlab/datasets';
 import {
   createExtractor,
+  extractorResize,
+  extractorWeightsSha256,
   imageFeatures,
+  parseExtractorName,
   type FeatureExtractor,
   type Rgb8Image,
 } from '@fidlab/features';
-import type { FeatureCache, FeatureCacheKey, RecordedEpoch } from './ports.js';
 import { generateSplit, loadCheckpoint } from '@fidlab/training';
-import { metricValues, type MetricValue } from './metricValues.js';
+import { metricValues, type FeatureRecipe, type MetricValue } from './metricValues.js';
+import type { FeatureCache, FeatureCacheKey, RecordedEpoch } from './ports.js';
 import type { DataSpec, MetricSpec } from './sweepSpec.js';
 
 /**
@@ -46,7 +49,7 @@ export const EVALUATION_PROTOCOL = 2;
  * so it must not make its epoch due forever (it stays listed with its own protocol).
  */
 export function epochsToReevaluate(
-  rows: RecordedEpoch[],
+  rows: Pick<RecordedEpoch, 'epoch' | 'protocols'>[],
   opts: { names?: Iterable<string>; protocol?: number } = {},
 ): { epoch: number; protocols: number[] }[] {
   const protocol = opts.protocol ?? EVALUATION_PROTOCOL;
@@ -84,11 +87,15 @@ export interface EvaluationRequest {
  * the function behind `fidlab fid DIR_A DIR_B --extractor`, fed the sketch files at their own
  * size and the generated 8-bit pixels (what generate's PNGs hold). So each metric equals the
  * folder commands' value on generate's output folder and the split's sketch folder. Every value
- * carries `extra.protocol` = EVALUATION_PROTOCOL.
+ * carries `extra.protocol` = EVALUATION_PROTOCOL and its complete recipe as `extra.recipe`
+ * (@fidlab/features ValueRecipe: kind and options, extractor, weights sha256, resize, protocol,
+ * split and image cap).
  */
 export class Evaluator {
   private index: DatasetIndex | null = null;
   private readonly extractors = new Map<string, FeatureExtractor>();
+  /** The recipe part of each extractor's values (its weights hashed once). */
+  private readonly featureRecipes = new Map<string, FeatureRecipe>();
   /**
    * Ground-truth features by extractor name, for this evaluator's life. Across evaluators they
    * are shared through `featureCache` (when given) under a key of everything that makes them
@@ -153,6 +160,22 @@ export class Evaluator {
     return e;
   }
 
+  private async featureRecipe(name: string): Promise<FeatureRecipe> {
+    let r = this.featureRecipes.get(name);
+    if (!r) {
+      const e = await this.extractor(name);
+      r = {
+        extractor: parseExtractorName(name),
+        weights_sha256: await extractorWeightsSha256(e),
+        resize: extractorResize(e),
+        protocol: EVALUATION_PROTOCOL,
+        data: { split: this.split, max_images: this.maxImages ?? null },
+      };
+      this.featureRecipes.set(name, r);
+    }
+    return r;
+  }
+
   private async features(
     name: string,
     images: (() => Promise<Rgb8Image>)[],
@@ -176,17 +199,20 @@ export class Evaluator {
   }
 
   /**
-   * The cache key of an extractor's ground-truth features, or null when they must not be cached:
-   * extractors over a checkpoint (`generator:`, `identity:`) name a path whose files can change,
-   * so only published weights, which their name fixes (verified downloads, npm packages), are.
+   * The cache key of an extractor's ground-truth features (with the sha256 of its weight files,
+   * as its values' recipe records it), or null when they must not be cached: an extractor over a
+   * checkpoint (`generator:`, `identity:`) whose weights have no sha256 names a path whose files
+   * could change. Published weights without one are fixed by their name (verified downloads, npm).
    */
   private async cacheKey(extractor: string, items: DatasetItem[]): Promise<FeatureCacheKey | null> {
-    if (!this.featureCache || /^(generator|identity):/.test(extractor)) return null;
+    if (!this.featureCache) return null;
+    const weightsSha256 = (await this.featureRecipe(extractor)).weights_sha256 ?? null;
+    if (weightsSha256 === null && /^(generator|identity):/.test(extractor)) return null;
     return {
       data: await (this.fingerprint ??= this.dataFingerprint(items)),
       split: this.split,
       extractor,
-      weightsSha256: null,
+      weightsSha256,
       protocol: EVALUATION_PROTOCOL,
     };
   }
@@ -259,11 +285,13 @@ export class Evaluator {
         );
         generatedFeatures.set(m.extractor, gen);
       }
-      for (const v of metricValues(m.spec, m.extractor, {
-        generated: gen,
-        real,
-        identities: truth.ids,
-      }))
+      const recipe = await this.featureRecipe(m.extractor);
+      for (const v of metricValues(
+        m.spec,
+        m.extractor,
+        { generated: gen, real, identities: truth.ids },
+        recipe,
+      ))
         values.push({ ...v, extra: { ...v.extra, protocol: EVALUATION_PROTOCOL } });
     }
     return values;
@@ -272,6 +300,7 @@ export class Evaluator {
   dispose(): void {
     for (const e of this.extractors.values()) e.dispose();
     this.extractors.clear();
+    this.featureRecipes.clear();
     this.truth = null;
   }
 }

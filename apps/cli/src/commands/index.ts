@@ -86,7 +86,8 @@ export const commands: CommandEntry[] = [
   },
   {
     name: 'serve',
-    summary: 'serve the experiment store over HTTP (tRPC at /trpc, progress over SSE)',
+    summary:
+      'serve the experiment store over HTTP (tRPC at /trpc, progress over SSE, dashboard at /)',
     load: async () => (await import('./serve.js')).serveCommand,
   },
   {
