@@ -94,9 +94,12 @@ test(
     ])
       await assert.rejects(store.get({ ...ref, uri }, join(dir, 'never')), FidlabError, uri);
     await assert.rejects(store.putFile('../x', a), /artifact key '\.\.\/x'/);
+    // NOT_FOUND (what a feature-cache miss relies on), not an empty file.
     await assert.rejects(
       store.get({ ...ref, uri: 'nats-obj://ckpt-test-2/missing' }, join(dir, 'm')),
-      /not found/,
+      (e: FidlabError) =>
+        e.code === ErrorCode.NOT_FOUND &&
+        /nats-obj:\/\/ckpt-test-2\/missing: not found/.test(e.message),
     );
     rmSync(a);
   },
