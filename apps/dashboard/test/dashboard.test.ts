@@ -438,7 +438,7 @@ describe('dashboard in chromium', { skip }, () => {
       });
     const first = sum(files.filter((f) => !f.file.startsWith('echarts')));
     const all = sum(files);
-    const ms = (v: number) => `${v.toFixed(0)} ms`;
+    const ms = (v: number | undefined) => (v === undefined ? 'not run' : `${v.toFixed(0)} ms`);
     const report = [
       '# Dashboard: render times and page weight',
       '',
