@@ -20,3 +20,9 @@ export function progressPrinter(
     }
   };
 }
+
+/** A plain decimal number (`-3`, `2.5e-4`, `.5`); NaN for anything else (`0x10`, `1_000`, ''). */
+export function parseDecimal(text: string): number {
+  const t = text.trim();
+  return /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(t) ? Number(t) : NaN;
+}

@@ -1,6 +1,6 @@
-import { isFidlabError } from '@fidlab/base';
-import { processIo, UsageError, type Io } from './command.js';
+import { processIo, usageOf, type Io } from './command.js';
 import { commands } from './commands/index.js';
+import { reportFailure } from './failure.js';
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length), 4);
@@ -21,28 +21,23 @@ export async function runCli(argv: string[], io: Io = processIo): Promise<number
     io.out(help());
     return name === undefined ? 2 : 0;
   }
-  const cmd = commands.find((c) => c.name === name);
-  if (!cmd) {
+  const entry = commands.find((c) => c.name === name);
+  if (!entry) {
     io.err(
       `fidlab: unknown command '${name}' (commands: ${commands.map((c) => c.name).join(', ')})`,
     );
     return 2;
   }
+  // Only now is the command's module loaded, and with it the libs it needs (tfjs, sharp,
+  // Prisma, ...): `fidlab --help` and `fidlab fid a.npy b.npy` never load the rest.
+  const cmd = await entry.load();
   if (rest.includes('--help') || rest.includes('-h')) {
-    io.out(cmd.usage);
+    io.out(await usageOf(cmd));
     return 0;
   }
   try {
     return await cmd.run(rest, io);
   } catch (e) {
-    if (e instanceof UsageError) {
-      io.err(`fidlab ${name}: ${e.message} (see fidlab ${name} --help)`);
-      return 2;
-    }
-    if (isFidlabError(e)) {
-      io.err(`fidlab ${name}: error: ${e.message}`);
-      return 1;
-    }
-    throw e;
+    return reportFailure(name, e, io);
   }
 }

@@ -6,7 +6,7 @@
  * the libs; this file only wires them together (the sweep engine calls the same code in-process).
  */
 import { readFileSync } from 'node:fs';
-import { parseEvaluationJob, runEvaluationJob } from '@fidlab/experiments';
+import { evaluateJob, parseEvaluationJob } from '@fidlab/experiments';
 import { isFidlabError } from '@fidlab/base';
 import { selectBackend } from '@fidlab/models';
 
@@ -39,7 +39,7 @@ export async function runEvaluator(argv: string[], io: EvaluatorIo = processIo):
     );
     const name = await selectBackend({ backend, log: io.err });
     const started = Date.now();
-    const values = await runEvaluationJob(job, { onProgress: io.err });
+    const values = await evaluateJob(job, { onProgress: io.err });
     io.out(
       JSON.stringify({
         type: 'metrics',

@@ -1,7 +1,7 @@
 // The fidlab API: sweeps, runs, metrics, workers and live progress, over the experiment store.
 import { once } from 'node:events';
 import { TRPCError } from '@trpc/server';
-import { canonicalJson, RUN_STATUSES, SWEEP_STATUSES, type Store } from '@fidlab/store';
+import { RUN_STATUSES, SWEEP_STATUSES, type Store } from '@fidlab/store';
 import { z } from 'zod';
 import { runSamples } from './files.js';
 import { publicProcedure, readProcedure, router, writeProcedure } from './trpc.js';
@@ -58,7 +58,9 @@ export const appRouter = router({
   sweeps: router({
     /**
      * Creates a sweep with its trials (idempotent: the same name and spec again is a no-op that
-     * returns the sweep; the same name with a different spec is a CONFLICT).
+     * returns the sweep; the same name with a different spec is a CONFLICT unless `replace`).
+     * The spec is validated with the sweep file's own schema (and stored as parsed, defaults
+     * filled in, as `fidlab run` stores it); run keys and parameters as sweep files allow them.
      */
     create: writeProcedure
       .input(
@@ -69,18 +71,32 @@ export const appRouter = router({
             .array(z.object({ key: name.optional(), parameters: z.record(z.string(), json) }))
             .max(100_000)
             .default([]),
+          replace: z.boolean().default(false),
         }),
       )
       .mutation(async ({ ctx, input }) => {
+        // Loaded on first use: the sweep schema pulls in the training engine's config types.
+        const sweeps = await import('@fidlab/experiments');
+        const spec = sweeps.parseSweepSpec(input.spec, 'spec');
+        if (spec.name !== input.name) {
+          throw new TRPCError({
+            code: 'BAD_REQUEST',
+            message: `name ${JSON.stringify(input.name)} differs from spec.name ${JSON.stringify(spec.name)}`,
+          });
+        }
+        input.runs.forEach((r, i) => sweeps.checkRunInput(r, `runs[${i}]`));
         const existing = await ctx.store.getSweep(input.name);
-        if (existing && canonicalJson(existing.spec) !== canonicalJson(input.spec)) {
+        const changes = existing ? sweeps.sweepSpecChanges(existing.spec, spec) : [];
+        if (changes.length > 0 && !input.replace) {
           throw new TRPCError({
             code: 'CONFLICT',
-            message: `sweep ${input.name} exists with a different spec`,
+            message: sweeps.changedSpecError(input.name, changes, 'send replace: true').message,
           });
         }
         const sweep =
-          existing ?? (await ctx.store.upsertSweep({ name: input.name, spec: input.spec }));
+          existing && changes.length === 0
+            ? existing
+            : await ctx.store.upsertSweep({ name: input.name, spec });
         const runs = await ctx.store.createRuns(sweep.id, input.runs);
         // The token that launched it owns it (writeProcedure guarantees one).
         if (ctx.tokenName !== null) await ctx.store.claimSweepOwner(input.name, ctx.tokenName);
@@ -184,6 +200,27 @@ export const appRouter = router({
   me: publicProcedure.query(({ ctx }) => ({ name: ctx.tokenName, publicRead: ctx.publicRead })),
   workers: router({
     list: readProcedure.query(({ ctx }) => ctx.store.listWorkers()),
+  }),
+  /**
+   * API tokens, managed through the running server (which holds the embedded store): any valid
+   * token may create, list and revoke tokens. A revocation here is immediate on this server.
+   */
+  tokens: router({
+    create: writeProcedure.input(z.object({ name })).mutation(async ({ ctx, input }) => ({
+      name: input.name,
+      token: await ctx.store.createToken(input.name),
+    })),
+    list: writeProcedure.query(({ ctx }) => ctx.store.listTokens()),
+    revoke: writeProcedure.input(z.object({ name })).mutation(async ({ ctx, input }) => {
+      const revoked = await ctx.store.revokeToken(input.name);
+      if (!revoked)
+        throw new TRPCError({
+          code: 'NOT_FOUND',
+          message: `no active token named '${input.name}'`,
+        });
+      ctx.forgetTokens();
+      return { name: input.name, revoked };
+    }),
   }),
   /** Live state of a sweep over SSE: one snapshot now, then one whenever it changes. */
   progress: readProcedure.input(z.object({ sweep: name })).subscription(async function* ({

@@ -18,8 +18,14 @@ export interface ApiServerOptions {
   publicRead?: boolean;
   /** Progress subscriptions re-read the store at least this often (ms, default 1000). */
   pollMs?: number;
-  /** How long a verified token is trusted before re-checking the store (ms, default 5000). */
+  /**
+   * How long a verified token is trusted before re-checking the store (ms, default 1000). A
+   * revocation through this server (tokens.revoke) is immediate; one made by another process on
+   * the same PostgreSQL database takes effect within this bound.
+   */
   tokenCacheMs?: number;
+  /** The largest request body accepted (bytes, default 1 MiB); larger ones get 413 unread. */
+  maxBodyBytes?: number;
   /** The built dashboard (apps/dashboard/dist) served at /; none: / is a 404. */
   dashboardDir?: string | null;
 }
@@ -33,6 +39,7 @@ export interface ApiServer {
 }
 
 export const DEFAULT_PORT = 4400;
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 export const TRPC_PATH = '/trpc';
 
 function bearer(
@@ -48,11 +55,29 @@ function bearer(
   return connectionParams?.token ?? null;
 }
 
+/** Whether the declared body is over the limit (decided from the header, before reading). */
+function tooLarge(req: IncomingMessage, max: number): boolean {
+  const len = Number(req.headers['content-length'] ?? 0);
+  return Number.isFinite(len) && len > max;
+}
+
+/** 413 with a tRPC-shaped JSON error; the connection is closed so the body is never read. */
+function refuseBody(res: ServerResponse, max: number): void {
+  const message = `request body too large (limit ${max} bytes)`;
+  res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
+  res.end(
+    JSON.stringify({
+      error: { message, code: -32600, data: { code: 'PAYLOAD_TOO_LARGE', httpStatus: 413 } },
+    }),
+  );
+}
+
 export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer> {
   const { store } = opts;
   const publicRead = opts.publicRead ?? false;
   const pollMs = opts.pollMs ?? 1000;
-  const cacheMs = opts.tokenCacheMs ?? 5000;
+  const cacheMs = opts.tokenCacheMs ?? 1000;
+  const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const tokenCache = new Map<string, { name: string | null; until: number }>();
 
   async function tokenName(token: string | null): Promise<string | null> {
@@ -70,12 +95,19 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   const trpc = createHTTPHandler({
     router: appRouter,
     basePath: TRPC_PATH + '/',
-    createContext: async ({ req, info }): Promise<Context> => ({
-      store,
-      tokenName: await tokenName(bearer(req, info.connectionParams)),
-      publicRead,
-      pollMs,
-    }),
+    // Bodies sent without a Content-Length (chunked) are cut off at the same limit while read.
+    maxBodySize: maxBody,
+    createContext: async ({ req, info }): Promise<Context> => {
+      const token = bearer(req, info.connectionParams);
+      return {
+        store,
+        tokenName: await tokenName(token),
+        tokenPresented: token !== null,
+        forgetTokens: () => tokenCache.clear(),
+        publicRead,
+        pollMs,
+      };
+    },
   });
 
   const notFound = (res: ServerResponse, why = 'not found (the API is at /trpc)') => {
@@ -106,7 +138,10 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
-    if (path === TRPC_PATH || path.startsWith(TRPC_PATH + '/')) return trpc(req, res);
+    if (path === TRPC_PATH || path.startsWith(TRPC_PATH + '/')) {
+      if (tooLarge(req, maxBody)) return refuseBody(res, maxBody);
+      return trpc(req, res);
+    }
     if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ ok: true, db: store.kind }));

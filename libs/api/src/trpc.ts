@@ -9,6 +9,10 @@ export interface Context {
   store: Store;
   /** Name of the bearer token that authenticated this request, or null. */
   tokenName: string | null;
+  /** Whether the request carried a token at all (a wrong one is "invalid or revoked"). */
+  tokenPresented?: boolean;
+  /** Drops the server's cache of verified tokens (after a revocation: immediate). */
+  forgetTokens: () => void;
   /** Reads allowed without a token (`fidlab serve --public-read`). */
   publicRead: boolean;
   /** How often a progress subscription re-reads the store (ms), for writes by other processes. */
@@ -78,6 +82,7 @@ export const publicProcedure = base;
 
 /** Reads: need a valid token unless the server allows public reads. */
 export const readProcedure = base.use(({ ctx, next }) => {
+  if (ctx.tokenPresented && ctx.tokenName === null) throw invalidToken();
   if (!ctx.publicRead && ctx.tokenName === null) {
     throw new TRPCError({
       code: 'UNAUTHORIZED',
@@ -88,8 +93,16 @@ export const readProcedure = base.use(({ ctx, next }) => {
   return next();
 });
 
+function invalidToken(): TRPCError {
+  return new TRPCError({
+    code: 'UNAUTHORIZED',
+    message: 'invalid or revoked token (fidlab token list shows the active ones)',
+  });
+}
+
 /** Mutations: always need a valid token. */
 export const writeProcedure = base.use(({ ctx, next }) => {
+  if (ctx.tokenPresented && ctx.tokenName === null) throw invalidToken();
   if (ctx.tokenName === null) {
     throw new TRPCError({
       code: 'UNAUTHORIZED',

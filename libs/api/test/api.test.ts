@@ -204,10 +204,18 @@ describe('api over HTTP', () => {
   });
 
   it('sweeps.create is idempotent for the same spec, CONFLICT for another; cancel', async () => {
+    const spec = {
+      name: 'created',
+      data: { root: 'data/x', size: 64 },
+      parameters: { lr: { values: [1e-4, 2e-4] } },
+      fixed: { model: 'unet', epochs: 1, epochs_decay: 0 },
+      evaluate: { metrics: [{ name: 'fid', kind: 'fid', extractor: 'facerec' }] },
+      select: { metric: 'fid' },
+    };
     const input = {
       name: 'created',
-      spec: { method: 'grid', lr: [1, 2] },
-      runs: [{ parameters: { lr: 1 } }, { parameters: { lr: 2 } }],
+      spec,
+      runs: [{ parameters: { lr: 1e-4 } }, { parameters: { lr: 2e-4 } }],
     };
     const a = await authed.sweeps.create.mutate(input);
     const b = await authed.sweeps.create.mutate(input);
@@ -217,7 +225,7 @@ describe('api over HTTP', () => {
       b.runs.map((r) => r.id),
     );
     await assert.rejects(
-      authed.sweeps.create.mutate({ ...input, spec: { method: 'random' } }),
+      authed.sweeps.create.mutate({ ...input, spec: { ...spec, method: 'random', count: 2 } }),
       rejectsWith('CONFLICT'),
     );
     const c = await authed.sweeps.cancel.mutate({ name: 'created' });

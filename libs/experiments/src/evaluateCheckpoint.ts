@@ -17,7 +17,7 @@ import {
   type FeatureExtractor,
   type Rgb8Image,
 } from '@fidlab/features';
-import type { EpochRow } from '@fidlab/store';
+import type { RecordedEpoch } from './ports.js';
 import { generateSplit, loadCheckpoint } from '@fidlab/training';
 import { metricValues, type MetricValue } from './metricValues.js';
 import type { DataSpec, MetricSpec } from './sweepSpec.js';
@@ -45,7 +45,7 @@ export const EVALUATION_PROTOCOL = 2;
  * so it must not make its epoch due forever (it stays listed with its own protocol).
  */
 export function epochsToReevaluate(
-  rows: EpochRow[],
+  rows: RecordedEpoch[],
   opts: { names?: Iterable<string>; protocol?: number } = {},
 ): { epoch: number; protocols: number[] }[] {
   const protocol = opts.protocol ?? EVALUATION_PROTOCOL;

@@ -2,6 +2,13 @@ import { z } from 'zod';
 import { ErrorCode, FidlabError } from '@fidlab/base';
 import { Evaluator } from './evaluateCheckpoint.js';
 import type { MetricValue } from './metricValues.js';
+import type {
+  CheckpointEvaluationJob,
+  JobContext,
+  JsonValue,
+  SweepEvent,
+  TrialJob,
+} from './ports.js';
 import { dataSpec, extractorNameProblem, formatPath, metricSpec } from './sweepSpec.js';
 
 /**
@@ -46,12 +53,40 @@ export function parseEvaluationJob(input: unknown, file = 'job'): EvaluationJob 
   return r.data;
 }
 
-/** Runs one job: generate the split with the checkpoint, extract, compute every metric. */
-export async function runEvaluationJob(
+/**
+ * Evaluators kept between jobs of one process, by data set, split, direction and image cap: each
+ * keeps the decoded split and the ground-truth features of every extractor it has used, so that
+ * each further checkpoint only generates and extracts the generated side.
+ */
+export class EvaluatorCache {
+  private readonly evaluators = new Map<string, Evaluator>();
+
+  get(job: EvaluationJob): Evaluator {
+    const key = JSON.stringify([job.data, job.split, job.direction, job.max_images ?? null]);
+    let e = this.evaluators.get(key);
+    if (!e) {
+      e = new Evaluator(job.data, job.split, job.direction, job.max_images);
+      this.evaluators.set(key, e);
+    }
+    return e;
+  }
+
+  dispose(): void {
+    for (const e of this.evaluators.values()) e.dispose();
+    this.evaluators.clear();
+  }
+}
+
+/**
+ * Computes one evaluation (generate the split with the checkpoint, extract, every metric), with
+ * an evaluator from `cache` when given (kept), else a fresh one (disposed).
+ */
+export async function evaluateJob(
   job: EvaluationJob,
-  opts: { onProgress?: (line: string) => void } = {},
+  opts: { onProgress?: (line: string) => void; cache?: EvaluatorCache } = {},
 ): Promise<MetricValue[]> {
-  const evaluator = new Evaluator(job.data, job.split, job.direction, job.max_images);
+  const evaluator =
+    opts.cache?.get(job) ?? new Evaluator(job.data, job.split, job.direction, job.max_images);
   try {
     return await evaluator.evaluate({
       checkpointDir: job.checkpoint,
@@ -63,6 +98,66 @@ export async function runEvaluationJob(
       onProgress: opts.onProgress,
     });
   } finally {
-    evaluator.dispose();
+    if (!opts.cache) evaluator.dispose();
   }
+}
+
+/** `fid_x=12.3 kid_x=0.0123`: the values of one epoch, short. */
+function summarise(values: { name: string; value: number }[]): string {
+  return values.map((v) => `${v.name}=${Number(v.value.toPrecision(4))}`).join(' ');
+}
+
+/**
+ * The evaluation job handler (a worker entry point): evaluates the job's checkpoint, records the
+ * values under the trial's claim (`ctx.claim ?? job.claim`), logs them in one line and emits a
+ * `metrics` event. Returns the values. `cache` keeps evaluators across the jobs of a process.
+ */
+export async function runEvaluationJob(
+  job: CheckpointEvaluationJob,
+  ctx: JobContext,
+  cache?: EvaluatorCache,
+): Promise<MetricValue[]> {
+  const evaluation = parseEvaluationJob(
+    { ...(job.evaluation as object), checkpoint: job.checkpoint.uri },
+    `evaluation job of run ${job.runKey} epoch ${job.epoch}`,
+  );
+  ctx.heartbeat();
+  const values = await evaluateJob(evaluation, {
+    cache,
+    onProgress: () => ctx.heartbeat(),
+  });
+  await ctx.recorder.recordMetrics(job.runId, job.epoch, values, ctx.claim ?? job.claim);
+  ctx.log(`${job.label ?? `run ${job.runKey}`} epoch ${job.epoch}: ${summarise(values)}`);
+  await ctx.emit({
+    type: 'metrics',
+    sweep: job.sweep,
+    runId: job.runId,
+    epoch: job.epoch,
+    values: values.map((v) => ({ name: v.name, value: v.value })),
+  });
+  return values;
+}
+
+/**
+ * The evaluation job of a trial's `checkpoint` event: whoever runs the trial submits it (the
+ * in-process dispatcher runs it at once; a worker queues it). Null for trials that measure
+ * themselves (no `evaluation` in the job).
+ */
+export function evaluationJobFor(
+  trial: TrialJob,
+  event: Extract<SweepEvent, { type: 'checkpoint' }>,
+  claim = trial.claim,
+): CheckpointEvaluationJob | null {
+  if (trial.evaluation === undefined) return null;
+  return {
+    kind: 'evaluation',
+    sweep: trial.sweep,
+    runId: trial.runId,
+    runKey: trial.runKey,
+    epoch: event.epoch,
+    checkpoint: event.checkpoint,
+    evaluation: trial.evaluation as JsonValue,
+    ...(trial.label !== undefined ? { label: trial.label } : {}),
+    ...(claim !== undefined ? { claim } : {}),
+  };
 }

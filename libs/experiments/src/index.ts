@@ -6,4 +6,7 @@ export * from './trialConfig.js';
 export * from './evaluateCheckpoint.js';
 export * from './runSweep.js';
 export * from './evaluationJob.js';
+export * from './inProcessDispatcher.js';
+export { runTrialJob, type TrialFinished } from './trials/trialJob.js';
 export type * from './ports.js';
+export * from './specChange.js';

@@ -1,5 +1,5 @@
 import { bootstrapFid, frechetDistance, kid, rankK, type Matrix } from '@fidlab/fid-core';
-import type { JsonValue } from '@fidlab/store';
+import type { JsonValue } from './ports.js';
 import type { MetricSpec } from './sweepSpec.js';
 
 /** One number the store keeps for (run, epoch, name). */
@@ -76,7 +76,13 @@ export function metricValues(spec: MetricSpec, extractor: string, f: FeaturePair
         ...base,
         name: names[i],
         value: r.rank[String(k)],
-        extra: { k, gallery_identities: r.galleryIdentities },
+        // The first value also keeps the whole CMC curve (cmc[r - 1]: accuracy at rank r) for
+        // the report's CMC plots; one number per gallery identity.
+        extra: {
+          k,
+          gallery_identities: r.galleryIdentities,
+          ...(i === 0 ? { cmc: r.cmc } : {}),
+        },
       }));
     }
   }

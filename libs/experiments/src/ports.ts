@@ -131,7 +131,13 @@ export interface Recorder {
     claim?: Claim,
   ): Promise<number>;
 
-  best(q: { sweep: string; metric: string; goal?: Goal }): Promise<BestRecord | null>;
+  /** The best epoch of the sweep by the metric; `where`: only runs with these parameter values. */
+  best(q: {
+    sweep: string;
+    metric: string;
+    goal?: Goal;
+    where?: Record<string, string | number>;
+  }): Promise<BestRecord | null>;
 }
 
 /** Train one trial of a sweep (resuming from the last checkpoint recorded for its run). */
@@ -144,6 +150,16 @@ export interface TrialJob {
   spec: SweepSpec;
   parameters: Record<string, JsonValue>;
   runDir: string;
+  /** Prefix of the job's log lines (`trial 2/4 [model=unet seed=2]`); default `run <runKey>`. */
+  label?: string;
+  /**
+   * What each checkpoint's evaluation needs but the checkpoint (an EvaluationJob without
+   * `checkpoint`: data, split, direction, max_images, metrics with concrete extractors, `best`
+   * references resolved at sweep start); absent for trial kinds that measure themselves.
+   */
+  evaluation?: JsonValue;
+  /** The claim the submitter took for this trial (in-process runs); workers claim themselves. */
+  claim?: Claim;
 }
 
 /** Evaluate one recorded checkpoint of a run with concrete metric recipes. */
@@ -156,6 +172,10 @@ export interface CheckpointEvaluationJob {
   checkpoint: CheckpointRef;
   /** Everything the evaluator needs (data, split, direction, metrics with concrete extractors). */
   evaluation: JsonValue;
+  /** Prefix of the job's log lines, as its trial's. */
+  label?: string;
+  /** The claim of the trial that wrote the checkpoint: the values are recorded under it. */
+  claim?: Claim;
 }
 
 export type Job = TrialJob | CheckpointEvaluationJob;

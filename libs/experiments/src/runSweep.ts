@@ -1,35 +1,41 @@
+// The sweep engine: expands a sweep into trials, records a run per trial, submits trial jobs to a
+// Dispatcher and follows its events until every trial has finished, then sets the sweep's status.
+// It talks to the ports only (Recorder, Dispatcher): the in-process dispatcher gives `fidlab run`,
+// a NATS dispatcher gives distributed workers. What a trial does lives in trials/.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, FidlabError } from '@fidlab/base';
-import type { Store } from '@fidlab/store';
 import { synthDataset } from '@fidlab/datasets';
 import { knownExtractors } from '@fidlab/features';
 import {
-  checkpointEpoch,
-  epochFromManifest,
-  listCheckpoints,
-  listIdentityCheckpoints,
-  readIdentityManifest,
-  train,
-  trainIdentity,
-  type CheckpointEpoch,
-  type Direction,
-  type EpochResult,
-  type IdentityEpochResult,
-} from '@fidlab/training';
-import {
   EVALUATION_PROTOCOL,
   epochsToReevaluate,
-  Evaluator,
   type ResolvedMetric,
 } from './evaluateCheckpoint.js';
 import { describeTrial, expandTrials, type Trial } from './expandTrials.js';
-import { metricValueNames, type MetricValue } from './metricValues.js';
+import { InProcessDispatcher } from './inProcessDispatcher.js';
+import type { Claim, Dispatcher, JsonValue, Recorder, SweepEvent, TrialJob } from './ports.js';
 import { formatPath, metricNames, type SweepSpec } from './sweepSpec.js';
-import { toIdentityConfig, toTrainConfig } from './trialConfig.js';
+import { toTrainConfig } from './trialConfig.js';
+import { sweepValueNames } from './trials/pix2pixTrial.js';
 
 export interface RunSweepOptions {
-  store: Store;
+  /** Where runs, epochs and values are recorded (@fidlab/store's Store is one). */
+  recorder: Recorder;
+  /** Where trial jobs run; default: in this process, one at a time (InProcessDispatcher). */
+  dispatcher?: Dispatcher;
+  /**
+   * Claim each trial for this worker before submitting it (the embedded runner: it registers as
+   * a worker and heartbeats). A trial whose live claim another worker holds is not trained here:
+   * the engine says so in one line, goes on with the others and waits for it at the end. Without
+   * it, nothing is claimed here (workers behind the dispatcher claim their jobs themselves).
+   */
+  workerId?: string;
+  /** How often a trial claimed elsewhere is looked at again (ms, default 2000). */
+  pollMs?: number;
+  /** Trials submitted at once (default 1: the next trial starts when one has finished). */
+  parallel?: number;
   /** Run directories go to `<runsDir>/<sweep>/<trial key>`; default `.fidlab/runs`. */
   runsDir?: string;
   log?: (line: string) => void;
@@ -39,332 +45,198 @@ export interface RunSweepOptions {
 export interface TrialOutcome {
   trial: Trial;
   runId: number;
-  /** done: trained (or, for a completed run, re-evaluated) now; skipped: nothing to do. */
+  /** done: trained (or, for a completed run, re-evaluated) now; skipped: nothing to do here. */
   status: 'done' | 'failed' | 'cancelled' | 'skipped';
   error?: string;
 }
 
 /**
- * Runs a sweep in this process: every trial is trained with an evaluation after each `every`-th
- * epoch, everything written to the store. Re-running the same sweep resumes: completed trials are
- * skipped, unfinished ones continue from their last checkpoint, and epochs already evaluated are
- * not evaluated again (writes are idempotent anyway), unless their values are of an older
- * evaluation protocol (EVALUATION_PROTOCOL): those epochs, of completed trials too, are evaluated
- * again from their checkpoints and their values replaced, so that no curve mixes protocols.
+ * Runs a sweep: every trial is trained with an evaluation after each `every`-th epoch, everything
+ * recorded. Re-running the same sweep resumes: completed trials are skipped, unfinished ones
+ * continue from their last checkpoint, and epochs already evaluated are not evaluated again
+ * (writes are idempotent anyway), unless their values are of an older evaluation protocol
+ * (EVALUATION_PROTOCOL): those epochs, of completed trials too, are evaluated again from their
+ * checkpoints and their values replaced, so that no curve mixes protocols. `best` references of
+ * metrics are resolved once, here, at the start. Outcomes come in trial order.
  */
 export async function runSweep(spec: SweepSpec, opts: RunSweepOptions): Promise<TrialOutcome[]> {
   const log = opts.log ?? (() => {});
-  const store = opts.store;
-  // Stops on the caller's signal or when the sweep is cancelled in the store (API, another CLI).
-  const stop = new AbortController();
-  const onAbort = () => stop.abort();
-  opts.signal?.addEventListener('abort', onAbort);
-  if (opts.signal?.aborted) stop.abort();
-  const checkCancelled = async () => {
-    if ((await store.getSweep(spec.name))?.status === 'cancelled' && !stop.signal.aborted) {
-      log(`sweep ${spec.name} was cancelled in the store: stopping`);
-      stop.abort();
-    }
-  };
-  const signal = stop.signal;
+  const recorder = opts.recorder;
   const runsDir = resolve(opts.runsDir ?? '.fidlab/runs');
   await ensureData(spec, log);
   checkExtractorsExist(spec);
-  const metrics = await resolveMetrics(spec, store);
-  const sweep = await store.upsertSweep({ name: spec.name, spec, status: 'running' });
+  const metrics = await resolveMetrics(spec, recorder);
+  const sweep = await recorder.upsertSweep({ name: spec.name, spec, status: 'running' });
   const trials = expandTrials(spec);
   log(
     `sweep ${spec.name}: ${trials.length} ${spec.trial} trial(s), metrics ${metricNames(spec).join(', ')}`,
   );
-  // One evaluator per direction (a sweep may sweep it): each keeps its decoded split and
-  // ground-truth features across trials and epochs.
-  const evaluators = new Map<Direction, Evaluator>();
-  const evaluatorFor = (direction: Direction) => {
-    let e = evaluators.get(direction);
-    if (!e) {
-      e = new Evaluator(spec.data, spec.evaluate!.split, direction, spec.evaluate!.max_images);
-      evaluators.set(direction, e);
-    }
-    return e;
-  };
+  const own = opts.dispatcher
+    ? null
+    : new InProcessDispatcher({ recorder, log, ...(opts.signal ? { signal: opts.signal } : {}) });
+  const dispatcher = opts.dispatcher ?? own!;
+  const following = new AbortController();
+  const events = dispatcher.events(spec.name, following.signal)[Symbol.asyncIterator]();
+  const parallel = Math.max(1, opts.parallel ?? 1);
   const outcomes: TrialOutcome[] = [];
-  try {
-    for (const trial of trials) {
-      if (signal.aborted) break;
-      const label = `trial ${trial.index + 1}/${trials.length} [${describeTrial(trial)}]`;
-      const runDir = join(runsDir, spec.name, trial.key);
-      const run = await store.upsertRun({
-        sweepId: sweep.id,
-        key: trial.key,
-        parameters: trial.parameters,
-        runDir,
-      });
-      // A completed generator trial is only evaluated again where its values are outdated; its
-      // status stays done (training is complete whatever the evaluation does).
-      let reevaluateOnly = false;
-      if (run.status === 'done') {
-        const stale =
-          spec.trial === 'identity'
-            ? []
-            : epochsToReevaluate(await store.runEpochs(run.id), { names: valueNames(metrics) });
-        if (stale.length === 0) {
-          log(`${label}: already completed, skipped`);
-          outcomes.push({ trial, runId: run.id, status: 'skipped' });
-          continue;
+  const inFlight = new Map<number, Trial>(); // run id -> trial
+  const claims = new Map<number, Claim>(); // run id -> this runner's claim
+  const waitedFor = new Set<number>(); // trial indexes claimed elsewhere when first looked at
+  let stopped = false;
+  // Stopped by the caller's signal, or by a cancellation in the recorder (API, another CLI).
+  const checkStopped = async () => {
+    stopped ||=
+      opts.signal?.aborted === true || (await recorder.getSweep(spec.name))?.status === 'cancelled';
+  };
+  const labelOf = (trial: Trial) =>
+    `trial ${trial.index + 1}/${trials.length} [${describeTrial(trial)}]`;
+  /** Prepares and submits one trial: 'waiting' when another worker's live claim holds it. */
+  const start = async (trial: Trial): Promise<'submitted' | 'skipped' | 'waiting'> => {
+    const label = labelOf(trial);
+    const runDir = join(runsDir, spec.name, trial.key);
+    let run = await recorder.upsertRun({
+      sweepId: sweep.id,
+      key: trial.key,
+      parameters: trial.parameters,
+      runDir,
+    });
+    let claim: Claim | undefined;
+    if (opts.workerId !== undefined) {
+      claim = (await recorder.claimRun(run.id, opts.workerId)) ?? undefined;
+      if (!claim) {
+        if (!waitedFor.has(trial.index)) {
+          waitedFor.add(trial.index);
+          const holder = (await recorder.getRun(run.id))?.claimedBy ?? 'another worker';
+          log(
+            `${label}: claimed by worker ${holder}, which is alive: not training it here; waiting for it`,
+          );
         }
-        log(
-          `${label}: already completed; ${stale.length} epoch(s) have values of an older evaluation protocol than ${EVALUATION_PROTOCOL}: evaluating them again`,
-        );
-        reevaluateOnly = true;
-      } else await store.setRunStatus(run.id, 'running');
-      const ctx: TrialContext = {
-        spec,
-        trial,
-        runId: run.id,
-        runDir,
-        label,
-        store,
-        log,
-        signal,
-        checkCancelled,
-      };
-      try {
-        const status =
-          spec.trial === 'identity'
-            ? await runIdentityTrial(ctx)
-            : await runPix2pixTrial(ctx, evaluatorFor, metrics, { train: !reevaluateOnly });
-        if (status === 'aborted' || signal.aborted) {
-          if (!reevaluateOnly) await store.setRunStatus(run.id, 'cancelled');
-          outcomes.push({ trial, runId: run.id, status: 'cancelled' });
-          break;
-        }
-        if (!reevaluateOnly) await store.setRunStatus(run.id, 'done');
-        outcomes.push({ trial, runId: run.id, status: 'done' });
-      } catch (e) {
-        const message = (e as Error).message;
-        if (!(reevaluateOnly && signal.aborted))
-          await store.setRunStatus(run.id, signal.aborted ? 'cancelled' : 'failed', {
-            error: message,
-          });
-        log(`${label}: failed: ${message}`);
-        outcomes.push({ trial, runId: run.id, status: 'failed', error: message });
-        if (signal.aborted) break;
+        return 'waiting';
+      }
+      run = (await recorder.getRun(run.id)) ?? run;
+      // A trial that failed under the worker we waited for is reported, not tried again here
+      // (a cancelled one, or one whose worker died, is resumed).
+      if (waitedFor.has(trial.index) && run.status === 'failed') {
+        log(`${label}: failed in another worker: ${run.error ?? 'failed'}`);
+        outcomes.push({
+          trial,
+          runId: run.id,
+          status: 'failed',
+          ...(run.error ? { error: run.error } : {}),
+        });
+        await recorder.releaseClaim(claim);
+        return 'skipped';
       }
     }
-  } finally {
-    for (const e of evaluators.values()) e.dispose();
-    opts.signal?.removeEventListener('abort', onAbort);
-  }
-  const finished = outcomes.every((o) => o.status === 'done' || o.status === 'skipped');
-  await store.setSweepStatus(
-    spec.name,
-    signal.aborted ? 'cancelled' : finished ? 'done' : 'failed',
-  );
-  return outcomes;
-}
-
-interface TrialContext {
-  spec: SweepSpec;
-  trial: Trial;
-  runId: number;
-  runDir: string;
-  label: string;
-  store: Store;
-  log: (line: string) => void;
-  signal: AbortSignal;
-  /** Aborts `signal` when the sweep has been cancelled in the store. */
-  checkCancelled: () => Promise<void>;
-}
-
-/** The names of every value the resolved metrics yield (rank-k: one per k). */
-function valueNames(metrics: ResolvedMetric[]): string[] {
-  return metrics.flatMap((m) => metricValueNames(m.spec));
-}
-
-/**
- * Trains a generator, evaluating every `every`-th epoch (and the last) with the sweep's metrics.
- * First evaluates, from their checkpoints, the epochs a previous process left unevaluated and
- * those whose values are of an older evaluation protocol; `train: false` stops there (a completed
- * trial whose values are outdated).
- */
-async function runPix2pixTrial(
-  { spec, trial, runId, runDir, label, store, log, signal, checkCancelled }: TrialContext,
-  evaluatorFor: (direction: Direction) => Evaluator,
-  metrics: ResolvedMetric[],
-  opts: { train: boolean } = { train: true },
-): Promise<'completed' | 'aborted'> {
-  const every = spec.evaluate!;
-  const config = toTrainConfig(spec, trial, runDir);
-  const totalEpochs = (config.epochs ?? 100) + (config.epochs_decay ?? 0);
-  const direction = config.direction ?? 'photo2sketch';
-  const evaluator = evaluatorFor(direction);
-  const rows = await store.runEpochs(runId);
-  // Epoch -> the older protocols of its values: evaluated again whatever `every` says, since it
-  // was evaluated before; its new values replace the old ones (same run, epoch and name).
-  const stale = new Map(
-    epochsToReevaluate(rows, { names: valueNames(metrics) }).map((s) => [s.epoch, s.protocols]),
-  );
-  const done = new Set(
-    rows
-      .filter((e) => Object.keys(e.metrics).length > 0 && !stale.has(e.epoch))
-      .map((e) => e.epoch),
-  );
-  const recorded = new Set(rows.filter((e) => e.checkpoint !== null).map((e) => e.epoch));
-  const due = (epoch: number) =>
-    !done.has(epoch) && (stale.has(epoch) || epoch % every.every === 0 || epoch === totalEpochs);
-  const evaluate = async (epoch: number, checkpointDir: string): Promise<boolean> => {
-    if (!due(epoch)) return false;
-    const old = stale.get(epoch);
-    if (old)
+    // A completed generator trial is only evaluated again where its values are outdated; its
+    // status stays done (training is complete whatever the evaluation does).
+    if (run.status === 'done') {
+      const stale =
+        spec.trial === 'identity'
+          ? []
+          : epochsToReevaluate(await recorder.runEpochs(run.id), { names: sweepValueNames(spec) });
+      if (stale.length === 0) {
+        log(`${label}: already completed, skipped`);
+        outcomes.push({ trial, runId: run.id, status: 'skipped' });
+        if (claim) await recorder.releaseClaim(claim);
+        return 'skipped';
+      }
       log(
-        `${label} epoch ${epoch}: evaluating again (values of evaluation protocol ${old.join(', ')}, current ${EVALUATION_PROTOCOL})`,
+        `${label}: already completed; ${stale.length} epoch(s) have values of an older evaluation protocol than ${EVALUATION_PROTOCOL}: evaluating them again`,
       );
-    const values = await evaluator.evaluate({
-      checkpointDir,
-      data: spec.data,
-      split: every.split,
-      direction,
-      metrics,
-      maxImages: every.max_images,
-    });
-    await store.recordMetrics(runId, epoch, values);
-    done.add(epoch);
-    stale.delete(epoch);
-    log(`${label} epoch ${epoch}: ${summarise(values)}`);
-    return true;
-  };
-  // A previous process may have died after an epoch's checkpoint was written but before its row
-  // (losses, checkpoint) or its evaluation was recorded. train() resumes after the newest
-  // checkpoint and never reports such an epoch again, so record it from the files now.
-  for (const { epoch, dir } of (await listCheckpoints(runDir)).reverse()) {
-    if (signal.aborted) return 'aborted';
-    const needsEvaluation = due(epoch);
-    if (recorded.has(epoch) && !needsEvaluation) continue;
-    let e: CheckpointEpoch;
-    try {
-      e = await checkpointEpoch(dir);
-    } catch (err) {
-      // train() skips a damaged checkpoint too, and trains (and reports) that epoch again.
-      log(`${label}: skipping damaged checkpoint ${dir}: ${(err as Error).message}`);
-      continue;
     }
-    if (!recorded.has(epoch)) {
-      await store.recordEpoch(runId, {
-        epoch,
-        losses: e.losses,
-        checkpoint: { uri: dir, sha256: e.sha256, bytes: e.bytes },
-        seconds: e.seconds,
-      });
-      recorded.add(epoch);
-      log(`${label} epoch ${epoch}: recorded from its checkpoint (the run stopped before it was)`);
-    }
-    if (await evaluate(epoch, dir)) await checkCancelled();
-  }
-  if (signal.aborted) return 'aborted';
-  for (const [epoch, old] of stale) {
-    // Deleted (or damaged) checkpoint: the old values stay, listed with their protocol.
-    log(
-      `${label} epoch ${epoch}: cannot evaluate again (no usable checkpoint in ${runDir}); its values stay of evaluation protocol ${old.join(', ')}`,
+    inFlight.set(run.id, trial);
+    if (claim) claims.set(run.id, claim);
+    await dispatcher.submit(
+      buildTrialJob(spec, trial, { runId: run.id, runDir, label, metrics, claim }),
     );
-  }
-  if (!opts.train) return 'completed';
-  log(`${label}: training in ${runDir}`);
-  const result = await train(config, {
-    signal,
-    log: (line: string) => log(`${label} ${line}`),
-    onEpoch: async (e: EpochResult) => {
-      await store.recordEpoch(runId, {
-        epoch: e.epoch,
-        losses: e.losses,
-        checkpoint: { uri: e.checkpointDir, sha256: e.sha256, bytes: e.bytes },
-        seconds: e.seconds,
+    return 'submitted';
+  };
+  try {
+    const pending = [...trials];
+    const waiting: Trial[] = [];
+    for (;;) {
+      while (!stopped && inFlight.size < parallel && pending.length > 0) {
+        const trial = pending.shift()!;
+        if ((await start(trial)) === 'waiting') waiting.push(trial);
+      }
+      if (inFlight.size === 0) {
+        if (stopped || (pending.length === 0 && waiting.length === 0)) break;
+        if (pending.length === 0) {
+          // Only trials claimed elsewhere are left: look again when their holder may be done.
+          await sleep(opts.pollMs ?? 2000, undefined, { signal: opts.signal }).catch(() => {});
+          await checkStopped();
+          pending.push(...waiting.splice(0));
+        }
+        continue;
+      }
+      const next = await events.next();
+      if (next.done) break;
+      const event: SweepEvent = next.value;
+      if (event.type !== 'trial-finished') continue;
+      const trial = inFlight.get(event.runId);
+      if (!trial) continue;
+      inFlight.delete(event.runId);
+      outcomes.push({
+        trial,
+        runId: event.runId,
+        status: event.status,
+        ...(event.error !== undefined ? { error: event.error } : {}),
       });
-      await evaluate(e.epoch, e.checkpointDir);
-      await checkCancelled();
-    },
-  });
-  return result.status;
+      const claim = claims.get(event.runId);
+      claims.delete(event.runId);
+      // The trial is over here: a runner waiting for it may look at it now.
+      if (claim) await recorder.releaseClaim(claim);
+      await checkStopped();
+    }
+  } finally {
+    following.abort();
+    await own?.close();
+    for (const claim of claims.values()) await recorder.releaseClaim(claim).catch(() => {});
+  }
+  await checkStopped();
+  const finished = outcomes.every((o) => o.status === 'done' || o.status === 'skipped');
+  await recorder.setSweepStatus(spec.name, stopped ? 'cancelled' : finished ? 'done' : 'failed');
+  return outcomes.sort((a, b) => a.trial.index - b.trial.index);
 }
 
 /**
- * Fine-tunes an identity network; the trial measures itself (rank-k on its probe set, training
- * accuracy, loss) after every epoch. An unfinished trial resumes from its newest checkpoint
- * (weights, optimizer state, epoch), as generator trials do.
+ * The job of one trial of a sweep, with what each of its checkpoints' evaluations needs
+ * (pix2pix: data, split, the trial's direction, metrics with `best` references resolved).
  */
-async function runIdentityTrial({
-  spec,
-  trial,
-  runId,
-  runDir,
-  label,
-  store,
-  log,
-  signal,
-  checkCancelled,
-}: TrialContext): Promise<'completed' | 'aborted'> {
-  const config = toIdentityConfig(spec, trial, runDir);
-  const body = config.body?.kind ?? 'facerec';
-  const record = async (e: IdentityEpochResult, seconds: number | null = e.seconds) => {
-    await store.recordEpoch(runId, {
-      epoch: e.epoch,
-      losses: { loss: e.loss },
-      checkpoint: e.checkpointDir
-        ? { uri: e.checkpointDir, sha256: e.sha256, bytes: e.bytes }
-        : null,
-      seconds,
-    });
-    const values = identityMetricValues(e, body);
-    await store.recordMetrics(runId, e.epoch, values);
-    return values;
+export function buildTrialJob(
+  spec: SweepSpec,
+  trial: Pick<Trial, 'key' | 'parameters'>,
+  at: {
+    runId: number;
+    runDir: string;
+    label?: string;
+    metrics: ResolvedMetric[];
+    claim?: Claim;
+  },
+): TrialJob {
+  const job: TrialJob = {
+    kind: 'trial',
+    sweep: spec.name,
+    runId: at.runId,
+    runKey: trial.key,
+    spec,
+    parameters: trial.parameters as Record<string, JsonValue>,
+    runDir: at.runDir,
+    ...(at.label !== undefined ? { label: at.label } : {}),
+    ...(at.claim ? { claim: at.claim } : {}),
   };
-  // A previous process may have died after a checkpoint was written but before its epoch was
-  // recorded; the resumed trial starts after that checkpoint, so record it from its manifest.
-  const recorded = new Set(
-    (await store.runEpochs(runId)).filter((e) => e.checkpoint !== null).map((e) => e.epoch),
-  );
-  for (const { epoch, dir } of (await listIdentityCheckpoints(runDir)).reverse()) {
-    if (recorded.has(epoch)) continue;
-    let e: IdentityEpochResult;
-    try {
-      e = epochFromManifest(dir, await readIdentityManifest(dir));
-    } catch (err) {
-      log(`${label}: skipping damaged checkpoint ${dir}: ${(err as Error).message}`);
-      continue;
-    }
-    const values = await record(e, null); // the manifest has no duration
-    log(`${label} epoch ${epoch}: recorded from its checkpoint: ${summarise(values)}`);
+  if (spec.trial !== 'identity' && spec.evaluate) {
+    const e = spec.evaluate;
+    job.evaluation = {
+      data: spec.data,
+      split: e.split,
+      direction: toTrainConfig(spec, trial, at.runDir).direction ?? 'photo2sketch',
+      ...(e.max_images !== undefined ? { max_images: e.max_images } : {}),
+      metrics: at.metrics.map((m) => ({ ...m.spec, extractor: m.extractor })),
+    } as unknown as JsonValue;
   }
-  log(`${label}: fine-tuning ${body} in ${runDir}`);
-  const result = await trainIdentity(config, {
-    signal,
-    log: (line) => log(`${label} ${line}`),
-    onEpoch: async (e) => {
-      const values = await record(e);
-      log(`${label} epoch ${e.epoch}: ${summarise(values)}`);
-      await checkCancelled();
-    },
-  });
-  return result.aborted ? 'aborted' : 'completed';
-}
-
-/** rank_<k> (per k), train_accuracy and loss of one identity epoch. */
-function identityMetricValues(e: IdentityEpochResult, body: string): MetricValue[] {
-  return [
-    ...Object.entries(e.rank).map(([k, v]) => ({
-      name: `rank_${k}`,
-      value: v,
-      extractor: `identity:${body}`,
-      n1: 0,
-      n2: 0,
-    })),
-    { name: 'train_accuracy', value: e.trainAccuracy, extractor: '', n1: 0, n2: 0 },
-    { name: 'loss', value: e.loss, extractor: '', n1: 0, n2: 0 },
-  ];
-}
-
-/** `fid_x=12.3 kid_x=0.0123`: the values of one epoch, short. */
-function summarise(values: MetricValue[]): string {
-  return values.map((v) => `${v.name}=${Number(v.value.toPrecision(4))}`).join(' ');
+  return job;
 }
 
 /** Generates the synthetic data set on first use when the sweep asks for it. */
@@ -388,10 +260,15 @@ async function ensureData(spec: SweepSpec, log: (line: string) => void): Promise
 }
 
 /**
- * Concrete extractor names for every metric. A `best` reference becomes the generator checkpoint
- * that the other sweep's metric selects now (recorded with every value it produces).
+ * Concrete extractor names for every metric. A `best` reference becomes the checkpoint that the
+ * other sweep's metric selects now (among the runs matching `where`, when given), as
+ * `generator:<checkpoint>:<tap>` or, when that sweep fine-tunes identity nets,
+ * `identity:<checkpoint>:<layer>` (recorded with every value it produces).
  */
-export async function resolveMetrics(spec: SweepSpec, store: Store): Promise<ResolvedMetric[]> {
+export async function resolveMetrics(
+  spec: SweepSpec,
+  recorder: Pick<Recorder, 'getSweep' | 'best'>,
+): Promise<ResolvedMetric[]> {
   const out: ResolvedMetric[] = [];
   for (const [i, m] of (spec.evaluate?.metrics ?? []).entries()) {
     if (typeof m.extractor === 'string') {
@@ -400,19 +277,35 @@ export async function resolveMetrics(spec: SweepSpec, store: Store): Promise<Res
     }
     const ref = m.extractor.best;
     const at = formatPath(['evaluate', 'metrics', i, 'extractor', 'best']);
-    if (!(await store.getSweep(ref.sweep)))
+    const other = await recorder.getSweep(ref.sweep);
+    if (!other)
       throw new FidlabError(
         ErrorCode.INVALID_CONFIG,
         `${at}.sweep: no sweep named '${ref.sweep}' in the store (run it first)`,
       );
-    const best = await store.best({ sweep: ref.sweep, metric: ref.metric, goal: ref.goal });
+    const best = await recorder.best({
+      sweep: ref.sweep,
+      metric: ref.metric,
+      goal: ref.goal,
+      ...(ref.where ? { where: ref.where } : {}),
+    });
+    const which = ref.where ? ` among runs with ${JSON.stringify(ref.where)}` : '';
     if (best === null || best.checkpoint === null)
       throw new FidlabError(
         ErrorCode.INVALID_CONFIG,
-        `${at}.metric: sweep '${ref.sweep}' has no values of '${ref.metric}' yet`,
+        `${at}.metric: sweep '${ref.sweep}' has no values of '${ref.metric}'${which} yet`,
+      );
+    const identity = (other.spec as { trial?: unknown } | null)?.trial === 'identity';
+    if (identity && m.extractor.pool)
+      throw new FidlabError(
+        ErrorCode.INVALID_CONFIG,
+        `${formatPath(['evaluate', 'metrics', i, 'extractor', 'pool'])}: identity layers are not pooled`,
       );
     const pool = m.extractor.pool ? ':avg' : '';
-    out.push({ spec: m, extractor: `generator:${best.checkpoint}:${m.extractor.tap}${pool}` });
+    out.push({
+      spec: m,
+      extractor: `${identity ? 'identity' : 'generator'}:${best.checkpoint}:${m.extractor.tap}${pool}`,
+    });
   }
   return out;
 }

@@ -78,6 +78,8 @@ const extractorRef = z.union([
       sweep: name,
       metric: name,
       goal: z.enum(['min', 'max']).optional(),
+      /** Only the runs whose parameters have these values (e.g. `{ model: vae }`). */
+      where: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
     }),
     tap: z.string().min(1),
     pool: z.boolean().default(false),

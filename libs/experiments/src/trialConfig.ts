@@ -6,7 +6,11 @@ import type { SweepSpec } from './sweepSpec.js';
  * The training engine's config for one trial of a sweep: the sweep's data section, the trial's
  * parameters, its own run directory, and `resume` always on (a re-run continues where it stopped).
  */
-export function toTrainConfig(spec: SweepSpec, trial: Trial, runDir: string): TrialConfigInput {
+export function toTrainConfig(
+  spec: SweepSpec,
+  trial: Pick<Trial, 'parameters'>,
+  runDir: string,
+): TrialConfigInput {
   const { body: _body, frozen: _frozen, ...p } = trial.parameters;
   return {
     ...(p as Partial<TrialConfigInput>),
@@ -29,7 +33,7 @@ export function toTrainConfig(spec: SweepSpec, trial: Trial, runDir: string): Tr
  */
 export function toIdentityConfig(
   spec: SweepSpec,
-  trial: Trial,
+  trial: Pick<Trial, 'parameters'>,
   runDir: string,
 ): IdentityConfigInput {
   const p = trial.parameters;

@@ -57,6 +57,9 @@ test('rank-k gives one value per k, the first under the metric name', () => {
       ['rank_x@3', 1],
     ],
   );
+  // The first value carries the whole CMC curve, one accuracy per gallery identity.
+  assert.deepEqual(values[0].extra?.cmc, Array(10).fill(1));
+  assert.equal(values[1].extra?.cmc, undefined);
   // Generated images that match the wrong ground truth are not identified.
   const shifted = fromRows(
     Array.from({ length: 10 }, (_, i) =>

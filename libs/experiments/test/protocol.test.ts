@@ -95,7 +95,7 @@ test('epochsToReevaluate: values without a protocol or older are due, current an
 test('a completed sweep evaluates again only the epochs of an older protocol, and best follows', async () => {
   const spec = parseSweepText(sweepText('old-values'));
   const runsDir = join(dir, 'runs');
-  const [first] = await runSweep(spec, { store, runsDir });
+  const [first] = await runSweep(spec, { recorder: store, runsDir });
   assert.equal(first.status, 'done', first.error);
   const runId = first.runId;
   const [e1, e2] = await store.runEpochs(runId);
@@ -120,7 +120,7 @@ test('a completed sweep evaluates again only the epochs of an older protocol, an
   const attempt = listed.attempt;
 
   const lines: string[] = [];
-  const [second] = await runSweep(spec, { store, runsDir, log: (l) => lines.push(l) });
+  const [second] = await runSweep(spec, { recorder: store, runsDir, log: (l) => lines.push(l) });
   assert.equal(second.status, 'done', second.error);
   assert.ok(
     lines.some((l) => /already completed; 1 epoch\(s\) have values of an older evaluation/.test(l)),
@@ -153,7 +153,7 @@ test('a completed sweep evaluates again only the epochs of an older protocol, an
   assert.equal(after2.attempt, attempt, 'no new training attempt');
 
   // Nothing older is left: the next run skips the trial.
-  const [third] = await runSweep(spec, { store, runsDir });
+  const [third] = await runSweep(spec, { recorder: store, runsDir });
   assert.equal(third.status, 'skipped');
 
   // Without its checkpoint an outdated epoch cannot be evaluated again: it says so, and the
@@ -163,7 +163,7 @@ test('a completed sweep evaluates again only the epochs of an older protocol, an
     recursive: true,
   });
   const kept: string[] = [];
-  await runSweep(spec, { store, runsDir, log: (l) => kept.push(l) });
+  await runSweep(spec, { recorder: store, runsDir, log: (l) => kept.push(l) });
   assert.ok(
     kept.some((l) =>
       / epoch 2: cannot evaluate again \(no usable checkpoint .*\); its values stay of evaluation protocol 1/.test(
@@ -181,7 +181,7 @@ test('an interrupted sweep evaluates its outdated epochs again before training o
   const runsDir = join(dir, 'runs');
   const stop = new AbortController();
   const [first] = await runSweep(spec, {
-    store,
+    recorder: store,
     runsDir,
     signal: stop.signal,
     log: (l) => {
@@ -193,7 +193,7 @@ test('an interrupted sweep evaluates its outdated epochs again before training o
   await rewrite(first.runId, e1, 0, false);
 
   const lines: string[] = [];
-  const [second] = await runSweep(spec, { store, runsDir, log: (l) => lines.push(l) });
+  const [second] = await runSweep(spec, { recorder: store, runsDir, log: (l) => lines.push(l) });
   assert.equal(second.status, 'done', second.error);
   const again = lines.findIndex((l) => / epoch 1: evaluating again/.test(l));
   const training = lines.findIndex((l) => /training in/.test(l));

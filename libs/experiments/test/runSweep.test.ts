@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import { isFidlabError } from '@fidlab/base';
 import { selectBackend } from '@fidlab/models';
 import { openStore, type Store } from '@fidlab/store';
-import { parseSweepText, runSweep } from '../src/index.js';
+import { parseSweepText, resolveMetrics, runSweep } from '../src/index.js';
 
 // One real sweep end to end on tiny synthetic data: training (the fast CPU path), evaluation with
 // a real extractor, the embedded store (PGlite); then an interrupted sweep resumed, and a sweep
@@ -48,7 +48,7 @@ test('an interrupted sweep resumes from its checkpoint without duplicate rows', 
   const controller = new AbortController();
   const lines: string[] = [];
   const first = await runSweep(spec, {
-    store,
+    recorder: store,
     runsDir: join(dir, 'runs'),
     signal: controller.signal,
     log: (line) => {
@@ -65,7 +65,7 @@ test('an interrupted sweep resumes from its checkpoint without duplicate rows', 
   );
   assert.equal(await metricRows(runId), 3); // fid_face, rank_face, rank_face@2
 
-  const second = await runSweep(spec, { store, runsDir: join(dir, 'runs') });
+  const second = await runSweep(spec, { recorder: store, runsDir: join(dir, 'runs') });
   assert.equal(second[0].status, 'done');
   assert.equal(second[0].runId, runId, 'the same run row continues');
   const epochs = await store.runEpochs(runId);
@@ -80,7 +80,7 @@ test('an interrupted sweep resumes from its checkpoint without duplicate rows', 
     assert.ok(e.checkpoint?.uri.endsWith(`epoch-000${e.epoch}`));
   }
   // A third run finds nothing to do.
-  const third = await runSweep(spec, { store, runsDir: join(dir, 'runs') });
+  const third = await runSweep(spec, { recorder: store, runsDir: join(dir, 'runs') });
   assert.equal(third[0].status, 'skipped');
   assert.equal(await metricRows(runId), 6);
 });
@@ -93,7 +93,7 @@ test('an epoch whose checkpoint was written but whose row was not (a crash) gets
   };
   let first;
   try {
-    first = await runSweep(spec, { store, runsDir: join(dir, 'runs') });
+    first = await runSweep(spec, { recorder: store, runsDir: join(dir, 'runs') });
   } finally {
     delete (store as Partial<Store>).recordEpoch; // back to the class's method
   }
@@ -111,7 +111,7 @@ test('an epoch whose checkpoint was written but whose row was not (a crash) gets
 
   const lines: string[] = [];
   const second = await runSweep(spec, {
-    store,
+    recorder: store,
     runsDir: join(dir, 'runs'),
     log: (l) => lines.push(l),
   });
@@ -147,7 +147,7 @@ test("a `best` reference evaluates with the other sweep's selected checkpoint", 
   );
   const best = await store.best({ sweep: 'ae', metric: 'fid_face', goal: 'min' });
   assert.ok(best?.checkpoint);
-  const [outcome] = await runSweep(spec, { store, runsDir: join(dir, 'runs') });
+  const [outcome] = await runSweep(spec, { recorder: store, runsDir: join(dir, 'runs') });
   assert.equal(outcome.status, 'done');
   const [epoch] = await store.runEpochs(outcome.runId);
   assert.equal(epoch.details.fid_face.extractor, `generator:${best.checkpoint}:en2`);
@@ -162,7 +162,7 @@ test('a `best` reference to a sweep that does not exist names the spot', async (
     ),
   );
   await assert.rejects(
-    runSweep(spec, { store, runsDir: join(dir, 'runs') }),
+    runSweep(spec, { recorder: store, runsDir: join(dir, 'runs') }),
     (e) =>
       isFidlabError(e) &&
       /evaluate\.metrics\[0\]\.extractor\.best\.sweep: no sweep named 'nope'/.test(e.message),
@@ -183,7 +183,7 @@ identity:
   optimizer: adam
 select: { metric: rank_1, goal: max }
 `);
-  const [outcome] = await runSweep(spec, { store, runsDir: join(dir, 'runs') });
+  const [outcome] = await runSweep(spec, { recorder: store, runsDir: join(dir, 'runs') });
   assert.equal(outcome.status, 'done', outcome.error);
   const epochs = await store.runEpochs(outcome.runId);
   assert.deepEqual(
@@ -218,7 +218,7 @@ test('an interrupted identity sweep resumes at epoch 2 without redoing epoch 1',
   const spec = identitySweep('ids-resume');
   const stop = new AbortController();
   const first = await runSweep(spec, {
-    store,
+    recorder: store,
     runsDir: join(dir, 'runs'),
     signal: stop.signal,
     log: (line) => {
@@ -235,7 +235,7 @@ test('an interrupted identity sweep resumes at epoch 2 without redoing epoch 1',
 
   const lines: string[] = [];
   const second = await runSweep(spec, {
-    store,
+    recorder: store,
     runsDir: join(dir, 'runs'),
     log: (l) => lines.push(l),
   });
@@ -261,7 +261,7 @@ test('an identity epoch whose checkpoint was written but whose row was not gets 
   };
   let first;
   try {
-    first = await runSweep(spec, { store, runsDir: join(dir, 'runs') });
+    first = await runSweep(spec, { recorder: store, runsDir: join(dir, 'runs') });
   } finally {
     delete (store as Partial<Store>).recordEpoch;
   }
@@ -275,7 +275,7 @@ test('an identity epoch whose checkpoint was written but whose row was not gets 
     metrics: Record<string, number>;
   };
 
-  const second = await runSweep(spec, { store, runsDir: join(dir, 'runs') });
+  const second = await runSweep(spec, { recorder: store, runsDir: join(dir, 'runs') });
   assert.equal(second[0].status, 'done', second[0].error);
   const epochs = await store.runEpochs(runId);
   assert.deepEqual(
@@ -301,7 +301,7 @@ test('a sweep cancelled in the store stops within an epoch and stays cancelled',
   );
   let cancelling: Promise<unknown> | null = null;
   const outcomes = await runSweep(spec, {
-    store,
+    recorder: store,
     runsDir: join(dir, 'runs'),
     log: (line) => {
       // As `sweeps.cancel` over the API would, while the first trial is in its first epoch.
@@ -318,4 +318,63 @@ test('a sweep cancelled in the store stops within an epoch and stays cancelled',
   const epochs = (await store.runEpochs(outcomes[0].runId)).map((e) => e.epoch);
   assert.ok(epochs.length >= 1 && epochs.length <= 2, `epochs ${epochs} of 4 ran`);
   assert.equal((await store.getSweep('cancel-me'))?.status, 'cancelled');
+});
+
+// `best` references resolved against recorded values (no training): per-model selection with
+// `where`, and identity sweeps resolving to `identity:<checkpoint>:<layer>`.
+async function recordReferencedSweeps(): Promise<void> {
+  if (await store.getSweep('ref-ae')) return;
+  const ae = await store.upsertSweep({ name: 'ref-ae', spec: { trial: 'pix2pix' } });
+  const runs = await store.createRuns(ae.id, [
+    { parameters: { model: 'unet', seed: 1 } },
+    { parameters: { model: 'vae', seed: 1 } },
+  ]);
+  // unet's best is 2.0 at epoch 2; vae's is 3.0 at epoch 1 (worse than unet's).
+  const values: [number, number, number][] = [
+    [0, 1, 5],
+    [0, 2, 2],
+    [1, 1, 3],
+    [1, 2, 4],
+  ];
+  for (const [r, epoch, v] of values) {
+    await store.recordEpoch(runs[r].id, { epoch, checkpoint: { uri: `/ck/${r}/${epoch}` } });
+    await store.recordMetrics(runs[r].id, epoch, [{ name: 'fid_x', value: v }]);
+  }
+  const ids = await store.upsertSweep({ name: 'ref-ids', spec: { trial: 'identity' } });
+  const [id] = await store.createRuns(ids.id, [{ parameters: { lr: 1e-7 } }]);
+  await store.recordEpoch(id.id, { epoch: 3, checkpoint: { uri: '/id/3' } });
+  await store.recordMetrics(id.id, 3, [{ name: 'rank_1', value: 0.9 }]);
+}
+
+const refSweep = (metrics: string) =>
+  parseSweepText(`name: g
+data: { root: /nowhere, size: 32 }
+evaluate:
+  metrics:
+${metrics}
+select: { metric: m0 }
+`);
+
+test('best references pick per `where`, and identity sweeps give identity extractors', async () => {
+  await recordReferencedSweeps();
+  const spec =
+    refSweep(`    - { name: m0, kind: fid, extractor: { best: { sweep: ref-ae, metric: fid_x }, tap: en2 } }
+    - { name: m1, kind: fid, extractor: { best: { sweep: ref-ae, metric: fid_x, where: { model: vae } }, tap: en6, pool: true } }
+    - { name: m2, kind: fid, extractor: { best: { sweep: ref-ids, metric: rank_1, goal: max }, tap: fc6 } }`);
+  const r = await resolveMetrics(spec, store);
+  assert.deepEqual(
+    r.map((m) => m.extractor),
+    ['generator:/ck/0/2:en2', 'generator:/ck/1/1:en6:avg', 'identity:/id/3:fc6'],
+  );
+});
+
+test('a `where` that matches no run names the filter', async () => {
+  await recordReferencedSweeps();
+  const spec = refSweep(
+    `    - { name: m0, kind: fid, extractor: { best: { sweep: ref-ae, metric: fid_x, where: { model: unet-noskip } }, tap: en2 } }`,
+  );
+  await assert.rejects(
+    resolveMetrics(spec, store),
+    /no values of 'fid_x' among runs with \{"model":"unet-noskip"\}/,
+  );
 });

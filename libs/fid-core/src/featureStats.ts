@@ -8,6 +8,8 @@ export interface FeatureStats {
   n: number;
   mu: Float64Array; // [d]
   sigma: Matrix; // [d, d], unbiased (divides by n - 1, as np.cov)
+  /** sigma already passed checkCovariance (e.g. where its file was read): not checked again. */
+  checked?: boolean;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { ErrorCode, FidlabError } from '@fidlab/base';
+import { checkCovariance } from './covarianceCheck.js';
 import type { FeatureStats } from './featureStats.js';
 import { gemmNT, gemmNTUpperA, gemmNTUpperB, syrkNT, syrkTN } from './linalg/gemm.js';
 import { nuclearNorm, sumSqrtEigenvalues } from './linalg/nuclearNorm.js';
@@ -215,6 +216,9 @@ function checkStats(s: FeatureStats, name: string): void {
   }
   assertFinite(s.mu, `${name} (mu)`);
   assertFinite(s.sigma.data, `${name} (sigma)`, d);
+  // A non-symmetric or indefinite sigma would give a plausible but wrong FID (the square-root
+  // term reads one triangle and clips negative eigenvalues): refuse it, naming the set.
+  if (!s.checked) checkCovariance(s.sigma, `${name} (sigma)`);
 }
 
 function squaredDistance(a: Float64Array, b: Float64Array): number {

@@ -6,6 +6,7 @@ export * from './correlation.js';
 export * from './matrix.js';
 export * from './featureStats.js';
 export * from './frechetDistance.js';
+export * from './covarianceCheck.js';
 export * from './bootstrapFid.js';
 export { gemmNT, gemmNN, gemmTN, syrkTN, transpose } from './linalg/gemm.js';
 export { singularValues } from './linalg/singularValues.js';

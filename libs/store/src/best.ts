@@ -31,6 +31,16 @@ export async function best(ctx: StoreContext, q: BestQuery): Promise<BestResult 
   else if (q.sweep !== undefined) {
     scope = Prisma.sql`AND r.sweep_id = (SELECT id FROM sweeps WHERE name = ${q.sweep})`;
   }
+  if (q.where !== undefined && Object.keys(q.where).length > 0) {
+    for (const [k, v] of Object.entries(q.where))
+      if (typeof v !== 'string' && !(typeof v === 'number' && Number.isFinite(v)))
+        throw new FidlabError(
+          ErrorCode.INVALID_INPUT,
+          `best: where.${k} must be a string or a finite number, got ${JSON.stringify(v)}`,
+        );
+    // jsonb containment: every key of `where` is in the run's parameters with that value.
+    scope = Prisma.sql`${scope} AND r.parameters @> ${JSON.stringify(q.where)}::jsonb`;
+  }
   const pick =
     goal === 'min'
       ? Prisma.sql`rb.min_value AS value, rb.min_epoch AS epoch`

@@ -1,9 +1,11 @@
 // Opens one of the two databases fidlab supports and hands back the same two things for both:
 // a Prisma client (driver adapter) for queries, and a raw SQL executor for the migrator
 // (migration scripts are multi-statement, which prepared statements cannot run).
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { ErrorCode, FidlabError } from '@fidlab/base';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import { damagedStore, isDataDir, manifestProblems, writeManifest } from './check.js';
+import { lockStoreDir } from './lock.js';
 import { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
@@ -24,6 +26,8 @@ export interface Database {
   /** Where it lives: the URL with any password masked, or the PGlite directory. */
   readonly location: string;
   readonly prisma: PrismaClient;
+  /** The embedded database itself (for its data-folder dump); absent for PostgreSQL. */
+  readonly pglite?: PGlite;
   /** A raw connection held for the caller's exclusive use (migrations); release with `done`. */
   raw<T>(fn: (sql: RawSql) => Promise<T>): Promise<T>;
   close(): Promise<void>;
@@ -64,6 +68,17 @@ export async function openDatabase(opts: DatabaseOptions = {}): Promise<Database
   return openPglite(target.dir);
 }
 
+/** A failed connection as one line naming the (masked) URL and the reason. */
+function connectError(url: string, err: unknown): FidlabError {
+  const e = err as { code?: string; message?: string; errors?: { message?: string }[] };
+  const why = e.message || e.errors?.[0]?.message || e.code || String(err);
+  return new FidlabError(
+    ErrorCode.INVALID_CONFIG,
+    `cannot connect to PostgreSQL at ${maskUrl(url)}: ${why.split('\n')[0]}`,
+    { cause: err },
+  );
+}
+
 async function openPostgres(url: string): Promise<Database> {
   const pool = new pg.Pool({ connectionString: url, max: 10 });
   // An idle connection dropped by the server (restart, admin) must not crash the process; the
@@ -75,7 +90,9 @@ async function openPostgres(url: string): Promise<Database> {
     location: maskUrl(url),
     prisma,
     async raw(fn) {
-      const client = await pool.connect();
+      const client = await pool.connect().catch((err: unknown) => {
+        throw connectError(url, err);
+      });
       try {
         return await fn({
           exec: async (script) => {
@@ -95,49 +112,13 @@ async function openPostgres(url: string): Promise<Database> {
   };
 }
 
-// PGlite is PostgreSQL in this process's memory writing straight to its files: two instances on
-// one directory (two processes, or one process twice) would corrupt it. A pid lock file refuses
-// the second opener with advice instead.
-const openDirs = new Set<string>();
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function lockDir(dir: string): () => void {
-  const lock = join(dir, 'fidlab.lock');
-  const inUse = (who: string) =>
-    new FidlabError(
-      ErrorCode.INVALID_CONFIG,
-      `the embedded database ${dir} is in use by ${who}; PGlite allows one opener at a time: ` +
-        'stop it, query it through its server (--server URL), or use PostgreSQL (--db postgres://...)',
-    );
-  if (openDirs.has(dir)) throw inUse('this process (opened twice)');
-  let pid = NaN;
-  try {
-    pid = Number(readFileSync(lock, 'utf8').trim());
-  } catch {
-    // no lock file
-  }
-  if (Number.isInteger(pid) && pid !== process.pid && alive(pid)) throw inUse(`process ${pid}`);
-  writeFileSync(lock, String(process.pid));
-  openDirs.add(dir);
-  return () => {
-    openDirs.delete(dir);
-    rmSync(lock, { force: true });
-  };
-}
-
 async function openPglite(dir: string | undefined): Promise<Database> {
   let unlock = () => {};
+  // A folder that already holds a database and then fails to start is damaged, not new.
+  const existed = dir !== undefined && isDataDir(dir);
   if (dir !== undefined) {
     mkdirSync(dir, { recursive: true });
-    unlock = lockDir(dir);
+    unlock = lockStoreDir(dir);
   }
   let db: PGlite;
   try {
@@ -145,7 +126,30 @@ async function openPglite(dir: string | undefined): Promise<Database> {
     await db.waitReady;
   } catch (err) {
     unlock();
+    if (existed) {
+      const msg = err instanceof Error ? err.message.split('\n')[0] : String(err);
+      const why = /Aborted\(\)/.test(msg)
+        ? 'PostgreSQL aborted while starting: its control file or write-ahead log is unreadable'
+        : `PostgreSQL cannot start on it: ${msg}`;
+      throw damagedStore(dir, why, err);
+    }
     throw err;
+  }
+  const rawSql: RawSql = {
+    exec: async (script) => {
+      await db.exec(script);
+    },
+    query: async <T>(sql: string, params?: unknown[]) => (await db.query<T>(sql, params)).rows,
+  };
+  if (existed) {
+    const problems = await manifestProblems(rawSql, dir).catch((err: Error) => [
+      `cannot read its catalog: ${err.message.split('\n')[0]}`,
+    ]);
+    if (problems.length > 0) {
+      await db.close().catch(() => undefined);
+      unlock();
+      throw damagedStore(dir, problems.join('; '));
+    }
   }
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(db) });
   // PGlite is one connection: raw access runs between Prisma's queries, never inside them.
@@ -153,17 +157,15 @@ async function openPglite(dir: string | undefined): Promise<Database> {
     kind: 'pglite',
     location: dir ?? 'memory:',
     prisma,
+    pglite: db,
     async raw(fn) {
-      return fn({
-        exec: async (script) => {
-          await db.exec(script);
-        },
-        query: async <T>(sql: string, params?: unknown[]) => (await db.query<T>(sql, params)).rows,
-      });
+      return fn(rawSql);
     },
     async close() {
       try {
         await prisma.$disconnect();
+        // The file sizes of a clean close: the next open compares (see check.ts).
+        if (dir !== undefined) await writeManifest(rawSql, dir).catch(() => undefined);
         await db.close();
       } finally {
         unlock();

@@ -14,3 +14,8 @@ export { migrate, readMigrations, migrationChecksum, defaultMigrationsDir } from
 export { generateToken, hashToken, TOKEN_PREFIX } from './tokens.js';
 export { checkTags, type AnnotationTarget } from './annotations.js';
 export * from './types.js';
+export { checkStore, backupStore, restoreStore, backupKind } from './backup.js';
+export type { StoreCheckResult, BackupResult, RestoreResult } from './backup.js';
+export { deepCheck, MANIFEST_FILE } from './check.js';
+export type { CheckReport } from './check.js';
+export { LOCK_FILE } from './lock.js';

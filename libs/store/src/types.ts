@@ -124,6 +124,8 @@ export interface BestQuery {
   /** Scope: a run id, or a sweep name; neither means every run in the store. */
   run?: number;
   sweep?: string;
+  /** Only runs whose parameters hold these values (e.g. `{ model: 'vae' }`). */
+  where?: Record<string, string | number>;
 }
 
 export interface BestResult {

@@ -93,6 +93,32 @@ export function storeSuite(
       assert.equal(best?.value, 40, 'summary follows a replaced value');
     });
 
+    t('best within a sweep by parameters (where), numbers and strings alike', async () => {
+      const s = await store.upsertSweep({ name: 'where', spec: {} });
+      const runs = [
+        { key: 'u1', parameters: { model: 'unet', lr: 0.0002, seed: 1 }, fid: 5 },
+        { key: 'u2', parameters: { model: 'unet', lr: 0.0001, seed: 2 }, fid: 3 },
+        { key: 'v1', parameters: { model: 'vae', lr: 0.0002, seed: 1 }, fid: 4 },
+      ];
+      for (const r of runs) {
+        const row = await store.upsertRun({ sweepId: s.id, key: r.key, parameters: r.parameters });
+        await store.recordMetrics(row.id, 1, [{ name: 'fid_where', value: r.fid }]);
+      }
+      const run = async (where?: Record<string, string | number>) =>
+        (await store.best({ sweep: 'where', metric: 'fid_where', ...(where ? { where } : {}) }))
+          ?.run;
+      assert.equal(await run(), 'u2');
+      assert.equal(await run({ model: 'vae' }), 'v1');
+      assert.equal(await run({ lr: 0.0002 }), 'v1');
+      assert.equal(await run({ lr: 0.0002, model: 'unet' }), 'u1');
+      assert.equal(await run({ model: 'vae', seed: 1 }), 'v1');
+      assert.equal(await run({ model: 'unet-noskip' }), undefined);
+      await assert.rejects(
+        store.best({ sweep: 'where', metric: 'fid_where', where: { lr: NaN } }),
+        /where\.lr must be a string or a finite number/,
+      );
+    });
+
     t('a value replaced by a worse one moves the best, in both directions', async () => {
       const s = await store.upsertSweep({ name: 'worse', spec: {} });
       const a = await store.upsertRun({ sweepId: s.id, key: 'a', parameters: {} });

@@ -73,13 +73,21 @@ const isCode = (code: string, re: RegExp) => (e: unknown) =>
 describe('train', () => {
   test('reconstruction training on synthetic pairs: L1 falls, one checkpoint and metrics line per epoch', async () => {
     const dir = runDir('recon');
+    // A crashed write from an earlier attempt: a fresh start clears it too, and says so.
+    mkdirSync(join(dir, 'checkpoints', '.tmp-epoch-0001-4242-0badf00d'), { recursive: true });
     const epochs: EpochResult[] = [];
+    const lines: string[] = [];
     const r = await train(small({ epochs: 4, lr: 2e-3, gan_mode: 'none', run_dir: dir }), {
       onEpoch: (e) => {
         epochs.push(e);
       },
+      log: (l) => lines.push(l),
     });
     assert.equal(r.status, 'completed');
+    assert.equal(
+      lines[0],
+      `${dir}: starting at epoch 1; removed 1 unfinished checkpoint write left by a crash: .tmp-epoch-0001-4242-0badf00d`,
+    );
     assert.equal(r.epoch, 4);
     assert.deepEqual(readdirSync(join(dir, 'checkpoints')).sort(), [
       'epoch-0001',

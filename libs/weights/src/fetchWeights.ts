@@ -192,7 +192,9 @@ export async function fetchWeights(
       const fh = await open(tmp, 'w');
       try {
         opts.onProgress?.(0, total);
-        for await (const chunk of body) {
+        // fetch's body is an async iterable in Node (typed as a DOM ReadableStream where DOM types
+        // are in scope, as in the dashboard's typecheck of the API it calls).
+        for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
           poke();
           const b = chunk as Uint8Array;
           hash.update(b);

@@ -1,8 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { ErrorCode, FidlabError } from '@fidlab/base';
 import { correlate } from '@fidlab/fid-core';
 import { parse, UsageError, type Command } from '../command.js';
-import { fmt } from '../format.js';
+import { fmt, parseDecimal } from '../format.js';
+import { requireInputFile } from '../paths.js';
+import { describeFile } from '../featureFiles.js';
 
 /** Two numeric columns; an optional header row names them. Comma, tab or semicolon separated. */
 export function readTwoColumns(path: string): {
@@ -10,13 +12,22 @@ export function readTwoColumns(path: string): {
   x: number[];
   y: number[];
 } {
-  if (!existsSync(path)) throw new FidlabError(ErrorCode.FILE_NOT_FOUND, `${path}: no such file`);
-  const lines = readFileSync(path, 'utf8')
+  requireInputFile(path, '', 'a CSV file with two numeric columns');
+  const bytes = readFileSync(path);
+  const kind = describeFile(bytes);
+  if (kind !== 'a text file (e.g. CSV or YAML)' && kind !== 'an empty file') {
+    throw new FidlabError(
+      ErrorCode.BAD_FILE_FORMAT,
+      `${path}: is ${kind}; expected a CSV file with two numeric columns`,
+    );
+  }
+  const lines = bytes
+    .toString('utf8')
     .split(/\r?\n/)
     .map((l, i) => ({ line: i + 1, cells: l.split(/[,;\t]/).map((c) => c.trim()) }))
     .filter((l) => l.cells.some((c) => c !== ''));
   let names: [string, string] = ['x', 'y'];
-  if (lines.length && lines[0].cells.some((c) => c !== '' && Number.isNaN(Number(c)))) {
+  if (lines.length && lines[0].cells.some((c) => c !== '' && Number.isNaN(parseDecimal(c)))) {
     const header = lines.shift()!;
     names = [header.cells[0] || 'x', header.cells[1] || 'y'];
   }
@@ -29,7 +40,7 @@ export function readTwoColumns(path: string): {
         `${path}: line ${line} has ${cells.length} columns, expected 2`,
       );
     }
-    const [a, b] = cells.map(Number);
+    const [a, b] = cells.map(parseDecimal);
     if (cells[0] === '' || cells[1] === '' || !Number.isFinite(a) || !Number.isFinite(b)) {
       throw new FidlabError(
         ErrorCode.BAD_FILE_FORMAT,
@@ -65,6 +76,17 @@ e.g. one row per epoch with two FID variants.
       throw new UsageError(`expected one X.csv, got ${positionals.length}`);
     const { names, x, y } = readTwoColumns(positionals[0]);
     const r = correlate(x, y);
+    // A constant column has no variance: every coefficient is undefined (NaN). Say which.
+    for (const [col, values_] of [
+      [names[0], x],
+      [names[1], y],
+    ] as const) {
+      if (values_.every((v) => v === values_[0])) {
+        io.err(
+          `warning: ${positionals[0]}: column '${col}' is constant (all ${values_.length} values are ${values_[0]}): the correlations are undefined (NaN)`,
+        );
+      }
+    }
     if (values.json) {
       io.out(
         JSON.stringify({ n: r.n, pearson: r.pearson, spearman: r.spearman, kendall: r.kendall }),

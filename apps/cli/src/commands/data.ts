@@ -8,6 +8,7 @@ import {
   type Layout,
 } from '@fidlab/datasets';
 import { numberOption, parse, UsageError, type Command, type Io } from '../command.js';
+import { requireInputFolder, requireOutputFolder } from '../paths.js';
 
 const SYNTH_USAGE = `usage: fidlab data synth --out DIR [--identities N] [--per-identity K] [--size S] [--seed X]
                         [--split-by identity|image] [--test-fraction F] [--format png|jpeg]`;
@@ -66,6 +67,7 @@ async function synth(argv: string[], io: Io): Promise<number> {
   }
   const testFraction = numberOption(values['test-fraction'], 'test-fraction', 0.25, { min: 0 });
   if (testFraction >= 1) throw new UsageError(`--test-fraction must be < 1, got '${testFraction}'`);
+  requireOutputFolder(values.out);
   const t0 = performance.now();
   const r = await synthDataset({
     out: values.out,
@@ -101,6 +103,7 @@ async function check(argv: string[], io: Io): Promise<number> {
   if (layout !== 'auto' && !LAYOUTS.includes(layout as Layout)) {
     throw new UsageError(`--layout must be auto, ${LAYOUTS.join(', ')}; got '${layout}'`);
   }
+  requireInputFolder(positionals[0], '', 'a dataset folder');
   const index = await discoverDataset(positionals[0], {
     layout: layout as Layout | 'auto',
     pairPattern: values['pair-pattern'],

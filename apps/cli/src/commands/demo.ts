@@ -12,6 +12,7 @@ import {
 } from '@fidlab/fid-core';
 import { numberOption, parse, type Command } from '../command.js';
 import { fmt } from '../format.js';
+import { requireOutputFolder } from '../paths.js';
 
 /**
  * A self-contained tour of fid-core on generated features, standing in for a training run until
@@ -40,6 +41,7 @@ a bootstrap CI for the best epoch, and the correlation between the two FID serie
     const epochs = numberOption(values.epochs, 'epochs', 8, { integer: true, min: 2 });
     const seed = numberOption(values.seed, 'seed', 1, { integer: true, min: 0 });
     const out = values.out as string;
+    requireOutputFolder(out);
     mkdirSync(out, { recursive: true });
 
     const identities = 60;

@@ -1,6 +1,6 @@
-import { createWriteStream } from 'node:fs';
 import type { EpochRow, RunSummary } from '@fidlab/store';
 import { parse, UsageError, type Command } from '../command.js';
+import { requireOutputFile, writeResult } from '../paths.js';
 import { serverErrors } from './serve.js';
 import { SOURCE_USAGE, sourceOptions, withRunsSource } from './runsSource.js';
 
@@ -99,6 +99,8 @@ ${SOURCE_USAGE}`,
       throw new UsageError(`--format must be csv or jsonl, got '${format ?? ''}'`);
     }
     const sweep = values.sweep;
+    if (values.out !== undefined)
+      requireOutputFile(values.out, '--out', `${values.sweep}.${format}`);
     const data = await serverErrors(() =>
       withRunsSource(values, async (src) => {
         const runs = await src.listRuns(sweep);
@@ -129,11 +131,7 @@ ${SOURCE_USAGE}`,
             ),
           );
     if (values.out) {
-      const ws = createWriteStream(values.out);
-      for (const l of lines) ws.write(l + '\n');
-      await new Promise<void>((resolve, reject) =>
-        ws.end((err?: Error | null) => (err ? reject(err) : resolve())),
-      );
+      await writeResult(values.out, lines.map((l) => l + '\n').join(''));
       io.err(`fidlab export: ${lines.length} lines -> ${values.out}`);
     } else {
       for (const l of lines) io.out(l);

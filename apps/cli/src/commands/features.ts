@@ -1,18 +1,14 @@
-import { statSync, writeFileSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { encodeNpy } from '@fidlab/base';
-import { type Matrix } from '@fidlab/fid-core';
-import {
-  DEFAULT_BATCH_SIZE,
-  ExtractorPool,
-  createExtractor,
-  defaultWorkers,
-  folderFeatures,
-  knownExtractors,
-  type FeatureExtractor,
-} from '@fidlab/features';
-import { selectBackend } from '@fidlab/models';
+import type { Matrix } from '@fidlab/fid-core';
+import type { ExtractorPool, FeatureExtractor } from '@fidlab/features';
 import { numberOption, parse, UsageError, type Command, type Io } from '../command.js';
 import { progressPrinter } from '../format.js';
+import { requireInputFile, requireInputFolder, requireOutputFile, writeResult } from '../paths.js';
+
+// The extractors (and tfjs under them) load only when an image folder is read or a usage text
+// lists them: `fidlab fid a.npy b.npy` never loads them.
+const featuresLib = () => import('@fidlab/features');
 
 /** The options every command that reads image folders takes (fid, kid, stats, features). */
 export const EXTRACTOR_OPTIONS = {
@@ -23,13 +19,17 @@ export const EXTRACTOR_OPTIONS = {
   backend: { type: 'string' },
 } as const;
 
-export const EXTRACTOR_USAGE = `  --extractor NAME  feature extractor for image folders: ${knownExtractors().join(', ')}
+/** The usage lines of EXTRACTOR_OPTIONS (loads @fidlab/features for the extractor names). */
+export async function extractorUsage(): Promise<string> {
+  const { knownExtractors, DEFAULT_BATCH_SIZE } = await featuresLib();
+  return `  --extractor NAME  feature extractor for image folders: ${knownExtractors().join(', ')}
   --weights PATH    weights file (.pth or .safetensors; default: the cached download of
                     'fidlab weights fetch')
   --batch-size B    images per forward pass (default ${DEFAULT_BATCH_SIZE})
   --workers N       on the wasm backend, N threads each running whole batches (default: one
                     per core, at most 4; each holds a copy of the network)
   --backend B       auto (default), gpu, node, wasm, cpu; also FIDLAB_BACKEND`;
+}
 
 interface ExtractorValues {
   extractor?: string;
@@ -50,6 +50,7 @@ export function isFolder(path: string): boolean {
 /** Features of image folders for one command run: the extractor is built on first use. */
 export class FolderFeatures {
   private extractor?: Promise<FeatureExtractor | ExtractorPool>;
+  // 0: not given, the extractor lib's default (read when it loads).
   private readonly batchSize: number;
   private readonly workers: number;
 
@@ -57,37 +58,43 @@ export class FolderFeatures {
     private readonly values: ExtractorValues,
     private readonly io: Io,
   ) {
-    this.batchSize = numberOption(values['batch-size'], 'batch-size', DEFAULT_BATCH_SIZE, {
+    this.batchSize = numberOption(values['batch-size'], 'batch-size', 0, {
       integer: true,
       min: 1,
     });
-    this.workers = numberOption(values.workers, 'workers', defaultWorkers(), {
+    this.workers = numberOption(values.workers, 'workers', 0, {
       integer: true,
       min: 1,
     });
     if (!values.extractor && values.weights) {
       throw new UsageError('--weights needs --extractor NAME');
     }
+    if (values.weights !== undefined)
+      requireInputFile(values.weights, '--weights', 'a weights file (.pth or .safetensors)');
   }
 
   async of(dir: string): Promise<Matrix> {
     const name = this.values.extractor;
+    const lib = await featuresLib();
+    const { knownExtractors, ExtractorPool, createExtractor, folderFeatures } = lib;
     if (!name) {
       throw new UsageError(
         `${dir} is a folder: pass --extractor NAME to compute its features (${knownExtractors().join(', ')})`,
       );
     }
     this.extractor ??= (async () => {
+      const { selectBackend } = await import('@fidlab/models');
       const backend = await selectBackend({ backend: this.values.backend, log: this.io.err });
       const { weights } = this.values;
+      const workers = this.workers || lib.defaultWorkers();
       // wasm runs on one thread: more cores need more workers. Native backends thread themselves.
-      if (backend === 'wasm' && this.workers > 1)
-        return ExtractorPool.create(name, { weights, workers: this.workers });
+      if (backend === 'wasm' && workers > 1)
+        return ExtractorPool.create(name, { weights, workers });
       return createExtractor(name, { weights });
     })();
     const ext = await this.extractor;
     return folderFeatures(dir, ext, {
-      batchSize: this.batchSize,
+      batchSize: this.batchSize || lib.DEFAULT_BATCH_SIZE,
       onProgress: progressPrinter(this.io.err, `${ext.name} ${dir}`),
     });
   }
@@ -100,13 +107,14 @@ export class FolderFeatures {
 export const featuresCommand: Command = {
   name: 'features',
   summary: 'features of every image in a folder (.npy, one row per image in file-name order)',
-  usage: `usage: fidlab features DIR --extractor NAME [--weights PATH] [--batch-size B] --out F.npy
+  usage:
+    async () => `usage: fidlab features DIR --extractor NAME [--weights PATH] [--batch-size B] --out F.npy
 
 Runs the extractor over the images of DIR (png, jpg, webp, tif; not recursive) in sorted
 file-name order, as pytorch-fid does, and writes an N x D float32 .npy. Images may differ in
 size: each is resized to the network's input size (bilinear, align_corners=False).
 
-${EXTRACTOR_USAGE}
+${await extractorUsage()}
   --out F.npy       output file`,
   async run(argv, io) {
     const { values, positionals } = parse(argv, {
@@ -117,10 +125,16 @@ ${EXTRACTOR_USAGE}
       throw new UsageError(`expected one DIR, got ${positionals.length}`);
     if (!values.extractor) throw new UsageError('--extractor NAME is required');
     if (!values.out) throw new UsageError('--out F.npy is required');
+    // Every path is checked before the extractor runs: a bad --out must not cost the features.
+    requireInputFolder(positionals[0], '', 'a folder of images');
+    requireOutputFile(values.out, '--out', 'features.npy');
     const folders = new FolderFeatures(values, io);
     try {
       const f = await folders.of(positionals[0]);
-      writeFileSync(values.out, encodeNpy({ shape: [f.rows, f.cols], data: f.data }, 'float32'));
+      await writeResult(
+        values.out,
+        encodeNpy({ shape: [f.rows, f.cols], data: f.data }, 'float32'),
+      );
       io.out(`wrote ${values.out} (${f.rows} x ${f.cols}, ${values.extractor})`);
     } finally {
       await folders.dispose();

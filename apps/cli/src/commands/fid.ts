@@ -9,13 +9,14 @@ import {
 import { numberOption, parse, UsageError, type Command } from '../command.js';
 import { readFeatureInput, type FeatureInput } from '../featureFiles.js';
 import { fmt, progressPrinter } from '../format.js';
-import { EXTRACTOR_OPTIONS, EXTRACTOR_USAGE, FolderFeatures, isFolder } from './features.js';
+import { EXTRACTOR_OPTIONS, extractorUsage, FolderFeatures, isFolder } from './features.js';
 
 export const fidCommand: Command = {
   name: 'fid',
   summary:
     'Frechet Inception Distance between two feature files (.npy features or .npz mu/sigma) or image folders',
-  usage: `usage: fidlab fid A B [--json] [--bootstrap N] [--seed S] [--method auto|lowrank|full]
+  usage:
+    async () => `usage: fidlab fid A B [--json] [--bootstrap N] [--seed S] [--method auto|lowrank|full]
        fidlab fid DIR_A DIR_B --extractor NAME [--weights PATH] [--json]
 
 A and B: a .npy feature matrix (N x D, float32/float64) or an .npz with 'mu' and 'sigma'
@@ -28,7 +29,7 @@ N < D the exact low-rank method runs; with a statistics file the (mu, sigma) for
                    (features only; percentile interval corrected for the resampling bias)
   --seed S         bootstrap seed (default 0)
   --method M       auto (default), lowrank or full (features only)
-${EXTRACTOR_USAGE}`,
+${await extractorUsage()}`,
   async run(argv, io) {
     const { values, positionals } = parse(argv, {
       allowPositionals: true,

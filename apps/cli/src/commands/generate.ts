@@ -2,6 +2,7 @@ import { selectBackend } from '@fidlab/models';
 import { generateImages } from '@fidlab/training';
 import { numberOption, parse, UsageError, type Command } from '../command.js';
 import { progressPrinter } from '../format.js';
+import { requireInputFolder, requireOutputFolder } from '../paths.js';
 import { resolveCheckpointDir } from './train.js';
 
 export const generateCommand: Command = {
@@ -47,6 +48,9 @@ images the per-epoch evaluation of \`fidlab run\` measures (the same generation 
       integer: true,
       min: 1,
     });
+    requireInputFolder(values.checkpoint, '--checkpoint', 'a checkpoint or run folder');
+    if (values.data !== undefined) requireInputFolder(values.data, '--data', 'a dataset folder');
+    requireOutputFolder(values.out);
     await selectBackend({ backend: values.backend, log: io.err });
     const r = await generateImages({
       checkpoint: await resolveCheckpointDir(values.checkpoint),

@@ -2,13 +2,13 @@ import { kid, type Matrix } from '@fidlab/fid-core';
 import { numberOption, parse, UsageError, type Command } from '../command.js';
 import { readFeatureMatrix } from '../featureFiles.js';
 import { fmt } from '../format.js';
-import { EXTRACTOR_OPTIONS, EXTRACTOR_USAGE, FolderFeatures, isFolder } from './features.js';
+import { EXTRACTOR_OPTIONS, extractorUsage, FolderFeatures, isFolder } from './features.js';
 
 export const kidCommand: Command = {
   name: 'kid',
   summary:
     'Kernel Inception Distance (unbiased MMD^2, cubic polynomial kernel) between two .npy feature files or image folders',
-  usage: `usage: fidlab kid A B [--subsets N] [--subset-size M] [--seed S] [--json]
+  usage: async () => `usage: fidlab kid A B [--subsets N] [--subset-size M] [--seed S] [--json]
        fidlab kid DIR_A DIR_B --extractor NAME [--weights PATH] [--json]
 
 A and B: .npy feature matrices (N x D) or (with --extractor) image folders. KID is averaged over
@@ -16,7 +16,7 @@ N random subsets (default 100) of M samples (default 1000, clamped to the smalle
 warning), seeded (default 0).
 
   --json   print {"kid", "kid_std", "subsets", "subset_size"}
-${EXTRACTOR_USAGE}`,
+${await extractorUsage()}`,
   async run(argv, io) {
     const { values, positionals } = parse(argv, {
       allowPositionals: true,

@@ -1,13 +1,14 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { ErrorCode, FidlabError } from '@fidlab/base';
 import { rankK } from '@fidlab/fid-core';
 import { parse, UsageError, type Command } from '../command.js';
 import { readFeatureMatrix } from '../featureFiles.js';
 import { fmt } from '../format.js';
+import { requireInputFile } from '../paths.js';
 
 /** One label per line (blank lines ignored): the identity of each feature row. */
 function readLabels(path: string, rows: number, featuresPath: string): string[] {
-  if (!existsSync(path)) throw new FidlabError(ErrorCode.FILE_NOT_FOUND, `${path}: no such file`);
+  requireInputFile(path, '', 'a labels file (one identity per line)');
   const labels = readFileSync(path, 'utf8')
     .split(/\r?\n/)
     .map((l) => l.trim())

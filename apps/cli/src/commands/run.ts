@@ -1,23 +1,30 @@
 import {
+  changedSpecError,
   describeTrial,
   EVALUATION_PROTOCOL,
   readSweepFile,
   runSweep,
+  sweepSpecChanges,
   type TrialOutcome,
 } from '@fidlab/experiments';
-import { userInfo } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { hostname, userInfo } from 'node:os';
 import { createApiServer, dashboardDir, DEFAULT_PORT, type ApiServer } from '@fidlab/api';
 import { ErrorCode, FidlabError } from '@fidlab/base';
 import { selectBackend } from '@fidlab/models';
 import { openStore, type Store, type StoreChange } from '@fidlab/store';
 import { parse, UsageError, type Command, type Io } from '../command.js';
 import { fmt } from '../format.js';
+import { requireInputFile, requireOutputFolder } from '../paths.js';
+
+/** How often `fidlab run` tells the store it is alive (its claims count as live for 60 s). */
+const HEARTBEAT_MS = 5000;
 
 export const runCommand: Command = {
   name: 'run',
   summary:
     'run a sweep file in this process: train every trial, evaluate every epoch, store it all',
-  usage: `usage: fidlab run SWEEP.yaml [--db URL] [--runs-dir DIR] [--backend auto|gpu|node|wasm|cpu] [--serve [PORT]]
+  usage: `usage: fidlab run SWEEP.yaml [--db URL] [--runs-dir DIR] [--backend auto|gpu|node|wasm|cpu] [--replace-spec] [--serve [PORT]]
 
 Expands the sweep's trials, trains each one, evaluates the checkpoints with the sweep's metrics
 and records losses, checkpoints and metric values in the store, then prints the best epoch per
@@ -27,6 +34,8 @@ trials are skipped and unfinished ones resume from their last checkpoint, withou
   --db URL         PostgreSQL URL (default: DATABASE_URL, else the embedded store in .fidlab/db)
   --runs-dir DIR   where run directories (checkpoints, metrics.jsonl) go (default .fidlab/runs)
   --backend NAME   tfjs backend (default auto: tfjs-node-gpu, tfjs-node, fidlab's wasm path, cpu)
+  --replace-spec   the sweep's name is stored with a different spec: replace it (without this
+                   flag a changed sweep file is refused, naming where it differs)
   --serve [PORT]   also serve the API and the dashboard from this process on 127.0.0.1 (default
                    port ${DEFAULT_PORT}; 0 picks a free one), reads without a token, so the sweep
                    can be watched live (the embedded store admits one process at a time)
@@ -40,13 +49,25 @@ The sweep's owner is FIDLAB_USER, else the login name (the first launcher keeps 
         db: { type: 'string' },
         'runs-dir': { type: 'string' },
         backend: { type: 'string' },
+        'replace-spec': { type: 'boolean', default: false },
       },
     });
     if (positionals.length !== 1)
       throw new UsageError(`expected one sweep file, got ${positionals.length}`);
+    requireInputFile(positionals[0], 'sweep file', 'a sweep file (YAML)');
+    if (values['runs-dir'] !== undefined) requireOutputFolder(values['runs-dir'], '--runs-dir');
     const spec = await readSweepFile(positionals[0]);
     await selectBackend({ backend: values.backend, log: io.err });
     const store = await openStore({ url: values.db ?? process.env.DATABASE_URL });
+    const stored = await store.getSweep(spec.name).catch(async (err: unknown) => {
+      await store.close();
+      throw err;
+    });
+    const changes = stored ? sweepSpecChanges(stored.spec, spec) : [];
+    if (changes.length > 0 && !values['replace-spec']) {
+      await store.close();
+      throw changedSpecError(spec.name, changes, 'pass --replace-spec');
+    }
     const owner = process.env.FIDLAB_USER || userInfo().username;
     // The engine creates the sweep; its first write names the launcher (first launcher keeps it).
     const onChange = (c: StoreChange) => {
@@ -86,9 +107,23 @@ The sweep's owner is FIDLAB_USER, else the login name (the first launcher keeps 
       controller.abort();
     };
     process.on('SIGINT', onSigint);
+    // This process is a worker of the sweep: it claims each trial before training it, so that a
+    // second `fidlab run` of the sweep on the same database trains other trials (or waits).
+    const workerId = `run-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    let beat: NodeJS.Timeout | undefined;
     try {
+      await store.registerWorker({
+        id: workerId,
+        hostname: hostname(),
+        pid: process.pid,
+        info: { command: 'fidlab run', sweep: spec.name },
+        status: 'busy',
+      });
+      beat = setInterval(() => void store.heartbeat(workerId).catch(() => {}), HEARTBEAT_MS);
+      beat.unref();
       const outcomes = await runSweep(spec, {
-        store,
+        recorder: store,
+        workerId,
         runsDir: values['runs-dir'],
         log: io.err,
         signal: controller.signal,
@@ -109,6 +144,8 @@ The sweep's owner is FIDLAB_USER, else the login name (the first launcher keeps 
       return outcomes.some((o) => o.status === 'failed') ? 1 : 0;
     } finally {
       process.off('SIGINT', onSigint);
+      if (beat) clearInterval(beat);
+      await store.heartbeat(workerId, 'stopped').catch(() => {});
       store.events.off('change', onChange);
       await server?.close();
       await store.close();

@@ -9,6 +9,7 @@ import { openStore } from '@fidlab/store';
 import { captureIo } from '@fidlab/testing';
 import { bestCommand } from './best.js';
 import { exportCommand } from './export.js';
+import { reportCommand } from './report.js';
 import { runsCommand } from './runs.js';
 import { serveCommand } from './serve.js';
 import { tokenCommand } from './token.js';
@@ -216,6 +217,29 @@ describe('store commands', () => {
       await assert.rejects(
         runsCommand.run(['--server', url, '--token', token, '--sweep', 'nope'], captureIo()),
         (e: unknown) => e instanceof FidlabError && e.code === 'NOT_FOUND',
+      );
+      // fidlab report reads the same through the server.
+      const out = join(dir, 'remote-report.html');
+      await reportCommand.run(
+        ['--server', url, '--token', token, '--sweep', 'demo', '--out', out],
+        captureIo(),
+      );
+      const data = JSON.parse(
+        /id="fidlab-report-data">([\s\S]*?)<\/script>/.exec(readFileSync(out, 'utf8'))![1],
+      ) as {
+        sweeps: {
+          runs: { id: number; key: string }[];
+          values: Record<string, Record<string, { epoch: number; value: number }[]>>;
+        }[];
+      };
+      const vae = data.sweeps[0].runs.find((r) => r.key === 'vae-s1')!;
+      assert.deepEqual(
+        data.sweeps[0].values.fid_inception[vae.id].map((p) => p.value),
+        [45, 32.5, 30.5],
+      );
+      await assert.rejects(
+        reportCommand.run(['--server', url, '--token', token, '--sweep', 'nope'], captureIo()),
+        (e: unknown) => e instanceof FidlabError && /no sweep named 'nope'/.test(e.message),
       );
     } finally {
       process.emit('SIGTERM');

@@ -8,10 +8,13 @@ import {
   type BestResult,
   type EpochRow,
   type RunSummary,
+  type SweepRow,
 } from '@fidlab/store';
 
 export interface RunsSource {
   best(q: BestQuery): Promise<BestResult | null>;
+  /** The sweep's row (its spec: metric kinds, selection), or null when there is none. */
+  getSweep(name: string): Promise<SweepRow | null>;
   listRuns(sweep: string): Promise<RunSummary[]>;
   runEpochs(runId: number): Promise<EpochRow[]>;
   close(): Promise<void>;
@@ -40,6 +43,14 @@ export async function openRunsSource(
     });
     return {
       best: (q) => client.runs.best.query(q),
+      getSweep: async (name) => {
+        try {
+          return (await client.sweeps.get.query({ name })).sweep;
+        } catch (e) {
+          if ((e as { data?: { code?: string } }).data?.code === 'NOT_FOUND') return null;
+          throw e;
+        }
+      },
       listRuns: (sweep) => client.runs.list.query({ sweep }),
       runEpochs: (id) => client.runs.epochs.query({ id }),
       close: async () => undefined,
@@ -48,6 +59,7 @@ export async function openRunsSource(
   const store = await openStore(values.db !== undefined ? { url: values.db } : {});
   return {
     best: (q) => store.best(q),
+    getSweep: (name) => store.getSweep(name),
     listRuns: (sweep) => store.listRuns({ sweep }),
     runEpochs: (id) => store.runEpochs(id),
     close: () => store.close(),

@@ -2,6 +2,22 @@ import { apiError, dashboardDir, DEFAULT_PORT, serveStore, untilInterrupted } fr
 import { ErrorCode, FidlabError } from '@fidlab/base';
 import { numberOption, parse, type Command } from '../command.js';
 
+/**
+ * Why a request got no answer: the first errno-like code along the error's cause chain
+ * (ECONNREFUSED under "fetch failed"), else the innermost message ("bad port").
+ */
+function causeCode(err: unknown): string | undefined {
+  let e: unknown = err;
+  let innermost: string | undefined;
+  for (let depth = 0; depth < 6 && e && typeof e === 'object'; depth++) {
+    const o = e as { code?: unknown; cause?: unknown; errors?: unknown[]; message?: unknown };
+    if (typeof o.code === 'string' && /^E[A-Z]+$/.test(o.code)) return o.code;
+    if (typeof o.message === 'string' && o.message) innermost = o.message;
+    e = o.cause ?? o.errors?.[0];
+  }
+  return innermost;
+}
+
 /** Client-side: a server's error becomes a FidlabError (one line, exit 1) with its code. */
 export async function serverErrors<T>(fn: () => Promise<T>): Promise<T> {
   try {
@@ -15,6 +31,13 @@ export async function serverErrors<T>(fn: () => Promise<T>): Promise<T> {
         : api.code === 'NOT_FOUND'
           ? ErrorCode.NOT_FOUND
           : ErrorCode.INVALID_INPUT;
+      if (api.code === null) {
+        // No answer at all: the server is not there (refused, unknown host, timed out).
+        const why = causeCode(err) ?? api.message;
+        throw new FidlabError(ErrorCode.INVALID_INPUT, `server: cannot reach it (${why})`, {
+          cause: err,
+        });
+      }
       throw new FidlabError(code, `server: ${api.code ?? 'error'}: ${api.message}`, { cause: err });
     }
     throw err;

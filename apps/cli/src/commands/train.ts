@@ -11,6 +11,7 @@ import {
   type TrialConfigInput,
 } from '@fidlab/training';
 import { numberOption, parse, processIo, UsageError, type Command } from '../command.js';
+import { requireInputFolder, requireOutputFolder } from '../paths.js';
 import { isIdentityTrial, runTrainIdentity, TRAIN_IDENTITY_USAGE } from './trainIdentity.js';
 import { epochLine, stepReporter } from './trainProgress.js';
 
@@ -158,6 +159,8 @@ ${TRAIN_IDENTITY_USAGE}`,
       ...(values['no-flip'] ? { flip: false } : {}),
     };
     if (!data.root) throw new UsageError('--data ROOT is required');
+    requireInputFolder(data.root, '--data', 'a dataset folder');
+    requireOutputFolder(values.out, '--out');
     const config = {
       ...base,
       ...Object.fromEntries(Object.entries(explicit).filter(([, v]) => v !== undefined)),

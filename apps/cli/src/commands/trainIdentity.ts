@@ -3,6 +3,7 @@
 import { selectBackend } from '@fidlab/models';
 import { trainIdentity, type IdentityConfigInput } from '@fidlab/training';
 import { numberOption, parse, processIo, UsageError, type Io } from '../command.js';
+import { requireInputFile, requireInputFolder, requireOutputFolder } from '../paths.js';
 
 export const TRAIN_IDENTITY_USAGE = `usage: fidlab train --trial identity --data ROOT --out RUN_DIR --epochs N --lr X
                     (--probe-dir DIR | --probe-split NAME) [--gallery-split test] [options]
@@ -96,6 +97,12 @@ export async function runTrainIdentity(argv: string[], io: Io = processIo): Prom
     values[name] === undefined
       ? undefined
       : numberOption(values[name] as string, name, 0, { min: 0 });
+  requireInputFolder(values.data as string, '--data', 'a dataset folder');
+  requireOutputFolder(values.out as string, '--out');
+  if (values.weights !== undefined)
+    requireInputFile(values.weights, '--weights', 'a weights file (.pth or .safetensors)');
+  if (values['probe-dir'] !== undefined)
+    requireInputFolder(values['probe-dir'], '--probe-dir', 'a folder of generated sketches');
   const gallerySplit = values['gallery-split'] ?? 'test';
   const probeSplit = values['probe-split'];
   const ks = values.k?.split(',').map((s) => numberOption(s, 'k', 0, { integer: true, min: 1 }));

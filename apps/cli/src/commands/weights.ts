@@ -9,6 +9,7 @@ import {
   sniffFormat,
 } from '@fidlab/weights';
 import { parse, UsageError, type Command, type Io } from '../command.js';
+import { requireInputFile, requireOutputFile } from '../paths.js';
 
 const names = knownWeights().join('|');
 
@@ -81,6 +82,7 @@ async function inspectCmd(argv: string[], io: Io): Promise<number> {
   });
   if (positionals.length !== 1) throw new UsageError('expected one FILE');
   const file = positionals[0];
+  requireInputFile(file, '', 'a weights file (.pth or .safetensors)');
   const sd = await loadStateDict(file);
   const fh = await open(file, 'r');
   let format: string;
@@ -113,6 +115,8 @@ async function convertCmd(argv: string[], io: Io): Promise<number> {
   });
   if (positionals.length !== 1) throw new UsageError('expected one FILE');
   if (!values.out) throw new UsageError('--out OUT.safetensors is required');
+  requireInputFile(positionals[0], '', 'a weights file (.pth or .safetensors)');
+  requireOutputFile(values.out);
   const sd = await loadStateDict(positionals[0]);
   await saveSafetensors(values.out, sd);
   io.out(`wrote ${sd.size} tensors to ${values.out}`);

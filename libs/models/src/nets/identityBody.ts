@@ -21,7 +21,13 @@ import {
   loadFacerecParams,
   type FacerecParams,
 } from './facerec.js';
-import { VGGFACE_INPUT_SIZE, VGGFACE_MEAN_RGB, vggFaceStateDictShapes } from './vggFace.js';
+import {
+  VGGFACE_BLOCKS,
+  VGGFACE_CONVS,
+  VGGFACE_INPUT_SIZE,
+  VGGFACE_MEAN_RGB,
+  vggFaceStateDictShapes,
+} from './vggFace.js';
 
 export type IdentityBodyKind = 'facerec' | 'vggface';
 
@@ -105,16 +111,8 @@ export function facerecBody(params: Map<string, tf.Tensor>, inputSize: number): 
 // VGG-Face: conv blocks of 3x3 'same' convs + ReLU, each block ending in a 2x2 max pool;
 // fc6 (over pool5), fc7, with ReLU and dropout 0.5 (training only) after each, as in
 // vgg_face_dag; fc8 (the 2622 original identities) is dropped for the new classifier.
-const VGG_BLOCKS = [
-  [64, 64],
-  [128, 128],
-  [256, 256, 256],
-  [512, 512, 512],
-  [512, 512, 512],
-];
-const VGG_CONVS = VGG_BLOCKS.flatMap((ws, b) => ws.map((_, i) => `conv${b + 1}_${i + 1}`));
 /** Each block's last conv, followed by a 2x2 max pool. */
-const VGG_POOL_AFTER = new Set(VGG_BLOCKS.map((ws, b) => `conv${b + 1}_${ws.length}`));
+const VGG_POOL_AFTER = new Set(VGGFACE_BLOCKS.map((ws, b) => `conv${b + 1}_${ws.length}`));
 /** VGG-Face's dropout rate after relu6 and relu7. */
 export const VGGFACE_DROPOUT = 0.5;
 
@@ -126,7 +124,7 @@ export const VGGFACE_DROPOUT = 0.5;
 export function vggfaceParamMap(sd: StateDict): Map<string, tf.Tensor> {
   const m = new Map<string, tf.Tensor>();
   const at = (k: string): WeightTensor => sd.get(k) as WeightTensor;
-  for (const name of VGG_CONVS) {
+  for (const name of VGGFACE_CONVS) {
     const w = at(`${name}.weight`);
     const [o, i, kh, kw] = w.shape;
     const hwio = new Float32Array(w.data.length);
@@ -173,7 +171,7 @@ export function vggfaceBody(
     spec: { kind: 'vggface', inputSize: S },
     layers: { fc6: fc6Out, relu6: fc6Out, fc7: fc7Out, relu7: fc7Out },
     featureLayer: 'relu7',
-    groups: [...VGG_CONVS, 'fc6', 'fc7'],
+    groups: [...VGGFACE_CONVS, 'fc6', 'fc7'],
     params,
     resize: (images) => {
       const [, h, w] = images.shape;
@@ -184,7 +182,7 @@ export function vggfaceBody(
       let x: tf.Tensor4D =
         h === S && w === S ? images : tf.image.resizeBilinear(images, [S, S], false, true);
       x = tf.sub(tf.mul(x, 255), tf.tensor1d([...VGGFACE_MEAN_RGB]));
-      for (const name of VGG_CONVS) {
+      for (const name of VGGFACE_CONVS) {
         x = tf.fused.conv2d({
           x,
           filter: p.get(`${name}/filter`) as tf.Tensor4D,

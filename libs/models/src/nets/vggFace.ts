@@ -22,7 +22,7 @@ export const VGGFACE_MEAN_RGB = [129.1863, 104.7624, 93.594] as const;
 export const VGGFACE_CLASSES = 2622;
 
 /** Channel widths of the five conv blocks (each ends with a 2x2 max pool). */
-const BLOCKS = [
+export const VGGFACE_BLOCKS: readonly (readonly number[])[] = [
   [64, 64],
   [128, 128],
   [256, 256, 256],
@@ -45,7 +45,7 @@ export type VggFaceTap = keyof typeof VGGFACE_TAPS;
 export function vggFaceStateDictShapes(): Record<string, number[]> {
   const shapes: Record<string, number[]> = {};
   let c = 3;
-  BLOCKS.forEach((widths, b) =>
+  VGGFACE_BLOCKS.forEach((widths, b) =>
     widths.forEach((w, i) => {
       shapes[`conv${b + 1}_${i + 1}.weight`] = [w, c, 3, 3];
       shapes[`conv${b + 1}_${i + 1}.bias`] = [w];
@@ -89,7 +89,10 @@ function flattenNchw(x: tf.Tensor4D): tf.Tensor2D {
   return tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [n, c * h * w]);
 }
 
-const CONV_NAMES = BLOCKS.flatMap((widths, b) => widths.map((_, i) => `conv${b + 1}_${i + 1}`));
+/** conv1_1 ... conv5_3 in forward order. */
+export const VGGFACE_CONVS = VGGFACE_BLOCKS.flatMap((widths, b) =>
+  widths.map((_, i) => `conv${b + 1}_${i + 1}`),
+);
 
 /**
  * PyTorch state_dict -> conv filters HWIO [3, 3, in, out], fc weights kept [out, in] (used with
@@ -101,7 +104,7 @@ export const VGGFACE_CONVERSION: Conversion = {
   shapes: vggFaceStateDictShapes(),
   convert(sd) {
     const out: StateDict = new Map();
-    for (const name of CONV_NAMES) {
+    for (const name of VGGFACE_CONVS) {
       out.set(`${name}.filter`, oihwToHwio(get(sd, `${name}.weight`)));
       out.set(`${name}.bias`, get(sd, `${name}.bias`));
     }
@@ -126,7 +129,7 @@ export class VggFace {
   /** `converted`: the output of VGGFACE_CONVERSION (see loadVggFace). */
   constructor(converted: StateDict) {
     let c = 3;
-    BLOCKS.forEach((widths, b) =>
+    VGGFACE_BLOCKS.forEach((widths, b) =>
       widths.forEach((w, i) => {
         const name = `conv${b + 1}_${i + 1}`;
         this.convs.push({

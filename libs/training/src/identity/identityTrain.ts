@@ -8,6 +8,7 @@ import { createRng, ErrorCode, FidlabError } from '@fidlab/base';
 import { rankK, type RankKResult } from '@fidlab/fid-core';
 import { discoverDataset } from '@fidlab/datasets';
 import { createIdentityBody, IDENTITY_BODY_INPUT } from '@fidlab/models';
+import { describeRemoved, removeUnfinishedCheckpoints } from '../checkpointFolder.js';
 import {
   epochDirName,
   listIdentityCheckpoints,
@@ -97,6 +98,11 @@ export async function trainIdentity(
       ErrorCode.INVALID_CONFIG,
       `${out} already has checkpoints (newest ${existing[0].dir}); resume it or choose another run dir`,
     );
+  }
+  if (!cfg.resume) {
+    // A fresh start also clears what crashed checkpoint writes left (resumeIdentity does so too).
+    const cleaned = describeRemoved(await removeUnfinishedCheckpoints(out));
+    if (cleaned) hooks.log?.(`${out}: starting at epoch 1${cleaned}`);
   }
 
   const train: LabelledImages = {
