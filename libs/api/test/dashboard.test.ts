@@ -97,7 +97,16 @@ describe('dashboard routes, run files and annotations', () => {
       anon.notes.add.mutate({ sweep: 'gen', text: 'hi' }),
       (e: unknown) => e instanceof TRPCClientError && e.data?.code === 'UNAUTHORIZED',
     );
-    await authed.sweeps.create.mutate({ name: 'by-carol', spec: { a: 1 } });
+    await authed.sweeps.create.mutate({
+      name: 'by-carol',
+      spec: {
+        name: 'by-carol',
+        data: { root: 'data/x', size: 64 },
+        fixed: { model: 'unet', epochs: 1, epochs_decay: 0 },
+        evaluate: { metrics: [{ name: 'fid', kind: 'fid', extractor: 'facerec' }] },
+        select: { metric: 'fid' },
+      },
+    });
     assert.equal(
       await store.claimSweepOwner('by-carol', 'dave'),
       'carol',
