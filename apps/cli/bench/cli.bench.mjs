@@ -4,7 +4,8 @@
 //
 //   npm run bench:cli                 (or: npx nx run cli:bench; builds first)
 //   node apps/cli/bench/cli.bench.mjs --runs 30 --out /tmp/cli.md
-//   ... --compare /other/checkout/apps/cli/bin/fidlab.js   (also times another build, e.g. main's)
+//   ... --compare /other/checkout/apps/cli/bin/fidlab.js [--compare-label TEXT]
+//       (also times another build, e.g. the CLI before this change)
 //
 // Goals (issue 13): --help within 3x of `node -e 0`; fid at n=300, d=2048 under 0.35 s.
 import { spawnSync } from 'node:child_process';
@@ -44,6 +45,20 @@ const cases = [
   { name: 'node -e 0', args: ['-e', '0'] },
   { name: 'fidlab --help', args: [bin, '--help'] },
   { name: 'fidlab fid a.npy b.npy', args: [bin, 'fid', a, b] },
+  // The floor for the fid line: the same reads and FID in a bare script, no CLI around them.
+  {
+    name: 'script: parseNpy x2 + frechetDistance',
+    args: [
+      '--input-type=module',
+      '-e',
+      `import { readFileSync } from 'node:fs';
+import { parseNpy } from '@fidlab/base';
+import { frechetDistance } from '@fidlab/fid-core';
+const m = (p) => { const a = parseNpy(new Uint8Array(readFileSync(p)), p);
+  return { rows: a.shape[0], cols: a.shape[1], data: Float64Array.from(a.data) }; };
+console.log(frechetDistance(m(${JSON.stringify(a)}), m(${JSON.stringify(b)})).fid);`,
+    ],
+  },
   ...(compare
     ? [
         { name: 'compared build: fidlab --help', args: [compare, '--help'] },
@@ -56,7 +71,7 @@ let fidLine = '';
 for (let r = 0; r < RUNS + 1; r++) {
   for (const c of cases) {
     const t = process.hrtime.bigint();
-    const p = spawnSync(process.execPath, c.args, { encoding: 'utf8' });
+    const p = spawnSync(process.execPath, c.args, { encoding: 'utf8', cwd: root });
     const s = Number(process.hrtime.bigint() - t) / 1e9;
     if (p.status !== 0) {
       console.error(`${c.name} exited ${p.status}: ${p.stderr}`);
@@ -90,7 +105,7 @@ const f2 = (x) => x.toFixed(2);
 const lines = [
   '# CLI start-up',
   '',
-  `\`node ${relative(root, import.meta.filename)} --runs ${RUNS}${compare ? ' --compare ' + relative(root, compare) : ''}\` (${new Date().toISOString().slice(0, 16)}Z): each command as a whole process of the built binary (\`apps/cli/bin/fidlab.js\`), ${RUNS} runs each after one warm-up, the three interleaved; node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} x ${availableParallelism()}, load average ${loadavg().map(f2).join(' ')} at the end.`,
+  `\`node ${relative(root, import.meta.filename)} --runs ${RUNS}${compare ? ' --compare ' + relative(root, compare) : ''}\` (${new Date().toISOString().slice(0, 16)}Z): each command as a whole process of the built binary (\`apps/cli/bin/fidlab.js\`), ${RUNS} runs each after one warm-up, all cases interleaved; node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} x ${availableParallelism()}, load average ${loadavg().map(f2).join(' ')} at the end.`,
   '',
   '| command | min (s) | median (s) | min / node -e 0 | median / node -e 0 |',
   '| --- | --- | --- | --- | --- |',
@@ -101,8 +116,12 @@ const lines = [
   '',
   `- Goal \`fidlab --help\` within 3x of \`node -e 0\`: ${f2(help.ratioMedian)}x (median), ${f2(help.ratioMin)}x (min): ${help.ratioMedian <= 3 ? 'met' : 'NOT met'}.`,
   `- Goal \`fidlab fid a.npy b.npy\` (n=300, d=2048) under 0.35 s: ${f3(fid.median)} s median, ${f3(fid.min)} s min: ${fid.median < 0.35 ? 'met' : fid.min < 0.35 ? 'met by the min, not the median' : 'NOT met'} (of which \`node -e 0\` is ${f3(base.median)} s here).`,
-  `- fid printed: \`${fidLine}\``,
-  ...(compare ? [`- compared build: \`${relative(root, compare)}\` (the same commands)`] : []),
+  `- fid printed: \`${fidLine}\`; the bare script (same reads, same FID, no CLI) is the floor: the CLI adds ${f3(fid.median - rows[3].median)} s (median) to it.`,
+  ...(compare
+    ? [
+        `- compared build: \`${relative(root, compare)}\`${arg('--compare-label', '') ? ` (${arg('--compare-label', '')})` : ''}, the same commands.`,
+      ]
+    : []),
   '',
 ];
 mkdirSync(dirname(OUT), { recursive: true });

@@ -23,6 +23,7 @@ import { after, before, describe, it } from 'node:test';
 import { createApiServer, type ApiServer } from '@fidlab/api';
 import { encodeNpy, encodeNpz } from '@fidlab/base';
 import { openStore } from '@fidlab/store';
+import sharp from 'sharp';
 import { runCli } from './main.js';
 import { captureIo } from '@fidlab/testing';
 
@@ -322,6 +323,21 @@ add(
   ],
   /--weights .*nope\.pth: no such file/,
 );
+// A PyTorch file where face-api weights belong: named, its bytes escaped (not printed raw).
+add(
+  'wrong kind',
+  [
+    'features',
+    p('faces'),
+    '--extractor',
+    'facerec',
+    '--weights',
+    p('model.pth'),
+    '--out',
+    p('f.npy'),
+  ],
+  /model\.pth: not a JSON weights manifest .*"PK\\x03\\x04\\x00\\x01/,
+);
 // correlate
 add('missing', ['correlate', missing + '.csv'], /nope\.csv: no such file/);
 add('folder-for-file', ['correlate', p('imgs')], /imgs: is a folder, expected a CSV file/);
@@ -467,6 +483,10 @@ describe('bad-input catalogue', () => {
   let serverToken = '';
 
   before(async () => {
+    mkdirSync(p('faces'));
+    await sharp({ create: { width: 32, height: 32, channels: 3, background: '#864' } })
+      .png()
+      .toFile(p('faces/a.png'));
     const store = await openStore({ url: `pglite:${good}` });
     const s = await store.upsertSweep({ name: 'demo', spec: { a: 1 } });
     await store.createRuns(s.id, [{ parameters: { lr: 1 } }, { parameters: { lr: 2 } }]);

@@ -306,7 +306,11 @@ describe('dashboard in chromium', { skip }, () => {
     );
     await page.waitForSelector('[data-chart="compare:overlay"] canvas');
     timings.compare = await renderMs(page, 'compare');
-    const c = await store.correlate({ sweep: 'cufs-study', a: 'fid_inception', b: 'fid_vgg_fc6' });
+    const c = await store.correlationPoints({
+      sweep: 'cufs-study',
+      a: 'fid_inception',
+      b: 'fid_vgg_fc6',
+    });
     const want = correlate(
       c.points.map((p) => p.a),
       c.points.map((p) => p.b),

@@ -99,7 +99,7 @@ test('bad jobs get an error line naming the field', async () => {
   const line = JSON.parse(c.out[0]) as { type: string; code: string; message: string };
   assert.equal(line.type, 'error');
   assert.equal(line.code, 'INVALID_CONFIG');
-  assert.match(line.message, /metrics\[0\]\.extractor: unknown extractor 'clip'/);
+  assert.match(line.message, /metrics\[0\]\.extractor: unknown feature extractor 'clip'/);
 
   const c2 = capture();
   assert.equal(

@@ -10,3 +10,11 @@ export { fileUnder, runSamples, RUN_FILES_PATH } from './files.js';
 export type { RunSamples, SampleFile, SampleKind } from './files.js';
 export { isAppRoute } from './dashboard.js';
 export type { ServeStoreOptions, ServedStore } from './serveStore.js';
+export {
+  bestWithRecipe,
+  correlationOf,
+  epochsWithRecipes,
+  type BestWithRecipe,
+  type CorrelationResult,
+  type EpochWithRecipes,
+} from './recipes.js';

@@ -4,6 +4,7 @@ import { TRPCError } from '@trpc/server';
 import { RUN_STATUSES, SWEEP_STATUSES, type Store } from '@fidlab/store';
 import { z } from 'zod';
 import { runSamples } from './files.js';
+import { bestWithRecipe, correlationOf, epochsWithRecipes } from './recipes.js';
 import { publicProcedure, readProcedure, router, writeProcedure } from './trpc.js';
 
 const name = z.string().min(1).max(200);
@@ -147,12 +148,15 @@ export const appRouter = router({
           });
         return run;
       }),
-    /** Every epoch of a run with all its metrics (for curves). */
+    /**
+     * Every epoch of a run with all its metrics (for curves), each value's recipe id, and per
+     * metric whether the run's values of it are comparable (one recipe).
+     */
     epochs: readProcedure.input(z.object({ id: runId })).query(async ({ ctx, input }) => {
       if (!(await ctx.store.getRun(input.id))) {
         throw new TRPCError({ code: 'NOT_FOUND', message: `no run with id ${input.id}` });
       }
-      return ctx.store.runEpochs(input.id);
+      return epochsWithRecipes(await ctx.store.runEpochs(input.id));
     }),
     /**
      * Sample images of an epoch (the last with samples when none is given) from
@@ -161,26 +165,38 @@ export const appRouter = router({
     samples: readProcedure
       .input(z.object({ id: runId, epoch: z.number().int().nonnegative().optional() }))
       .query(({ ctx, input }) => runSamples(ctx.store, input.id, input.epoch)),
-    /** The best epoch by a metric, with its checkpoint and every other metric at that epoch. */
-    best: readProcedure.input(bestInput).query(({ ctx, input }) => {
+    /**
+     * The best epoch by a metric, with its checkpoint and every other metric at that epoch, its
+     * recipe (and id), and whether it was chosen among comparable values (`comparable`).
+     */
+    best: readProcedure.input(bestInput).query(async ({ ctx, input }) => {
       const scope =
         input.scope ??
         (input.run !== undefined ? 'run' : input.sweep !== undefined ? 'sweep' : 'all');
-      return ctx.store.best({
-        metric: input.metric,
-        goal: input.goal,
-        ...(scope === 'run' ? { run: input.run } : scope === 'sweep' ? { sweep: input.sweep } : {}),
-      });
+      return bestWithRecipe(
+        await ctx.store.best({
+          metric: input.metric,
+          goal: input.goal,
+          ...(scope === 'run'
+            ? { run: input.run }
+            : scope === 'sweep'
+              ? { sweep: input.sweep }
+              : {}),
+        }),
+      );
     }),
   }),
   metrics: router({
     names: readProcedure
       .input(z.object({ sweep: name.optional() }).default({}))
       .query(({ ctx, input }) => ctx.store.metricNames(input)),
-    /** Metric a against metric b over the epochs of a sweep: points and three coefficients. */
+    /**
+     * Metric a against metric b over the epochs of a sweep: points and three coefficients
+     * (fid-core's), with each value's recipe id and whether each axis is comparable.
+     */
     correlate: readProcedure
       .input(z.object({ sweep: name, a: name, b: name }))
-      .query(({ ctx, input }) => ctx.store.correlate(input)),
+      .query(async ({ ctx, input }) => correlationOf(await ctx.store.correlationPoints(input))),
   }),
   /** Owners, tags and signed notes on sweeps and runs (changes need a token: its name signs). */
   notes: router({

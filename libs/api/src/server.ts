@@ -24,7 +24,10 @@ export interface ApiServerOptions {
    * the same PostgreSQL database takes effect within this bound.
    */
   tokenCacheMs?: number;
-  /** The largest request body accepted (bytes, default 1 MiB); larger ones get 413 unread. */
+  /**
+   * The largest request body accepted (bytes, default 16 MiB: sweeps.create's largest legal
+   * input, 100,000 runs of about 100 bytes, fits); larger ones get 413 unread.
+   */
   maxBodyBytes?: number;
   /** The built dashboard (apps/dashboard/dist) served at /; none: / is a 404. */
   dashboardDir?: string | null;
@@ -39,7 +42,7 @@ export interface ApiServer {
 }
 
 export const DEFAULT_PORT = 4400;
-export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 export const TRPC_PATH = '/trpc';
 
 function bearer(

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { TRPCClientError } from '@trpc/client';
 import { EventSource } from 'eventsource';
+import { correlate } from '@fidlab/fid-core';
+import { recipeId } from '@fidlab/features/recipe';
 import { openStore, type JsonValue, type Store } from '@fidlab/store';
 import { createApiClient, createApiServer, type ApiClient, type ApiServer } from '../src/index.js';
 
@@ -174,6 +176,92 @@ describe('api over HTTP', () => {
         [2, 1, 1],
         [3, 2, 2],
       ],
+    );
+  });
+
+  it('recipes: ids on every value, comparable flags, correlation by fid-core', async () => {
+    const fidRecipe = {
+      kind: 'fid',
+      bootstrap: 0,
+      seed: null,
+      extractor: { family: 'facerec', layer: 'embedding' },
+      weights_sha256: 'e'.repeat(64),
+      resize: { mode: 'pad-square-bilinear', size: 150 },
+      protocol: 2,
+      data: { split: 'test', max_images: null },
+    };
+    const kidRecipe = { ...fidRecipe, kind: 'kid', subsets: 100, subset_size: 12, seed: 0 };
+    delete (kidRecipe as { bootstrap?: number }).bootstrap;
+    const s = await store.upsertSweep({ name: 'recipes', spec: {} });
+    const fids = [41.5, 30.25, 35, 29, 33.75, 31];
+    for (const key of ['a', 'b']) {
+      const r = await store.upsertRun({ sweepId: s.id, key, parameters: {} });
+      for (let e = 1; e <= 3; e++) {
+        const fid = fids[(key === 'a' ? 0 : 3) + e - 1];
+        await store.recordMetrics(r.id, e, [
+          { name: 'fid', value: fid, extra: { protocol: 2, recipe: fidRecipe } },
+          // run b's last kid value was recorded without a recipe
+          {
+            name: 'kid',
+            value: (fid * fid) / 1e4,
+            extra: key === 'b' && e === 3 ? { protocol: 2 } : { protocol: 2, recipe: kidRecipe },
+          },
+        ]);
+      }
+    }
+    const [a, b] = await authed.runs.list.query({ sweep: 'recipes' });
+    const fidId = recipeId(fidRecipe)!;
+    const kidId = recipeId(kidRecipe)!;
+    const ea = await authed.runs.epochs.query({ id: a.id });
+    assert.deepEqual(ea[0].recipes, { fid: fidId, kid: kidId });
+    assert.deepEqual(ea[2].comparable, { fid: true, kid: true });
+    const eb = await authed.runs.epochs.query({ id: b.id });
+    assert.deepEqual(eb[2].recipes, { fid: fidId, kid: null });
+    assert.deepEqual(eb[0].comparable, { fid: true, kid: false });
+
+    const best = await authed.runs.best.query({ sweep: 'recipes', metric: 'fid' });
+    assert.deepEqual(
+      [best?.run, best?.value, best?.recipeId, best?.comparable],
+      ['b', 29, fidId, true],
+    );
+    const bestKid = await authed.runs.best.query({ sweep: 'recipes', metric: 'kid' });
+    assert.equal(bestKid?.comparable, false);
+    assert.equal((await authed.runs.best.query({ run: a.id, metric: 'kid' }))?.comparable, true);
+
+    // The coefficients are fid-core's over the store's points, bit for bit; the store only
+    // returns the points.
+    const c = await authed.metrics.correlate.query({ sweep: 'recipes', a: 'fid', b: 'kid' });
+    const points = await store.correlationPoints({ sweep: 'recipes', a: 'fid', b: 'kid' });
+    const ref = correlate(
+      points.points.map((p) => p.a),
+      points.points.map((p) => p.b),
+    );
+    assert.deepEqual(
+      [c.n, c.pearson, c.spearman, c.kendall],
+      [6, ref.pearson, ref.spearman, ref.kendall],
+    );
+    assert.equal(c.spearman, 1);
+    assert.deepEqual([c.comparable, c.recipeA, c.recipeB], [false, fidId, null]);
+    assert.deepEqual(
+      c.points.map((p) => [p.run, p.epoch, p.recipeA, p.recipeB]),
+      [
+        ['a', 1, fidId, kidId],
+        ['a', 2, fidId, kidId],
+        ['a', 3, fidId, kidId],
+        ['b', 1, fidId, kidId],
+        ['b', 2, fidId, kidId],
+        ['b', 3, fidId, null],
+      ],
+    );
+    const same = await authed.metrics.correlate.query({ sweep: 'recipes', a: 'fid', b: 'fid' });
+    assert.deepEqual(
+      [same.comparable, same.recipeA, same.recipeB, same.pearson],
+      [true, fidId, fidId, 1],
+    );
+    // too few points: TOO_FEW_SAMPLES from the api as before
+    await assert.rejects(
+      authed.metrics.correlate.query({ sweep: 'proto', a: 'fid', b: 'nope' }),
+      /needs at least 3 epochs with both, found 0/,
     );
   });
 

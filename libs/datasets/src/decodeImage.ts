@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
+import { decode as decodeBmp } from 'bmp-ts';
 import sharp from 'sharp';
 import { ErrorCode, FidlabError } from '@fidlab/base';
+import { decodeNetpbm, isNetpbm, netpbmHeader, type RawPixels } from './netpbm.js';
 import { resizeFloat, type ResizeMode } from './resize.js';
 
 /** 8-bit RGB pixels, HWC. */
@@ -27,6 +29,68 @@ export interface DecodeOptions {
   maxPixels?: number;
 }
 
+function tooLarge(path: string, width: number, height: number, maxPixels: number): FidlabError {
+  return new FidlabError(
+    ErrorCode.BAD_FILE_FORMAT,
+    `${path} is too large: ${width} x ${height} = ${width * height} pixels exceeds the ` +
+      `pixel limit of ${maxPixels}`,
+  );
+}
+
+const isBmp = (file: Buffer) => file.length > 26 && file[0] === 0x42 && file[1] === 0x4d; // "BM"
+
+/**
+ * The pixels of a file in a format that PIL (pytorch-fid's reader) opens but sharp's libvips
+ * build does not: BMP (decoded by bmp-ts: 1/4/8-bit palettes with RLE, 16/24/32-bit) and
+ * Netpbm PBM/PGM/PPM (netpbm.ts). null for every other file: sharp reads those. The size in the
+ * header is checked against `maxPixels` before anything is decoded.
+ */
+export function decodeOtherFormat(file: Buffer, path: string, maxPixels: number): RawPixels | null {
+  if (isNetpbm(file)) {
+    const { width, height } = netpbmHeader(file, path);
+    if (width * height > maxPixels) throw tooLarge(path, width, height, maxPixels);
+    return decodeNetpbm(file, path);
+  }
+  if (!isBmp(file)) return null;
+  const width = file.readUInt32LE(18);
+  const height = Math.abs(file.readInt32LE(22));
+  if (width * height > maxPixels) throw tooLarge(path, width, height, maxPixels);
+  // bmp-ts's default layout, A B G R per pixel, is the one it writes for every bit depth (its
+  // toRGBA option is not applied to palette images).
+  let abgr: Buffer;
+  try {
+    abgr = decodeBmp(file).data;
+  } catch (e) {
+    throw new FidlabError(
+      ErrorCode.BAD_FILE_FORMAT,
+      `${path} is corrupt or truncated (BMP: ${(e as Error).message})`,
+      { cause: e },
+    );
+  }
+  if (width === 0 || height === 0 || abgr.length < width * height * 4) {
+    throw new FidlabError(
+      ErrorCode.BAD_FILE_FORMAT,
+      `${path} is corrupt or truncated (BMP of ${width} x ${height} pixels)`,
+    );
+  }
+  // Alpha is dropped, as PIL convert('RGB') drops it.
+  const data = new Uint8Array(width * height * 3);
+  for (let i = 0, n = width * height; i < n; i++) {
+    data[3 * i] = abgr[4 * i + 3];
+    data[3 * i + 1] = abgr[4 * i + 2];
+    data[3 * i + 2] = abgr[4 * i + 1];
+  }
+  return { data, width, height, channels: 3 };
+}
+
+/** A sharp pipeline over raw pixels decoded by `decodeOtherFormat`. */
+function sharpOfRaw(raw: RawPixels): sharp.Sharp {
+  const { data, width, height, channels } = raw;
+  return sharp(Buffer.from(data.buffer, data.byteOffset, data.length), {
+    raw: { width, height, channels },
+  });
+}
+
 /** Turns a sharp failure into a FidlabError that names the file and the reason. */
 async function decodeError(
   path: string,
@@ -34,6 +98,7 @@ async function decodeError(
   e: unknown,
   maxPixels: number,
 ): Promise<FidlabError> {
+  if (e instanceof FidlabError) return e;
   const msg = (e as Error).message ?? String(e);
   if (/pixel limit/i.test(msg)) {
     // The header is read again without the limit, so the message can give the image's size.
@@ -79,9 +144,12 @@ export async function decodeImage(path: string, options: DecodeOptions = {}): Pr
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   const file = await readImageFile(path);
   try {
+    const raw = decodeOtherFormat(file, path, maxPixels);
     // failOn 'error': truncated files fail instead of decoding as a partly grey image.
-    const img = sharp(file, { limitInputPixels: maxPixels, failOn: 'error' });
-    const meta = await img.metadata();
+    const img = raw
+      ? sharpOfRaw(raw)
+      : sharp(file, { limitInputPixels: maxPixels, failOn: 'error' });
+    const meta = raw ? { channels: raw.channels } : await img.metadata();
     const { data, info } = await img
       .removeAlpha()
       .toColourspace('srgb')
@@ -140,9 +208,13 @@ export async function decodePixels8(
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   const file = await readImageFile(path);
   try {
-    const fmt = await pixelFormat(file);
+    const raw = decodeOtherFormat(file, path, maxPixels);
+    const fmt = raw ? { gray: raw.channels === 1, eightBit: true } : await pixelFormat(file);
     if (!fmt.eightBit) return null;
-    const { data, info } = await sharp(file, { limitInputPixels: maxPixels, failOn: 'error' })
+    const img = raw
+      ? sharpOfRaw(raw)
+      : sharp(file, { limitInputPixels: maxPixels, failOn: 'error' });
+    const { data, info } = await img
       .removeAlpha()
       .toColourspace(fmt.gray ? 'b-w' : 'srgb')
       .raw({ depth: 'uchar' })
@@ -191,8 +263,9 @@ export async function resizeCropVips8(
       s = sharp(data, { raw: { width, height, channels: 3 } });
     } else {
       // Gray stays one band to the end (b-w); every other colour space becomes sRGB.
-      const { gray } = await pixelFormat(file!);
-      s = sharp(file!, { limitInputPixels: maxPixels, failOn: 'error' })
+      const raw = decodeOtherFormat(file!, src.path, maxPixels);
+      const { gray } = raw ? { gray: raw.channels === 1 } : await pixelFormat(file!);
+      s = (raw ? sharpOfRaw(raw) : sharp(file!, { limitInputPixels: maxPixels, failOn: 'error' }))
         .removeAlpha()
         .toColourspace(gray ? 'b-w' : 'srgb');
     }

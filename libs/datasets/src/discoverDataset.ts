@@ -1,8 +1,8 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, extname, isAbsolute, join, relative, resolve } from 'node:path';
-import sharp from 'sharp';
 import { ErrorCode, FidlabError } from '@fidlab/base';
 import { parseCsv } from './csv.js';
+import { decodeImage } from './decodeImage.js';
 import { isImageFile, listDirs, listImages } from './imageFiles.js';
 
 /**
@@ -157,7 +157,8 @@ async function detectLayout(root: string, named: Layout | 'auto'): Promise<Layou
   if (dirs[0].split === DEFAULT_SPLIT && dirs[0].dir === root) return 'single';
   const first = listImages(dirs[0].dir).images[0];
   try {
-    const { width, height } = await sharp(first).metadata();
+    // decodeImage, not sharp's metadata: BMP and Netpbm are read by fidlab's own decoders.
+    const { width, height } = await decodeImage(first);
     return width !== undefined && height !== undefined && width === 2 * height
       ? 'aligned'
       : 'single';

@@ -1,14 +1,22 @@
 import { readdirSync, type Dirent } from 'node:fs';
 import { extname, join } from 'node:path';
 
-/** File extensions the loader decodes (through sharp), lower case. */
+/**
+ * File extensions the loader decodes, lower case: pytorch-fid's IMAGE_EXTENSIONS (bmp, jpg, jpeg,
+ * pgm, png, ppm, tif, tiff, webp). sharp decodes most; BMP and Netpbm go through
+ * `decodeOtherFormat` (decodeImage.ts). Not .pbm: pytorch-fid skips it, and a folder's FID must
+ * be over the same files as pytorch-fid's.
+ */
 export const IMAGE_EXTENSIONS: readonly string[] = [
-  '.png',
+  '.bmp',
   '.jpg',
   '.jpeg',
-  '.webp',
+  '.pgm',
+  '.png',
+  '.ppm',
   '.tif',
   '.tiff',
+  '.webp',
 ];
 
 export function isImageFile(name: string): boolean {

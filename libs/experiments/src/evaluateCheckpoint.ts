@@ -13,13 +13,16 @@ import {
 } from '@fidlab/datasets';
 import {
   createExtractor,
+  extractorResize,
+  extractorWeightsSha256,
   imageFeatures,
+  parseExtractorName,
   type FeatureExtractor,
   type Rgb8Image,
 } from '@fidlab/features';
-import type { RecordedEpoch } from './ports.js';
 import { generateSplit, loadCheckpoint } from '@fidlab/training';
-import { metricValues, type MetricValue } from './metricValues.js';
+import { metricValues, type FeatureRecipe, type MetricValue } from './metricValues.js';
+import type { RecordedEpoch } from './ports.js';
 import type { DataSpec, MetricSpec } from './sweepSpec.js';
 
 /**
@@ -45,7 +48,7 @@ export const EVALUATION_PROTOCOL = 2;
  * so it must not make its epoch due forever (it stays listed with its own protocol).
  */
 export function epochsToReevaluate(
-  rows: RecordedEpoch[],
+  rows: Pick<RecordedEpoch, 'epoch' | 'protocols'>[],
   opts: { names?: Iterable<string>; protocol?: number } = {},
 ): { epoch: number; protocols: number[] }[] {
   const protocol = opts.protocol ?? EVALUATION_PROTOCOL;
@@ -83,11 +86,15 @@ export interface EvaluationRequest {
  * the function behind `fidlab fid DIR_A DIR_B --extractor`, fed the sketch files at their own
  * size and the generated 8-bit pixels (what generate's PNGs hold). So each metric equals the
  * folder commands' value on generate's output folder and the split's sketch folder. Every value
- * carries `extra.protocol` = EVALUATION_PROTOCOL.
+ * carries `extra.protocol` = EVALUATION_PROTOCOL and its complete recipe as `extra.recipe`
+ * (@fidlab/features ValueRecipe: kind and options, extractor, weights sha256, resize, protocol,
+ * split and image cap).
  */
 export class Evaluator {
   private index: DatasetIndex | null = null;
   private readonly extractors = new Map<string, FeatureExtractor>();
+  /** The recipe part of each extractor's values (its weights hashed once). */
+  private readonly featureRecipes = new Map<string, FeatureRecipe>();
   /**
    * Ground-truth features by extractor name, for this evaluator's life only (nothing is kept on
    * disk, so features computed by an older recipe cannot come back).
@@ -147,6 +154,22 @@ export class Evaluator {
       this.extractors.set(name, e);
     }
     return e;
+  }
+
+  private async featureRecipe(name: string): Promise<FeatureRecipe> {
+    let r = this.featureRecipes.get(name);
+    if (!r) {
+      const e = await this.extractor(name);
+      r = {
+        extractor: parseExtractorName(name),
+        weights_sha256: await extractorWeightsSha256(e),
+        resize: extractorResize(e),
+        protocol: EVALUATION_PROTOCOL,
+        data: { split: this.split, max_images: this.maxImages ?? null },
+      };
+      this.featureRecipes.set(name, r);
+    }
+    return r;
   }
 
   private async features(
@@ -215,11 +238,13 @@ export class Evaluator {
         );
         generatedFeatures.set(m.extractor, gen);
       }
-      for (const v of metricValues(m.spec, m.extractor, {
-        generated: gen,
-        real,
-        identities: truth.ids,
-      }))
+      const recipe = await this.featureRecipe(m.extractor);
+      for (const v of metricValues(
+        m.spec,
+        m.extractor,
+        { generated: gen, real, identities: truth.ids },
+        recipe,
+      ))
         values.push({ ...v, extra: { ...v.extra, protocol: EVALUATION_PROTOCOL } });
     }
     return values;
@@ -228,6 +253,7 @@ export class Evaluator {
   dispose(): void {
     for (const e of this.extractors.values()) e.dispose();
     this.extractors.clear();
+    this.featureRecipes.clear();
     this.truth = null;
   }
 }

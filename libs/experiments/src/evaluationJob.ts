@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ErrorCode, FidlabError } from '@fidlab/base';
+import { extractorName, METRIC_KIND_OPTIONS } from '@fidlab/features';
 import { Evaluator } from './evaluateCheckpoint.js';
 import type { MetricValue } from './metricValues.js';
 import type {
@@ -9,7 +10,18 @@ import type {
   SweepEvent,
   TrialJob,
 } from './ports.js';
-import { dataSpec, extractorNameProblem, formatPath, metricSpec } from './sweepSpec.js';
+import { dataSpec, describeIssue, formatPath, metricName } from './sweepSpec.js';
+
+/** A job's metric: a sweep metric whose extractor is a name (the metric recipe's union). */
+const jobMetric = z.discriminatedUnion('kind', [
+  z.strictObject({ name: metricName, extractor: extractorName, ...METRIC_KIND_OPTIONS.fid }),
+  z.strictObject({ name: metricName, extractor: extractorName, ...METRIC_KIND_OPTIONS.kid }),
+  z.strictObject({
+    name: metricName,
+    extractor: extractorName,
+    ...METRIC_KIND_OPTIONS['rank-k'],
+  }),
+]);
 
 /**
  * One evaluation as a self-contained job (what a worker receives): a checkpoint, the data, and
@@ -21,35 +33,18 @@ export const evaluationJobSchema = z.strictObject({
   split: z.string().default('test'),
   direction: z.enum(['photo2sketch', 'sketch2sketch']).default('photo2sketch'),
   max_images: z.number().int().min(1).optional(),
-  metrics: z
-    .array(
-      metricSpec.refine((m) => typeof m.extractor === 'string', {
-        message: 'a job names its extractor (resolve best references first)',
-        path: ['extractor'],
-      }),
-    )
-    .min(1),
+  /** Extractors are names: a sweep's `best` references are resolved before a job is made. */
+  metrics: z.array(jobMetric).min(1),
 });
 export type EvaluationJob = z.infer<typeof evaluationJobSchema>;
 
 /** Validates a job read from outside (JSON); errors name the field. */
 export function parseEvaluationJob(input: unknown, file = 'job'): EvaluationJob {
-  const r = evaluationJobSchema.safeParse(input);
+  const r = evaluationJobSchema.safeParse(input, { reportInput: true });
   if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new FidlabError(
-      ErrorCode.INVALID_CONFIG,
-      `${file}: ${formatPath(issue.path)}: ${issue.message}`,
-    );
+    const { path, message } = describeIssue(r.error.issues[0]);
+    throw new FidlabError(ErrorCode.INVALID_CONFIG, `${file}: ${formatPath(path)}: ${message}`);
   }
-  r.data.metrics.forEach((m, i) => {
-    const problem = extractorNameProblem(m.extractor as string);
-    if (problem)
-      throw new FidlabError(
-        ErrorCode.INVALID_CONFIG,
-        `${file}: ${formatPath(['metrics', i, 'extractor'])}: ${problem}`,
-      );
-  });
   return r.data;
 }
 
@@ -93,7 +88,7 @@ export async function evaluateJob(
       data: job.data,
       split: job.split,
       direction: job.direction,
-      metrics: job.metrics.map((spec) => ({ spec, extractor: spec.extractor as string })),
+      metrics: job.metrics.map((spec) => ({ spec, extractor: spec.extractor })),
       maxImages: job.max_images,
       onProgress: opts.onProgress,
     });

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, FidlabError } from '@fidlab/base';
 import { synthDataset } from '@fidlab/datasets';
-import { knownExtractors } from '@fidlab/features';
+import { extractorNameProblem } from '@fidlab/features';
 import {
   EVALUATION_PROTOCOL,
   epochsToReevaluate,
@@ -310,16 +310,18 @@ export async function resolveMetrics(
   return out;
 }
 
-/** Fails before any training when a metric names an extractor this build does not have. */
+/**
+ * Fails before any training when a metric names an extractor this build does not have (a spec
+ * that did not come through parseSweepText: the one name parser, @fidlab/features).
+ */
 function checkExtractorsExist(spec: SweepSpec): void {
-  const known = new Set(knownExtractors());
   spec.evaluate?.metrics.forEach((m, i) => {
     if (typeof m.extractor !== 'string') return;
-    const base = m.extractor.split(':')[0];
-    if (base === 'generator' || base === 'identity' || known.has(m.extractor)) return;
-    throw new FidlabError(
-      ErrorCode.INVALID_CONFIG,
-      `${formatPath(['evaluate', 'metrics', i, 'extractor'])}: extractor '${m.extractor}' is not available (available: ${[...known].join(', ')})`,
-    );
+    const problem = extractorNameProblem(m.extractor);
+    if (problem)
+      throw new FidlabError(
+        ErrorCode.INVALID_CONFIG,
+        `${formatPath(['evaluate', 'metrics', i, 'extractor'])}: ${problem}`,
+      );
   });
 }

@@ -2,7 +2,10 @@ import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ErrorCode, FidlabError } from '@fidlab/base';
-import { identityConfigSchema, TrialConfigSchema } from '@fidlab/training';
+import { extractorName, METRIC_KIND_OPTIONS, METRIC_KINDS } from '@fidlab/features';
+import { identityConfigSchema, parseTrialConfig, TrialConfigSchema } from '@fidlab/training';
+import { describeTrial, expandTrials } from './expandTrials.js';
+import { toIdentityConfig, toTrainConfig } from './trialConfig.js';
 
 /**
  * The sweep file: what to train (a grid or random sample over trial parameters) and what to
@@ -72,7 +75,8 @@ export const dataSpec = z.strictObject({
 export type DataSpec = z.infer<typeof dataSpec>;
 
 const extractorRef = z.union([
-  z.string().min(1),
+  // an extractor name, checked by the one parser of names (@fidlab/features parseExtractorName)
+  extractorName,
   z.strictObject({
     best: z.strictObject({
       sweep: name,
@@ -87,20 +91,23 @@ const extractorRef = z.union([
 ]);
 export type ExtractorRef = z.infer<typeof extractorRef>;
 
-export const metricSpec = z
-  .strictObject({
-    name: z.string().regex(/^[a-z][a-z0-9_]*$/, 'use lower-case letters, digits and _'),
-    kind: z.enum(['fid', 'kid', 'rank-k']),
+export const metricName = z
+  .string()
+  .regex(/^[a-z][a-z0-9_]*$/, 'use lower-case letters, digits and _');
+
+/**
+ * One metric of a sweep: its name, its extractor (a name or a `best` reference) and its kind with
+ * that kind's options (the metric recipe's union, @fidlab/features METRIC_KIND_OPTIONS).
+ */
+export const metricSpec = z.discriminatedUnion('kind', [
+  z.strictObject({ name: metricName, extractor: extractorRef, ...METRIC_KIND_OPTIONS.fid }),
+  z.strictObject({ name: metricName, extractor: extractorRef, ...METRIC_KIND_OPTIONS.kid }),
+  z.strictObject({
+    name: metricName,
     extractor: extractorRef,
-    bootstrap: z.number().int().min(0).optional(),
-    k: z.array(positiveInt).min(1).optional(),
-  })
-  .superRefine((m, ctx) => {
-    if (m.bootstrap !== undefined && m.kind !== 'fid')
-      ctx.addIssue({ code: 'custom', path: ['bootstrap'], message: 'only fid metrics bootstrap' });
-    if (m.k !== undefined && m.kind !== 'rank-k')
-      ctx.addIssue({ code: 'custom', path: ['k'], message: 'only rank-k metrics take k' });
-  });
+    ...METRIC_KIND_OPTIONS['rank-k'],
+  }),
+]);
 export type MetricSpec = z.infer<typeof metricSpec>;
 
 // The probe/gallery forms and the optimizers are the identity engine's own (one definition).
@@ -167,10 +174,15 @@ export const sweepSchema = z
     select: z.strictObject({ metric: z.string(), goal: z.enum(['min', 'max']).default('min') }),
   })
   .superRefine((s, ctx) => {
+    let issues = 0;
+    const add = (issue: { code: 'custom'; path: PropertyKey[]; message: string }) => {
+      issues++;
+      ctx.addIssue(issue);
+    };
     const known = new Set<string>(TRIAL_PARAMETERS);
     const check = (where: 'parameters' | 'fixed', key: string) => {
       if (!known.has(key))
-        ctx.addIssue({
+        add({
           code: 'custom',
           path: [where, key],
           message: `unknown trial parameter '${key}' (known: ${TRIAL_PARAMETERS.join(', ')})`,
@@ -179,7 +191,7 @@ export const sweepSchema = z
     for (const [key, spec] of Object.entries(s.parameters)) {
       check('parameters', key);
       if (key in s.fixed)
-        ctx.addIssue({
+        add({
           code: 'custom',
           path: ['fixed', key],
           message: `'${key}' is both swept (parameters) and fixed`,
@@ -188,25 +200,25 @@ export const sweepSchema = z
       if (!schema) continue;
       if ('values' in spec) {
         spec.values.forEach((v, i) => {
-          const r = schema.safeParse(v);
+          const r = schema.safeParse(v, { reportInput: true });
           if (!r.success)
-            ctx.addIssue({
+            add({
               code: 'custom',
               path: ['parameters', key, 'values', i],
-              message: r.error.issues[0].message,
+              message: describeIssue(r.error.issues[0]).message,
             });
         });
       } else {
         if (s.method !== 'random')
-          ctx.addIssue({
+          add({
             code: 'custom',
             path: ['parameters', key],
             message: 'a min/max range needs method: random (grid sweeps list values)',
           });
         if (!(spec.min <= spec.max))
-          ctx.addIssue({ code: 'custom', path: ['parameters', key, 'max'], message: 'max < min' });
+          add({ code: 'custom', path: ['parameters', key, 'max'], message: 'max < min' });
         if (spec.scale === 'log' && spec.min <= 0)
-          ctx.addIssue({
+          add({
             code: 'custom',
             path: ['parameters', key, 'min'],
             message: 'a log scale needs min > 0',
@@ -216,27 +228,31 @@ export const sweepSchema = z
     for (const [key, v] of Object.entries(s.fixed)) {
       check('fixed', key);
       const schema = trialParameterSchemas[key as TrialParameterName];
-      const r = schema?.safeParse(v);
+      const r = schema?.safeParse(v, { reportInput: true });
       if (r && !r.success)
-        ctx.addIssue({ code: 'custom', path: ['fixed', key], message: r.error.issues[0].message });
+        add({
+          code: 'custom',
+          path: ['fixed', key],
+          message: describeIssue(r.error.issues[0]).message,
+        });
     }
     if (s.method === 'random' && s.count === undefined)
-      ctx.addIssue({ code: 'custom', path: ['count'], message: 'method: random needs a count' });
+      add({ code: 'custom', path: ['count'], message: 'method: random needs a count' });
     if (s.trial === 'pix2pix' && !s.evaluate)
-      ctx.addIssue({
+      add({
         code: 'custom',
         path: ['evaluate'],
         message: 'a pix2pix sweep needs an evaluate section (metrics after every epoch)',
       });
     if (s.trial === 'identity') {
       if (!s.identity)
-        ctx.addIssue({
+        add({
           code: 'custom',
           path: ['identity'],
           message: 'an identity sweep needs identity: { probe: { split | dir } }',
         });
       if (s.evaluate)
-        ctx.addIssue({
+        add({
           code: 'custom',
           path: ['evaluate'],
           message: `identity trials measure themselves (${identityMetricNames(s.identity).join(', ')}); remove evaluate`,
@@ -244,7 +260,7 @@ export const sweepSchema = z
       for (const where of ['parameters', 'fixed'] as const)
         for (const key of Object.keys(s[where]))
           if (!(IDENTITY_PARAMETERS as readonly string[]).includes(key))
-            ctx.addIssue({
+            add({
               code: 'custom',
               path: [where, key],
               message: `'${key}' is not an identity trial parameter (${IDENTITY_PARAMETERS.join(', ')})`,
@@ -253,66 +269,162 @@ export const sweepSchema = z
     const names = metricNames(s);
     names.forEach((n, i) => {
       if (names.indexOf(n) !== i)
-        ctx.addIssue({
+        add({
           code: 'custom',
           path: ['evaluate', 'metrics', i, 'name'],
           message: `duplicate metric name '${n}'`,
         });
     });
     if (!names.includes(s.select.metric))
-      ctx.addIssue({
+      add({
         code: 'custom',
         path: ['select', 'metric'],
         message: `'${s.select.metric}' is not one of the sweep's metrics (${names.join(', ')})`,
       });
-    s.evaluate?.metrics.forEach((m, i) => {
-      if (typeof m.extractor !== 'string') return;
-      const problem = extractorNameProblem(m.extractor);
-      if (problem)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['evaluate', 'metrics', i, 'extractor'],
-          message: problem,
-        });
-    });
+    // Every trial as its engine would receive it: rules across fields (epochs + epochs_decay >= 1,
+    // a size the model can take, ...) fail here, naming the field, not when the trial runs.
+    // (only for a sweep with no other problem: zod keeps refining after non-fatal issues)
+    const earlier = (ctx as unknown as { issues?: unknown[] }).issues?.length ?? 0;
+    if (issues === 0 && earlier === 0)
+      for (const issue of trialConfigIssues(s as SweepSpec)) add(issue);
   });
 export type SweepSpec = z.infer<typeof sweepSchema>;
 
-/** Extractor names a sweep may use (libs/features resolves them when evaluation starts). */
-export const EXTRACTOR_FORMS = [
-  'inception',
-  'inception-pool3',
-  'inception:64|192|768|2048',
-  'vggface:conv5_3|pool5|pool5-avg|fc6|relu6|fc7|relu7',
-  'facerec',
-  'facerec:pool',
-  'generator:<checkpoint-dir>:<tap>[:avg]',
-  'identity:<checkpoint-dir>:<layer>',
-] as const;
+/**
+ * The first rule each trial of the sweep breaks in its training engine's config (pix2pix's
+ * parseTrialConfig, the identity engine's schema), once per distinct problem, at the sweep field
+ * that sets the parameter named in it (`fixed.epochs`, `parameters.model.values[1]`).
+ */
+function trialConfigIssues(
+  s: SweepSpec,
+): { code: 'custom'; path: PropertyKey[]; message: string }[] {
+  const out: { code: 'custom'; path: PropertyKey[]; message: string }[] = [];
+  const seen = new Set<string>();
+  for (const t of expandTrials(s)) {
+    let problem: string | null = null;
+    let fields: string[] = [];
+    if (s.trial === 'identity') {
+      const r = identityConfigSchema.safeParse(toIdentityConfig(s, t, 'run'), {
+        reportInput: true,
+      });
+      if (!r.success) {
+        const issue = r.error.issues[0];
+        const key = String(issue.path[0] ?? '').replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+        problem = `${key}: ${describeIssue(issue).message}`;
+        fields = [key];
+      }
+    } else {
+      try {
+        parseTrialConfig(toTrainConfig(s, t, 'run'));
+      } catch (e) {
+        problem = (e as Error).message.replace(/^bad trial config: /, '');
+        fields = TRIAL_PARAMETERS.filter((f) => new RegExp(`\\b${f}\\b`).test(problem!));
+        fields.sort(
+          (a, b) =>
+            problem!.search(new RegExp(`\\b${a}\\b`)) - problem!.search(new RegExp(`\\b${b}\\b`)),
+        );
+      }
+    }
+    if (problem === null || seen.has(problem)) continue;
+    seen.add(problem);
+    const trial = describeTrial(t);
+    out.push({
+      code: 'custom',
+      path: fieldPath(s, t.parameters, fields, problem),
+      message: `${problem}${trial ? ` (trial ${trial})` : ''}`,
+    });
+  }
+  return out;
+}
 
-const VGG_LAYERS = ['conv5_3', 'pool5', 'pool5-avg', 'fc6', 'relu6', 'fc7', 'relu7'];
+/** Where the sweep sets the first of `fields` that it sets (else data.size for size). */
+function fieldPath(
+  s: SweepSpec,
+  parameters: TrialParameters,
+  fields: string[],
+  problem: string,
+): PropertyKey[] {
+  for (const f of fields) {
+    if (f in s.fixed) return ['fixed', f];
+    const spec = s.parameters[f];
+    if (spec && 'values' in spec) {
+      const i = spec.values.indexOf(parameters[f as TrialParameterName] as string | number);
+      return i >= 0 ? ['parameters', f, 'values', i] : ['parameters', f];
+    }
+    if (spec) return ['parameters', f];
+  }
+  return /\bsize\b/.test(problem) ? ['data', 'size'] : [];
+}
 
-/** Why an extractor name is not one fidlab knows, or null when it is fine. Loads nothing. */
-export function extractorNameProblem(ref: string): string | null {
-  const [base, ...rest] = ref.split(':');
-  const bad = `unknown extractor '${ref}' (known forms: ${EXTRACTOR_FORMS.join(', ')})`;
-  switch (base) {
-    case 'inception':
-      return rest.length === 0 ||
-        (rest.length === 1 && ['64', '192', '768', '2048'].includes(rest[0]))
-        ? null
-        : bad;
-    case 'inception-pool3':
-      return rest.length === 0 ? null : bad;
-    case 'facerec':
-      return rest.length === 0 || (rest.length === 1 && rest[0] === 'pool') ? null : bad;
-    case 'vggface':
-      return rest.length === 1 && VGG_LAYERS.includes(rest[0]) ? null : bad;
-    case 'generator':
-    case 'identity':
-      return rest.length >= 2 && rest.every((p) => p.length > 0) ? null : bad;
-    default:
-      return bad;
+/** `'x'`, `3`, `[1,2]`: a value as an error message shows it. */
+function shown(v: unknown): string {
+  if (typeof v === 'string') return `'${v}'`;
+  const j = JSON.stringify(v) ?? String(v);
+  return j.length > 60 ? `${j.slice(0, 57)}...` : j;
+}
+
+const EXPECTED: Record<string, string> = {
+  number: 'a number',
+  int: 'an integer',
+  string: 'a string',
+  boolean: 'true or false',
+  array: 'a list',
+  object: 'a mapping',
+  record: 'a mapping',
+};
+
+/**
+ * A zod issue (parsed with `reportInput: true`) as a message naming the offending value:
+ * `'nosuchmodel' is not one of unet | unet-noskip | vae`, `expected a number, got 'fast'`,
+ * `must be >= 1, got 0`. Union failures report the alternative the value came closest to
+ * (`path` is then where inside the value the problem is).
+ */
+export function describeIssue(issue: z.core.$ZodIssue): { path: PropertyKey[]; message: string } {
+  const input = (issue as { input?: unknown }).input;
+  const at = (message: string) => ({ path: [...issue.path], message });
+  switch (issue.code) {
+    case 'invalid_value':
+      return at(`${shown(input)} is not one of ${issue.values.map(String).join(' | ')}`);
+    case 'invalid_union': {
+      const d = issue as { discriminator?: string; options?: unknown[] };
+      if (d.discriminator && d.options && input !== null && typeof input === 'object')
+        return at(
+          `${shown((input as Record<string, unknown>)[d.discriminator])} is not one of ${d.options.map(String).join(' | ')}`,
+        );
+      // The alternative the value has the type of (its first problem is inside) is the one it meant.
+      const branch =
+        issue.errors.find(
+          (b) => b.length > 0 && !(b[0].code === 'invalid_type' && b[0].path.length === 0),
+        ) ?? issue.errors[0];
+      if (!branch || branch.length === 0) return at(`${shown(input)} is not valid here`);
+      const inner = describeIssue(branch[0]);
+      return { path: [...issue.path, ...inner.path], message: inner.message };
+    }
+    case 'invalid_type': {
+      const expected = EXPECTED[issue.expected] ?? issue.expected;
+      return at(
+        input === undefined
+          ? `required (${expected})`
+          : `expected ${expected}, got ${shown(input)}`,
+      );
+    }
+    case 'too_small':
+    case 'too_big': {
+      if (issue.origin === 'number' || issue.origin === 'int' || issue.origin === 'bigint') {
+        const small = issue.code === 'too_small';
+        const bound = small
+          ? (issue as { minimum: unknown }).minimum
+          : (issue as { maximum: unknown }).maximum;
+        const op = small ? (issue.inclusive ? '>=' : '>') : issue.inclusive ? '<=' : '<';
+        return at(`must be ${op} ${String(bound)}, got ${shown(input)}`);
+      }
+      return at(`${issue.message}, got ${shown(input)}`);
+    }
+    default: {
+      if (input === undefined || issue.message.includes(shown(input))) return at(issue.message);
+      if (input !== null && typeof input === 'object') return at(issue.message);
+      return at(`${issue.message}, got ${shown(input)}`);
+    }
   }
 }
 
@@ -341,20 +453,28 @@ export function parseSweepText(text: string, file = 'sweep file'): SweepSpec {
   const raw: unknown = doc.toJS();
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
     throw new FidlabError(ErrorCode.INVALID_CONFIG, `${file}: expected a YAML mapping at the top`);
-  const r = sweepSchema.safeParse(raw);
+  const r = sweepSchema.safeParse(raw, { reportInput: true });
   if (r.success) return r.data;
   const lines = r.error.issues.slice(0, 5).map((issue) => {
-    const path = [...issue.path];
+    const described = describeIssue(issue);
+    const path = [...described.path];
     // Unknown keys are reported on their parent; point at the key itself.
     if (issue.code === 'unrecognized_keys') path.push(issue.keys[0]);
     const message =
       issue.code === 'unrecognized_keys'
-        ? `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`
-        : issue.message;
+        ? `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}${metricOptionHint(issue.path, issue.keys[0])}`
+        : described.message;
     return `${file}${lineOf(doc, lineCounter, path)}: ${formatPath(path)}: ${message}`;
   });
   const more = r.error.issues.length > 5 ? ` (and ${r.error.issues.length - 5} more)` : '';
   throw new FidlabError(ErrorCode.INVALID_CONFIG, lines.join('; ') + more);
+}
+
+/** ` (an option of fid metrics)` when an unknown key of a metric is another kind's option. */
+function metricOptionHint(path: readonly PropertyKey[], key: string): string {
+  if (path[0] !== 'evaluate' || path[1] !== 'metrics' || path.length !== 3) return '';
+  const kinds = METRIC_KINDS.filter((k) => key !== 'kind' && key in METRIC_KIND_OPTIONS[k]);
+  return kinds.length > 0 ? ` (an option of ${kinds.join(' | ')} metrics)` : '';
 }
 
 /** `:line` of the deepest node on `path` that exists in the YAML document, or ''. */
@@ -384,3 +504,5 @@ export async function readSweepFile(path: string): Promise<SweepSpec> {
   }
   return parseSweepText(text, path);
 }
+
+export { EXTRACTOR_FORMS, extractorNameProblem } from '@fidlab/features';

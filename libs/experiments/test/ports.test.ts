@@ -4,6 +4,7 @@
 // from the checkpoint recorded in the store; writes under a stolen claim are refused.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { isFidlabError } from '@fidlab/base';
 import { selectBackend } from '@fidlab/models';
@@ -21,6 +22,7 @@ import {
   runSweep,
   runTrialJob,
   type Claim,
+  type EvaluationJob,
   type JobContext,
   type SweepEvent,
   type SweepSpec,
@@ -137,7 +139,8 @@ test('in-process dispatcher: a tiny sweep evaluates each checkpoint before train
       data: spec.data,
       split: 'test',
       direction: 'sketch2sketch',
-      metrics: spec.evaluate!.metrics,
+      // the sweep names its extractors (no best references): a job's metrics as they are
+      metrics: spec.evaluate!.metrics as EvaluationJob['metrics'],
     });
     assert.deepEqual(
       Object.fromEntries(values.map((v) => [v.name, v.value])),
@@ -227,4 +230,58 @@ test('a trial whose claim was stolen cannot record another epoch or value (fenci
   // The checkpoint's evaluation, under the old claim, is refused too.
   await assert.rejects(runEvaluationJob(evaluationJobFor(job, checkpoint!)!, ctx), staleClaim);
   assert.deepEqual((await store.runEpochs(job.runId))[0].metrics, {});
+});
+
+test('a runner waits for a trial another live worker holds, and takes over one whose worker died', async () => {
+  const spec = parseSweepText(sweepText('ports-d', 1));
+  const sweep = await store.upsertSweep({ name: 'ports-d', spec });
+  const [trial] = expandTrials(spec);
+  const run = await store.upsertRun({ sweepId: sweep.id, key: trial.key, parameters: {} });
+  await store.registerWorker({ id: 'holder', hostname: 'test' });
+  await store.registerWorker({ id: 'me', hostname: 'test' });
+  const held = (await store.claimRun(run.id, 'holder'))!;
+  const lines: string[] = [];
+  const running = runSweep(spec, {
+    recorder: store,
+    workerId: 'me',
+    pollMs: 50,
+    runsDir: join(dir, 'runs'),
+    log: (l) => lines.push(l),
+  });
+  // The runner says so once, then waits (however often it looks again).
+  while (!lines.some((l) => /claimed by worker/.test(l))) await sleep(20);
+  await sleep(300);
+  assert.deepEqual((await store.runEpochs(run.id)).length, 0, 'not trained while held');
+  await store.releaseClaim(held); // the holder gives the trial up unfinished
+  const [outcome] = await running;
+  assert.equal(outcome.status, 'done', lines.join('\n'));
+  assert.deepEqual(
+    lines.filter((l) => /claimed by worker/.test(l)),
+    [
+      'trial 1/1 [seed=1]: claimed by worker holder, which is alive: not training it here; waiting for it',
+    ],
+  );
+  const after = await store.getRun(run.id);
+  assert.equal(after?.claimedBy, null, 'released when done');
+  assert.equal((await store.runEpochs(run.id)).length, 1);
+
+  // A holder whose heartbeat is older than the live bound is dead: its trial is taken over.
+  const spec2 = parseSweepText(sweepText('ports-e', 1));
+  const sweep2 = await store.upsertSweep({ name: 'ports-e', spec: spec2 });
+  const run2 = await store.upsertRun({ sweepId: sweep2.id, key: trial.key, parameters: {} });
+  await store.registerWorker({ id: 'ghost', hostname: 'test' });
+  assert.ok(await store.claimRun(run2.id, 'ghost'));
+  await store.prisma.worker.update({
+    where: { id: 'ghost' },
+    data: { lastSeenAt: new Date(Date.now() - 120_000) },
+  });
+  const lines2: string[] = [];
+  const [taken] = await runSweep(spec2, {
+    recorder: store,
+    workerId: 'me',
+    runsDir: join(dir, 'runs'),
+    log: (l) => lines2.push(l),
+  });
+  assert.equal(taken.status, 'done', lines2.join('\n'));
+  assert.ok(!lines2.some((l) => /claimed by worker/.test(l)), lines2.join('\n'));
 });

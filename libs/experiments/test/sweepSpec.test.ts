@@ -110,7 +110,7 @@ test('unknown keys, parameters, models and extractors are named', () => {
   );
   assert.match(
     errorOf(ISSUE_EXAMPLE.replace('extractor: "vggface:fc6"', 'extractor: "vggface:fc9"')),
-    /evaluate\.metrics\[2\]\.extractor: unknown extractor 'vggface:fc9' \(known forms: /,
+    /evaluate\.metrics\[2\]\.extractor: unknown extractor 'vggface:fc9': the layer must be one of conv5_3/,
   );
   assert.match(
     errorOf(
@@ -164,4 +164,91 @@ select: { metric: rank_1, goal: max }
     errorOf(ISSUE_EXAMPLE.replace(/evaluate:[\s\S]*select/, 'select')),
     /evaluate: a pix2pix sweep needs an evaluate section/,
   );
+});
+
+test('every enum and type error names the offending value', () => {
+  const cases: [string, string, RegExp][] = [
+    [
+      'unet-noskip, vae]',
+      'nosuchmodel, vae]',
+      /sweep\.yaml:5: parameters\.model\.values\[1\]: 'nosuchmodel' is not one of unet \| unet-noskip \| vae/,
+    ],
+    ['[2e-4, 1e-4]', '[2e-4, fast]', /parameters\.lr\.values\[1\]: expected a number, got 'fast'/],
+    [
+      'seed: { values: [1, 2] }',
+      'seed: { values: [1, -2] }',
+      /seed\.values\[1\]: must be >= 0, got -2/,
+    ],
+    [
+      'direction: photo2sketch',
+      'direction: up',
+      /fixed\.direction: 'up' is not one of photo2sketch \| sketch2sketch/,
+    ],
+    ['batch_size: 1 }', 'batch_size: 0.5 }', /fixed\.batch_size: expected an integer, got 0\.5/],
+    ['method: grid ', 'method: gird ', /method: 'gird' is not one of grid \| random/],
+    [
+      'layout: paired',
+      'layout: pairs',
+      /data\.layout: 'pairs' is not one of auto \| paired \| aligned \| single/,
+    ],
+    [
+      'kind: kid',
+      'kind: kidd',
+      /evaluate\.metrics\[1\]\.kind: 'kidd' is not one of fid \| kid \| rank-k/,
+    ],
+    ['every: 1', 'every: 0', /evaluate\.every: must be >= 1, got 0/],
+    ['goal: min }', 'goal: best }', /select\.goal: 'best' is not one of min \| max/],
+    [
+      'name: cufs-generators',
+      'name: "cufs generators"',
+      /name: use letters, .*, got 'cufs generators'/,
+    ],
+    ['size: 256', 'size: 100', /data\.size: must be a power of two \(32, 64, 128, 256\), got 100/],
+    [
+      'k: [1, 5, 10]',
+      'k: [1, five]',
+      /evaluate\.metrics\[3\]\.k\[1\]: expected a number, got 'five'/,
+    ],
+    [
+      'extractor: inception }',
+      'extractor: inception, bootstrap: 5 }',
+      /evaluate\.metrics\[1\]\.bootstrap: unknown key 'bootstrap' \(an option of fid metrics\)/,
+    ],
+    ['tap: en7', 'tap: 7', /evaluate\.metrics\[4\]\.extractor\.tap: expected a string, got 7/],
+  ];
+  for (const [from, to, re] of cases) {
+    assert.ok(ISSUE_EXAMPLE.includes(from), from);
+    assert.match(errorOf(ISSUE_EXAMPLE.replace(from, to)), re);
+  }
+});
+
+test('impossible trials are refused when the sweep is parsed, naming the field', () => {
+  assert.match(
+    errorOf(ISSUE_EXAMPLE.replace('epochs: 100, epochs_decay: 100', 'epochs: 0, epochs_decay: 0')),
+    /sweep\.yaml:8: fixed\.epochs: epochs \+ epochs_decay must be at least 1 \(trial model=unet /,
+  );
+  // swept: the value that makes a trial impossible is named by its index
+  const swept = ISSUE_EXAMPLE.replace(
+    'epochs: 100, epochs_decay: 100, ',
+    'epochs_decay: 0, ',
+  ).replace(
+    '  seed: { values: [1, 2] }',
+    '  seed: { values: [1, 2] }\n  epochs: { values: [3, 0] }',
+  );
+  assert.match(
+    errorOf(swept),
+    /parameters\.epochs\.values\[1\]: epochs \+ epochs_decay must be at least 1/,
+  );
+  // epochs: 0 alone is fine while epochs_decay gives the trial an epoch
+  parseSweepText(
+    ISSUE_EXAMPLE.replace('epochs: 100, epochs_decay: 100', 'epochs: 0, epochs_decay: 3'),
+  );
+  const identity = `name: ids
+trial: identity
+data: { root: d, size: 64 }
+fixed: { body: facerec, epochs: 0 }
+identity: { probe: { split: test, images: photos } }
+select: { metric: rank_1, goal: max }
+`;
+  assert.match(errorOf(identity), /sweep\.yaml:4: fixed\.epochs: epochs: must be > 0, got 0/);
 });

@@ -1,4 +1,5 @@
 import type * as tf from '@tensorflow/tfjs';
+import type { ExtractorRecipe, ResizeRecipe } from './metricRecipe.js';
 
 /** A network that turns a batch of images into one feature row per image. */
 export interface FeatureExtractor {
@@ -10,21 +11,26 @@ export interface FeatureExtractor {
    * images of different sizes can resize each one first; absent when the extractor takes any size.
    */
   readonly inputSize?: number;
+  /**
+   * How the network itself brings images of any size to its input, when it does (no `inputSize`):
+   * recorded in every value's recipe. With `inputSize`, folder features resize (pytorch-bilinear).
+   */
+  readonly resize?: ResizeRecipe;
+  /** The files its weights were read from (hashed into the recipe of the values it produces). */
+  readonly weightFiles?: readonly string[];
   /** images: NHWC float32 RGB in [0,1], batch of one size; returns [batch, dims] float32. */
   extract(images: tf.Tensor4D): tf.Tensor2D;
   dispose(): void;
 }
 
-/** Builds one family's extractor; `arg` is the part of the name after the first ':'. */
-export type ExtractorFactory = (
-  arg: string | undefined,
+/** Builds one family's extractor from its parsed recipe (`parseExtractorName`). */
+export type ExtractorFactory<F extends ExtractorRecipe['family'] = ExtractorRecipe['family']> = (
+  recipe: Extract<ExtractorRecipe, { family: F }>,
   opts: { weights?: string },
 ) => Promise<FeatureExtractor>;
 
 /** A family of extractors sharing a name prefix ('inception', 'vggface', 'generator', ...). */
-export interface ExtractorFamily {
-  prefix: string;
-  /** The names listed by `knownExtractors()` and in the unknown-name error. */
-  names: string[];
-  create: ExtractorFactory;
+export interface ExtractorFamily<F extends ExtractorRecipe['family'] = ExtractorRecipe['family']> {
+  prefix: F;
+  create: ExtractorFactory<F>;
 }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { isFidlabError } from '@fidlab/base';
 import { defaultFacerecManifest, facerecPreprocess, loadWeightsManifest } from '@fidlab/models';
-import { createFacerecExtractor, facerecFactory } from './facerec.js';
+import { createFacerecExtractor } from './facerec.js';
 import { createExtractor, knownExtractors } from './registry.js';
 
 function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -82,7 +82,10 @@ test('facerec: deterministic, batch-independent, and pool layer is 256-d', async
   assert.ok(relErr(one[0], all[1]) < 1e-6);
   assert.deepEqual(ex.extract(images).arraySync(), all);
   ex.dispose();
-  await assert.rejects(facerecFactory('fc9', {}), (e) => isFidlabError(e) && /fc9/.test(e.message));
+  await assert.rejects(
+    createExtractor('facerec:fc9'),
+    (e) => isFidlabError(e) && /facerec:fc9/.test(e.message),
+  );
   await assert.rejects(
     createExtractor('generator:en7'),
     (e) => isFidlabError(e) && e.code === 'INVALID_CONFIG' && /<checkpoint-dir>/.test(e.message),

@@ -2,13 +2,15 @@
 // preprocessing (pad to a square, resize to 150, mean/scale), tapped at the 128-d descriptor
 // (`facerec`, not L2-normalised) or the 256-d pool before the fc layer (`facerec:pool`).
 import * as tf from '@tensorflow/tfjs';
-import { ErrorCode, FidlabError } from '@fidlab/base';
 import {
+  defaultFacerecManifest,
   disposeFacerecParams,
   FACEREC_DIMS,
+  FACEREC_INPUT_SIZE,
   facerecForward,
   facerecPreprocess,
   loadFacerecParams,
+  weightsManifestFiles,
 } from '@fidlab/models';
 import type { ExtractorFamily, FeatureExtractor } from './extractor.js';
 
@@ -23,10 +25,13 @@ export async function createFacerecExtractor(
   opts: FacerecExtractorOptions = {},
 ): Promise<FeatureExtractor> {
   const layer = opts.layer ?? 'embedding';
-  const params = await loadFacerecParams(opts.weights);
+  const file = opts.weights ?? defaultFacerecManifest();
+  const params = await loadFacerecParams(file);
   return {
     name: layer === 'embedding' ? 'facerec' : 'facerec:pool',
     dims: layer === 'embedding' ? FACEREC_DIMS : 256,
+    resize: { mode: 'pad-square-bilinear', size: FACEREC_INPUT_SIZE },
+    weightFiles: await weightsManifestFiles(file),
     extract: (images) => tf.tidy(() => facerecForward(params, facerecPreprocess(images))[layer]),
     dispose: () => disposeFacerecParams(params),
   };
@@ -34,23 +39,13 @@ export async function createFacerecExtractor(
 
 /** Registry factory: `facerec` (128-d descriptor) or `facerec:pool` (256-d). */
 export async function facerecFactory(
-  arg: string | undefined,
+  recipe: { family: 'facerec'; layer: 'embedding' | 'pool' },
   opts: { weights?: string },
 ): Promise<FeatureExtractor> {
-  if (arg !== undefined && arg !== 'embedding' && arg !== 'pool') {
-    throw new FidlabError(
-      ErrorCode.INVALID_CONFIG,
-      `extractor 'facerec:${arg}': unknown layer '${arg}' (known: facerec, facerec:pool)`,
-    );
-  }
-  return createFacerecExtractor({
-    weights: opts.weights,
-    layer: arg === 'pool' ? 'pool' : 'embedding',
-  });
+  return createFacerecExtractor({ weights: opts.weights, layer: recipe.layer });
 }
 
-export const facerecFamily: ExtractorFamily = {
+export const facerecFamily: ExtractorFamily<'facerec'> = {
   prefix: 'facerec',
-  names: ['facerec', 'facerec:pool'],
   create: facerecFactory,
 };

@@ -12,9 +12,9 @@ import { createExtractor } from './registry.js';
 import {
   createGeneratorTapExtractor,
   generatorTapFactory,
-  parseCheckpointTapArg,
   type TappableGenerator,
 } from './generatorTap.js';
+import { parseExtractorName } from './metricRecipe.js';
 
 /** en1: 2x2 average pool of the input; en2: en1 pooled again, channels tripled; mu: a vector. */
 function fakeGenerator(size: number, inChannels: number): TappableGenerator & { seen: number[][] } {
@@ -72,18 +72,20 @@ test('generator tap: one-channel generators get ITU-R 601 luma', () => {
 });
 
 test('generator tap: names, argument parsing and errors', async () => {
-  assert.deepEqual(parseCheckpointTapArg('generator', 'runs/a/checkpoints/epoch-0002:en7'), {
-    dir: 'runs/a/checkpoints/epoch-0002',
+  assert.deepEqual(parseExtractorName('generator:runs/a/checkpoints/epoch-0002:en7'), {
+    family: 'generator',
+    checkpoint: 'runs/a/checkpoints/epoch-0002',
     tap: 'en7',
-    avg: false,
+    pool: false,
   });
-  assert.deepEqual(parseCheckpointTapArg('generator', 'c:/x:en7:avg'), {
-    dir: 'c:/x',
+  assert.deepEqual(parseExtractorName('generator:c:/x:en7:avg'), {
+    family: 'generator',
+    checkpoint: 'c:/x',
     tap: 'en7',
-    avg: true,
+    pool: true,
   });
   assert.throws(
-    () => parseCheckpointTapArg('generator', 'en7'),
+    () => parseExtractorName('generator:en7'),
     (e) => isFidlabError(e) && e.code === 'INVALID_CONFIG' && /<checkpoint-dir>/.test(e.message),
   );
   assert.throws(
@@ -91,13 +93,17 @@ test('generator tap: names, argument parsing and errors', async () => {
     (e) => isFidlabError(e) && /en9/.test(e.message) && /en1, en2, mu/.test(e.message),
   );
   let disposed = 0;
-  const ex = await generatorTapFactory('ckpt/epoch-0001:en2:avg', {}, async (dir) => {
-    assert.equal(dir, 'ckpt/epoch-0001');
-    return {
-      epoch: 1,
-      generator: Object.assign(fakeGenerator(8, 3), { dispose: () => disposed++ }),
-    };
-  });
+  const ex = await generatorTapFactory(
+    { family: 'generator', checkpoint: 'ckpt/epoch-0001', tap: 'en2', pool: true },
+    {},
+    async (dir) => {
+      assert.equal(dir, 'ckpt/epoch-0001');
+      return {
+        epoch: 1,
+        generator: Object.assign(fakeGenerator(8, 3), { dispose: () => disposed++ }),
+      };
+    },
+  );
   assert.equal(ex.name, 'generator:ckpt/epoch-0001:en2:avg');
   assert.equal(ex.dims, 9);
   ex.dispose();

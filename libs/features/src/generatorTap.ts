@@ -102,25 +102,6 @@ export function createGeneratorTapExtractor(
   };
 }
 
-/** `DIR:en7` or `DIR:en7:avg` -> parts (the directory may itself contain ':'). */
-export function parseCheckpointTapArg(
-  family: string,
-  arg: string | undefined,
-): { dir: string; tap: string; avg: boolean } {
-  const parts = (arg ?? '').split(':');
-  const avg = parts.length >= 3 && parts[parts.length - 1] === 'avg';
-  if (avg) parts.pop();
-  const tap = parts.pop() ?? '';
-  const dir = parts.join(':');
-  if (!dir || !tap) {
-    throw new FidlabError(
-      ErrorCode.INVALID_CONFIG,
-      `extractor '${family}:${arg ?? ''}': expected ${family}:<checkpoint-dir>:<layer>[:avg]`,
-    );
-  }
-  return { dir, tap, avg };
-}
-
 type LoadCheckpoint = (dir: string) => Promise<{ generator: TappableGenerator; epoch: number }>;
 
 /**
@@ -128,28 +109,30 @@ type LoadCheckpoint = (dir: string) => Promise<{ generator: TappableGenerator; e
  * for the VAE). The checkpoint is read by @fidlab/training's loadCheckpoint.
  */
 export async function generatorTapFactory(
-  arg: string | undefined,
+  recipe: { family: 'generator'; checkpoint: string; tap: string; pool: boolean },
   _opts: { weights?: string },
   load?: LoadCheckpoint,
 ): Promise<FeatureExtractor> {
-  const { dir, tap, avg } = parseCheckpointTapArg('generator', arg);
+  const { checkpoint: dir, tap, pool: avg } = recipe;
   const { generator } = await (load ?? loadCheckpoint)(dir);
   const disposable = generator as unknown as { dispose?: () => void };
   try {
-    return createGeneratorTapExtractor(generator, {
-      tap,
-      avg,
-      name: `generator:${dir}:${tap}${avg ? ':avg' : ''}`,
-      onDispose: () => disposable.dispose?.(),
-    });
+    return {
+      ...createGeneratorTapExtractor(generator, {
+        tap,
+        avg,
+        name: `generator:${dir}:${tap}${avg ? ':avg' : ''}`,
+        onDispose: () => disposable.dispose?.(),
+      }),
+      weightFiles: [dir],
+    };
   } catch (e) {
     disposable.dispose?.(); // an unknown tap must not leak the loaded weights
     throw e;
   }
 }
 
-export const generatorFamily: ExtractorFamily = {
+export const generatorFamily: ExtractorFamily<'generator'> = {
   prefix: 'generator',
-  names: ['generator:<checkpoint-dir>:<tap>', 'generator:<checkpoint-dir>:<tap>:avg'],
-  create: (arg, opts) => generatorTapFactory(arg, opts),
+  create: (recipe, opts) => generatorTapFactory(recipe, opts),
 };

@@ -8,19 +8,14 @@ import { ErrorCode, FidlabError } from '@fidlab/base';
 import { identityBodyFromParams } from '@fidlab/models';
 import { loadIdentityCheckpoint } from '@fidlab/training';
 import type { ExtractorFamily, FeatureExtractor } from './extractor.js';
-import { parseCheckpointTapArg } from './generatorTap.js';
+import type { ResizeRecipe } from './metricRecipe.js';
 
 export async function identityFactory(
-  arg: string | undefined,
+  recipe: { family: 'identity'; checkpoint: string; layer: string },
   _opts: { weights?: string },
 ): Promise<FeatureExtractor> {
-  const { dir, tap: layer, avg } = parseCheckpointTapArg('identity', arg);
-  if (avg) {
-    throw new FidlabError(
-      ErrorCode.INVALID_CONFIG,
-      `extractor 'identity:${arg}': ':avg' applies to generator taps only`,
-    );
-  }
+  const { checkpoint: dir, layer } = recipe;
+  const arg = `${dir}:${layer}`;
   const { manifest, tensors } = await loadIdentityCheckpoint(dir);
   const w = tensors.get('classifier/weight') as tf.Tensor2D | undefined;
   const b = tensors.get('classifier/bias') as tf.Tensor1D | undefined;
@@ -39,6 +34,8 @@ export async function identityFactory(
   return {
     name: `identity:${dir}:${layer}`,
     dims: layer === 'logits' ? manifest.classes.length : body.layers[layer],
+    resize: identityBodyResize(body.spec),
+    weightFiles: [dir],
     extract: (images) =>
       tf.tidy(() => {
         if (layer !== 'logits') return body.forward(tensors, images, [layer])[layer];
@@ -49,8 +46,21 @@ export async function identityFactory(
   };
 }
 
-export const identityFamily: ExtractorFamily = {
+/**
+ * How an identity body brings images to its input (facerec: face-api's pad-to-square and
+ * bilinear resize; vggface: bilinear with half-pixel centres).
+ */
+export function identityBodyResize(spec: {
+  kind: 'facerec' | 'vggface';
+  inputSize: number;
+}): ResizeRecipe {
+  return {
+    mode: spec.kind === 'facerec' ? 'pad-square-bilinear' : 'bilinear-half-pixel',
+    size: spec.inputSize,
+  };
+}
+
+export const identityFamily: ExtractorFamily<'identity'> = {
   prefix: 'identity',
-  names: ['identity:<checkpoint-dir>:<layer>'],
   create: identityFactory,
 };

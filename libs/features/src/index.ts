@@ -1,6 +1,13 @@
 // Public API of @fidlab/features: everything other packages may import is re-exported here.
 export type { ExtractorFactory, ExtractorFamily, FeatureExtractor } from './extractor.js';
-export { createExtractor, knownExtractors } from './registry.js';
+export {
+  createExtractor,
+  extractorResize,
+  extractorWeightsSha256,
+  knownExtractors,
+} from './registry.js';
+export * from './metricRecipe.js';
+export { identityBodyResize } from './identityExtractor.js';
 export {
   DEFAULT_BATCH_SIZE,
   folderFeatures,

@@ -115,22 +115,28 @@ test('identity trial: facerec body fine-tuned on synthetic identities, rank-k pe
     assert.equal(manifest.classes.length, 6);
     tf.dispose([...tensors.values()]);
     const images = tf.randomUniform([2, 104, 104, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
-    const emb = await identityFactory(`${ckpt}:embedding`, {});
+    const emb = await identityFactory(
+      { family: 'identity', checkpoint: ckpt, layer: 'embedding' },
+      {},
+    );
     assert.equal(emb.dims, 128);
     assert.deepEqual(emb.extract(images).shape, [2, 128]);
     emb.dispose();
-    const logits = await identityFactory(`${ckpt}:logits`, {});
+    const logits = await identityFactory(
+      { family: 'identity', checkpoint: ckpt, layer: 'logits' },
+      {},
+    );
     assert.equal(logits.dims, 6);
     assert.deepEqual(logits.extract(images).shape, [2, 6]);
     logits.dispose();
     await assert.rejects(
-      identityFactory(`${ckpt}:fc9`, {}),
+      identityFactory({ family: 'identity', checkpoint: ckpt, layer: 'fc9' }, {}),
       (e) => isFidlabError(e) && /pool, embedding, logits/.test(e.message),
     );
     // A corrupted weights file is refused by its sha256.
     await writeFile(path.join(ckpt, 'weights.bin'), Buffer.alloc(manifest.bytes));
     await assert.rejects(
-      identityFactory(`${ckpt}:pool`, {}),
+      identityFactory({ family: 'identity', checkpoint: ckpt, layer: 'pool' }, {}),
       (e) => isFidlabError(e) && e.code === 'BAD_FILE_FORMAT' && /sha256/.test(e.message),
     );
   } finally {

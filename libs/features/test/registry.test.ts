@@ -53,7 +53,7 @@ test('unknown names and arguments fail before any weights are read', async () =>
   await throwsCode(
     () => createExtractor('inception:100'),
     ErrorCode.INVALID_CONFIG,
-    /inception:100: the dims must be one of 64, 192, 768, 2048/,
+    /unknown extractor 'inception:100': the dims must be one of 64, 192, 768, 2048/,
   );
   await throwsCode(
     () => createExtractor('vggface:fc8'),

@@ -66,6 +66,7 @@ export {
 export {
   defaultFacerecManifest,
   loadWeightsManifest,
+  weightsManifestFiles,
   type ManifestTensor,
 } from './nets/facerecWeights.js';
 export {

@@ -1,9 +1,18 @@
 // The embedded store's lock: PGlite is PostgreSQL inside one process writing straight to its
 // files, so two openers on one folder would corrupt it. The lock file is created exclusively
-// (O_CREAT | O_EXCL: of two racing openers exactly one succeeds) and holds the owner's pid, host
-// and start time; a lock whose process is gone (same host) is stale and taken over, under a
+// (hard-linked into place complete, or O_CREAT | O_EXCL: of racing openers exactly one
+// succeeds) and holds the owner's pid, host and start time; a lock whose process is gone (same host) is stale and taken over, under a
 // second exclusive file so that two processes cannot both take over the same stale lock.
-import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  linkSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, FidlabError } from '@fidlab/base';
@@ -35,6 +44,8 @@ function readOwner(lock: string): LockOwner | null {
   } catch {
     return null;
   }
+  // Empty: being written by an exclusive create (no hard links there); read it again.
+  if (text === '') return null;
   // Older versions wrote the bare pid.
   if (/^\d+$/.test(text)) return { pid: Number(text), host: hostname(), since: '?' };
   try {
@@ -47,7 +58,25 @@ function readOwner(lock: string): LockOwner | null {
   return { pid: NaN, host: '?', since: '?' };
 }
 
+/**
+ * Creates `path` holding `content` only if it does not exist, atomically and complete: the
+ * content is written to a private file first and hard-linked into place (link fails with EEXIST
+ * when the lock exists), so a racing reader never sees an empty lock. Filesystems without hard
+ * links fall back to an exclusive create (O_EXCL).
+ */
 function createExclusive(path: string, content: string): boolean {
+  const tmp = `${path}.${process.pid}-${randomBytes(4).toString('hex')}`;
+  writeFileSync(tmp, content);
+  try {
+    linkSync(tmp, path);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
+  } finally {
+    rmSync(tmp, { force: true });
+  }
   let fd: number;
   try {
     fd = openSync(path, 'wx');

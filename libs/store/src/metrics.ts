@@ -109,7 +109,7 @@ export async function recordMetrics(
 /** Recomputes run_best for these runs x names from metric_values (ties: earliest epoch). */
 function refreshRunBest(client: Prisma.TransactionClient, runIds: number[], names: string[]) {
   return client.$executeRaw`
-    INSERT INTO run_best (run_id, name, min_value, min_epoch, max_value, max_epoch, last_value, last_epoch, count, protocols, last_protocol, updated_at)
+    INSERT INTO run_best (run_id, name, min_value, min_epoch, max_value, max_epoch, last_value, last_epoch, count, protocols, last_protocol, recipes, updated_at)
     SELECT run_id, name,
       (array_agg(value ORDER BY value ASC, epoch ASC))[1],
       (array_agg(epoch ORDER BY value ASC, epoch ASC))[1],
@@ -117,8 +117,10 @@ function refreshRunBest(client: Prisma.TransactionClient, runIds: number[], name
       (array_agg(epoch ORDER BY value DESC, epoch ASC))[1],
       (array_agg(value ORDER BY epoch DESC))[1],
       max(epoch), count(*)::int,
-      array_agg(DISTINCT p ORDER BY p), (array_agg(p ORDER BY epoch DESC))[1], now()
-    FROM (SELECT run_id, name, epoch, value, ${protocolSql('extra')} AS p
+      array_agg(DISTINCT p ORDER BY p), (array_agg(p ORDER BY epoch DESC))[1],
+      jsonb_agg(DISTINCT rc), now()
+    FROM (SELECT run_id, name, epoch, value, ${protocolSql('extra')} AS p,
+            COALESCE(extra->'recipe', 'null'::jsonb) AS rc
           FROM metric_values
           WHERE run_id IN (${Prisma.join(runIds)}) AND name IN (${Prisma.join(names)})) v
     GROUP BY run_id, name
@@ -127,7 +129,7 @@ function refreshRunBest(client: Prisma.TransactionClient, runIds: number[], name
       max_value = EXCLUDED.max_value, max_epoch = EXCLUDED.max_epoch,
       last_value = EXCLUDED.last_value, last_epoch = EXCLUDED.last_epoch,
       count = EXCLUDED.count, protocols = EXCLUDED.protocols,
-      last_protocol = EXCLUDED.last_protocol, updated_at = now()`;
+      last_protocol = EXCLUDED.last_protocol, recipes = EXCLUDED.recipes, updated_at = now()`;
 }
 
 /** Metric names recorded (in a sweep, or anywhere), sorted. */

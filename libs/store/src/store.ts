@@ -30,7 +30,7 @@ import type {
   NoteRow,
   BestQuery,
   BestResult,
-  CorrelationResult,
+  CorrelationPoints,
   EpochInput,
   EpochRow,
   JsonValue,
@@ -225,8 +225,8 @@ export class Store implements Recorder {
     return selection.best(this.ctx, q);
   }
   /** Metric A against metric B over every (run, epoch) of a sweep where both were recorded. */
-  correlate(q: { sweep: string; a: string; b: string }): Promise<CorrelationResult> {
-    return selection.correlate(this.ctx, q);
+  correlationPoints(q: { sweep: string; a: string; b: string }): Promise<CorrelationPoints> {
+    return selection.correlationPoints(this.ctx, q);
   }
   /** Compact state of a sweep for progress displays (one row per run). */
   progress(sweep: string): Promise<ProgressSnapshot> {

@@ -1,4 +1,5 @@
 // Plain row shapes the store returns (no Prisma types leak out: dates are ISO strings, sizes numbers).
+import type { MetricRecord } from '@fidlab/experiments';
 
 export const SWEEP_STATUSES = ['pending', 'running', 'done', 'failed', 'cancelled'] as const;
 export type SweepStatus = (typeof SWEEP_STATUSES)[number];
@@ -88,17 +89,12 @@ export function protocolOf(extra: unknown): number {
     : DEFAULT_PROTOCOL;
 }
 
-export interface MetricInput {
-  name: string;
-  value: number;
-  ciLow?: number | null;
-  ciHigh?: number | null;
-  extractor?: string | null;
-  n1?: number | null;
-  n2?: number | null;
-  /** Anything else about the value; `protocol` (a positive integer) is its evaluation protocol. */
-  extra?: JsonValue | null;
-}
+/**
+ * One metric value as written: the sweep engine's row (ports.ts `MetricRecord`, one shape for
+ * the engine, the evaluator and the store). `extra.protocol` (a positive integer) is its
+ * evaluation protocol, `extra.recipe` its complete recipe (@fidlab/features ValueRecipe).
+ */
+export type MetricInput = MetricRecord;
 
 export interface MetricRow extends MetricInput {
   runId: number;
@@ -146,13 +142,27 @@ export interface BestResult {
   protocol: number;
   /** Evaluation protocol of every metric in `metrics`. */
   protocols: Record<string, number>;
+  /** The selected value's recipe (`extra.recipe`; null when recorded without one). */
+  recipe: JsonValue | null;
+  /** The recipe of every metric in `metrics` (null where a value has none). */
+  recipes: Record<string, JsonValue | null>;
+  /**
+   * True when every value of the metric in the scope has exactly the selected value's recipe:
+   * the best was chosen among comparable values. False otherwise, and for a value without one.
+   */
+  comparable: boolean;
 }
 
-export interface CorrelationResult {
+/**
+ * Metric a against metric b at every (run, epoch) of a sweep where both were recorded: the points
+ * only (the api computes the coefficients with fid-core's correlate). protocolA / protocolB: the
+ * evaluation protocols of the two values; recipeA / recipeB: their recipes (`extra.recipe`, null
+ * when recorded without one).
+ */
+export interface CorrelationPoints {
   sweep: string;
   a: string;
   b: string;
-  /** protocolA / protocolB: the evaluation protocols of the two values. */
   points: {
     runId: number;
     run: string;
@@ -161,12 +171,9 @@ export interface CorrelationResult {
     b: number;
     protocolA: number;
     protocolB: number;
+    recipeA: JsonValue | null;
+    recipeB: JsonValue | null;
   }[];
-  n: number;
-  /** null where undefined (one of the series is constant). */
-  pearson: number | null;
-  spearman: number | null;
-  kendall: number | null;
 }
 
 export interface WorkerRow {

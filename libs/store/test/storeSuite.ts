@@ -194,7 +194,7 @@ export function storeSuite(
         );
         const top = await store.best({ run: r.id, metric: 'rank1', goal: 'max' });
         assert.deepEqual([top?.epoch, top?.protocol], [3, 2]);
-        const corr = await store.correlate({ sweep: 'protocols', a: 'fid', b: 'rank1' });
+        const corr = await store.correlationPoints({ sweep: 'protocols', a: 'fid', b: 'rank1' });
         assert.deepEqual(
           corr.points.map((p) => [p.epoch, p.protocolA, p.protocolB]),
           [
@@ -308,10 +308,59 @@ export function storeSuite(
           ['b', 3, 21, 21],
         ],
       );
-      const corr = await store.correlate({ sweep: 'bestsweep', a: 'fid', b: 'rank1' });
-      assert.equal(corr.n, 6);
-      assert.ok(Math.abs((corr.pearson ?? 0) - 1) < 1e-12);
-      assert.ok(Math.abs((corr.kendall ?? 0) - 1) < 1e-12);
+      // The store returns the points only (fid-core correlates them, in the api).
+      const corr = await store.correlationPoints({ sweep: 'bestsweep', a: 'fid', b: 'rank1' });
+      assert.deepEqual(
+        corr.points.map((p) => [p.run, p.epoch, p.a, p.b, p.recipeA, p.recipeB]),
+        [
+          ['a', 1, 30, 0.3, null, null],
+          ['a', 2, 20, 0.2, null, null],
+          ['a', 3, 25, 0.25, null, null],
+          ['b', 1, 28, 0.28, null, null],
+          ['b', 2, 22, 0.22, null, null],
+          ['b', 3, 21, 0.21, null, null],
+        ],
+      );
+      // values recorded without a recipe are comparable with nothing
+      assert.equal(best?.comparable, false);
+      assert.equal(best?.recipe, null);
+    });
+
+    t('recipes: best says whether it was chosen among values of one recipe', async () => {
+      const s = await store.upsertSweep({ name: 'recipes', spec: {} });
+      const a = await store.upsertRun({ sweepId: s.id, key: 'a', parameters: {} });
+      const b = await store.upsertRun({ sweepId: s.id, key: 'b', parameters: {} });
+      const recipe = { kind: 'fid', bootstrap: 0, seed: null, protocol: 2 };
+      const other = { ...recipe, bootstrap: 50, seed: 0 };
+      for (let e = 1; e <= 3; e++)
+        for (const run of [a, b])
+          await store.recordMetrics(run.id, e, [
+            { name: 'fid', value: 10 * run.id + e, extra: { protocol: 2, recipe } },
+            { name: 'kid', value: e, extra: { protocol: 2 } },
+          ]);
+      let best = await store.best({ sweep: 'recipes', metric: 'fid' });
+      assert.deepEqual(
+        [best?.run, best?.epoch, best?.recipe, best?.comparable],
+        ['a', 1, recipe, true],
+      );
+      assert.deepEqual(best?.recipes, { fid: recipe, kid: null });
+      assert.equal((await store.best({ sweep: 'recipes', metric: 'kid' }))?.comparable, false);
+      // one value of run b under another recipe: the sweep's fid values are no longer comparable,
+      // run a's still are
+      await store.recordMetrics(b.id, 3, [
+        { name: 'fid', value: 1, extra: { protocol: 2, recipe: other } },
+      ]);
+      best = await store.best({ sweep: 'recipes', metric: 'fid' });
+      assert.deepEqual([best?.run, best?.epoch, best?.comparable], ['b', 3, false]);
+      assert.equal((await store.best({ run: a.id, metric: 'fid' }))?.comparable, true);
+      // replaced again: comparable again (run_best keeps the distinct recipes current)
+      await store.recordMetrics(b.id, 3, [
+        { name: 'fid', value: 1, extra: { protocol: 2, recipe } },
+      ]);
+      assert.equal((await store.best({ sweep: 'recipes', metric: 'fid' }))?.comparable, true);
+      const corr = await store.correlationPoints({ sweep: 'recipes', a: 'fid', b: 'kid' });
+      assert.deepEqual(corr.points[0].recipeA, recipe);
+      assert.equal(corr.points[0].recipeB, null);
     });
 
     t('metric batches larger than the bind-parameter limit are chunked', async () => {

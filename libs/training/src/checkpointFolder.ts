@@ -1,4 +1,4 @@
-// The checkpoint folder every trial kind writes (generator trials: checkpoint.ts; identity
+// The checkpoint folder every trial kind writes (pix2pix trials: pix2pix/checkpoint.ts; identity
 // trials: identity/identityCheckpoint.ts): RUN_DIR/checkpoints/epoch-NNNN/ holding the kind's
 // files and, written last, its manifest, which records each file's sha256 and size. The folder
 // is written with @fidlab/base's atomicWriteDir (a temporary `.tmp-epoch-NNNN-*` sibling, renamed

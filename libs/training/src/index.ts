@@ -1,5 +1,7 @@
 // Public API of @fidlab/training: everything other packages may import is re-exported here.
-export { Adam, ADAM_EPS } from './adam.js';
+// One folder per trial kind (pix2pix/, identity/); what they share (the checkpoint folder writer,
+// out-of-memory hints) sits at the top.
+export { Adam, ADAM_EPS } from './pix2pix/adam.js';
 export {
   CHECKPOINT_FORMAT,
   checkpointsDir,
@@ -9,8 +11,8 @@ export {
   readCheckpoint,
   type CheckpointFile,
   type CheckpointManifest,
-} from './checkpoint.js';
-export { datasetFingerprint } from './datasetFingerprint.js';
+} from './pix2pix/checkpoint.js';
+export { datasetFingerprint } from './pix2pix/datasetFingerprint.js';
 export {
   GENERATION,
   generateImages,
@@ -19,10 +21,10 @@ export {
   type GeneratedBatch,
   type GenerateOptions,
   type GenerateSplitOptions,
-} from './generate.js';
-export { ganLoss, klLoss, l1Loss } from './losses.js';
-export { lrFactor } from './lrSchedule.js';
-export { trainStep, type Nets } from './trainStep.js';
+} from './pix2pix/generate.js';
+export { ganLoss, klLoss, l1Loss } from './pix2pix/losses.js';
+export { lrFactor } from './pix2pix/lrSchedule.js';
+export { trainStep, type Nets } from './pix2pix/trainStep.js';
 export { isOutOfMemory, outOfMemoryHint } from './outOfMemory.js';
 export {
   checkpointEpoch,
@@ -34,7 +36,7 @@ export {
   type StepProgress,
   type TrainHooks,
   type TrainResult,
-} from './train.js';
+} from './pix2pix/train.js';
 export {
   ARCHITECTURE_FIELDS,
   DataConfigSchema,
@@ -50,7 +52,7 @@ export {
   type GanMode,
   type TrialConfig,
   type TrialConfigInput,
-} from './trialConfig.js';
+} from './pix2pix/trialConfig.js';
 export {
   describeRemoved,
   listCheckpointFolders,

@@ -7,9 +7,9 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { createRng, encodeNpz, parseNpz } from '@fidlab/base';
 import { createGenerator, createPatchGan } from '@fidlab/models';
-import { Adam } from '../src/adam.js';
-import { trainStep } from '../src/trainStep.js';
-import { parseTrialConfig } from '../src/trialConfig.js';
+import { Adam } from '../src/pix2pix/adam.js';
+import { trainStep } from '../src/pix2pix/trainStep.js';
+import { parseTrialConfig } from '../src/pix2pix/trialConfig.js';
 
 /**
  * Three pix2pix training steps (D update, then G update, Adam on both) against PyTorch's

@@ -1,4 +1,5 @@
 import { ErrorCode, FidlabError } from '@fidlab/base';
+import { recipeId } from '@fidlab/features/recipe';
 import { parse, UsageError, type Command } from '../command.js';
 import { fmt } from '../format.js';
 import { serverErrors } from './serve.js';
@@ -13,8 +14,10 @@ export const bestCommand: Command = {
   --metric M      the metric to select on (e.g. fid_inception)
   --goal G        min (default) or max
   --json          print {"run", "epoch", "value", "checkpoint", "metrics": {...},
-                  "protocol", "protocols": {...}} (the evaluation protocol of the value and
-                  of each metric; 1 for values recorded without one)
+                  "protocol", "protocols": {...}, "recipe", "comparable"} (the evaluation
+                  protocol of the value and of each metric, 1 for values recorded without
+                  one; the id of the value's recipe, null without one; whether every value
+                  of the metric in the sweep has that recipe)
 ${SOURCE_USAGE}`,
   async run(argv, io) {
     const { values } = parse(argv, {
@@ -52,6 +55,8 @@ ${SOURCE_USAGE}`,
           metrics: best.metrics,
           protocol: best.protocol,
           protocols: best.protocols,
+          recipe: recipeId(best.recipe),
+          comparable: best.comparable,
         }),
       );
       return 0;
@@ -63,6 +68,7 @@ ${SOURCE_USAGE}`,
     const width = Math.max(...Object.keys(best.metrics).map((k) => k.length));
     for (const [k, v] of Object.entries(best.metrics)) io.out(`  ${k.padEnd(width)}  ${fmt(v)}`);
     io.out(protocolLine(best.protocols, best.protocol));
+    io.out(recipeLine(best.recipe, best.comparable, best.metric));
     return 0;
   },
 };
@@ -77,4 +83,17 @@ export function protocolLine(protocols: Record<string, number>, protocol: number
   return `evaluation protocols: ${Object.entries(protocols)
     .map(([k, p]) => `${k} ${p}`)
     .join(', ')}`;
+}
+
+/**
+ * `recipe 3f2a9c01b7de (every fid value of the sweep has it)`, or why the best may compare values
+ * that are not comparable: the values of the metric have different recipes, or none.
+ */
+export function recipeLine(recipe: unknown, comparable: boolean, metric: string): string {
+  const id = recipeId(recipe);
+  if (id === null)
+    return `recipe (none recorded: values of ${metric} made before recipes were recorded are not comparable)`;
+  return comparable
+    ? `recipe ${id} (every ${metric} value of the sweep has it)`
+    : `recipe ${id} (not comparable: the sweep's ${metric} values have other recipes too)`;
 }

@@ -1,3 +1,4 @@
+import { recipeId, recipeOf } from '@fidlab/features/recipe';
 import type { EpochRow, RunSummary } from '@fidlab/store';
 import { parse, UsageError, type Command } from '../command.js';
 import { requireOutputFile, writeResult } from '../paths.js';
@@ -11,9 +12,18 @@ export function csvField(v: unknown): string {
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
+/** metric name -> id of its value's recipe (empty for a value recorded without one). */
+export function recipeIds(e: EpochRow): Record<string, string | null> {
+  return Object.fromEntries(
+    Object.entries(e.details).map(([name, d]) => [name, recipeId(recipeOf(d.extra))]),
+  );
+}
+
 /**
  * One line per (run, epoch): parameters, losses, checkpoint and every metric as columns, then
- * each metric's evaluation protocol (`protocol.<metric>`, 1 for values recorded without one).
+ * each metric's evaluation protocol (`protocol.<metric>`, 1 for values recorded without one),
+ * then the id of each value's recipe (`recipe.<metric>`: values are comparable exactly when
+ * their ids are equal; empty for a value recorded without one).
  */
 export function toCsv(sweep: string, data: { run: RunSummary; epochs: EpochRow[] }[]): string[] {
   const params = new Set<string>();
@@ -44,11 +54,13 @@ export function toCsv(sweep: string, data: { run: RunSummary; epochs: EpochRow[]
     'checkpoint_sha256',
     ...M,
     ...M.map((m) => `protocol.${m}`),
+    ...M.map((m) => `recipe.${m}`),
   ];
   const lines = [header.map(csvField).join(',')];
   for (const { run, epochs } of data) {
     const p = (run.parameters ?? {}) as Record<string, unknown>;
     for (const e of epochs) {
+      const recipes = recipeIds(e);
       lines.push(
         [
           sweep,
@@ -63,6 +75,7 @@ export function toCsv(sweep: string, data: { run: RunSummary; epochs: EpochRow[]
           e.checkpoint?.sha256,
           ...M.map((k) => e.metrics[k]),
           ...M.map((k) => e.protocols[k]),
+          ...M.map((k) => recipes[k]),
         ]
           .map(csvField)
           .join(','),
@@ -79,9 +92,11 @@ export const exportCommand: Command = {
 
   --sweep NAME      the sweep
   --format F        csv: one row per run and epoch, a column per parameter, loss and metric,
-                    then protocol.<metric>: the evaluation protocol of each value;
-                    jsonl: one JSON object per run and epoch (with CI bounds and extractors,
-                    and protocols: {metric: evaluation protocol})
+                    then protocol.<metric>: the evaluation protocol of each value, then
+                    recipe.<metric>: the id of each value's recipe (equal ids: comparable);
+                    jsonl: one JSON object per run and epoch (with CI bounds, extractors and
+                    recipes in details, protocols: {metric: evaluation protocol} and
+                    recipes: {metric: recipe id})
   --out FILE        write there instead of stdout
 ${SOURCE_USAGE}`,
   async run(argv, io) {
@@ -127,6 +142,7 @@ ${SOURCE_USAGE}`,
                 metrics: e.metrics,
                 details: e.details,
                 protocols: e.protocols,
+                recipes: recipeIds(e),
               }),
             ),
           );

@@ -178,3 +178,39 @@ test('folder errors: no --extractor, unknown extractor, wrong weights, empty fol
   assert.equal(r.code, 1);
   assert.match(r.err, /empty holds no images/);
 });
+
+test('folders of BMP / PPM read as their pixels; files that are not images are listed as skipped', async () => {
+  // Two of the decoder fixtures (tools/fixtures/make_image_format_fixtures.py), and PNGs of the
+  // pixels PIL reads from them: the features must be the same.
+  const formats = new URL('../../../../libs/datasets/test-fixtures/formats/', import.meta.url);
+  const expected = JSON.parse(readFileSync(new URL('expected.json', formats), 'utf8'));
+  const other = join(dir, 'other-formats');
+  const png = join(dir, 'same-as-png');
+  mkdirSync(other);
+  mkdirSync(png);
+  for (const [i, name] of ['rgb24.bmp', 'rgb.ppm'].entries()) {
+    writeFileSync(join(other, `${i}${name.slice(-4)}`), readFileSync(new URL(name, formats)));
+    const { width, height, rgb } = expected[name];
+    await sharp(Buffer.from(rgb), { raw: { width, height, channels: 3 } })
+      .png()
+      .toFile(join(png, `${i}.png`));
+  }
+  writeFileSync(join(other, 'notes.txt'), 'not an image');
+  writeFileSync(join(other, 'meta.json'), '{}');
+  const fo = join(dir, 'other.npy');
+  const fp = join(dir, 'png.npy');
+  const r = await run('features', other, ...ext, '--out', fo);
+  assert.equal(r.code, 0, r.err);
+  assert.match(
+    r.err,
+    /^skipped 2 files in .*other-formats that are not images: meta\.json, notes\.txt$/m,
+  );
+  assert.match(r.out, /\(2 x 192, inception:192\)/);
+  const rp = await run('features', png, ...ext, '--out', fp);
+  assert.equal(rp.code, 0, rp.err);
+  assert.doesNotMatch(rp.err, /skipped/);
+  assert.deepEqual(
+    parseNpy(new Uint8Array(readFileSync(fo))).data,
+    parseNpy(new Uint8Array(readFileSync(fp))).data,
+  );
+});

@@ -1,4 +1,5 @@
 import { statSync } from 'node:fs';
+import { basename } from 'node:path';
 import { encodeNpy } from '@fidlab/base';
 import type { Matrix } from '@fidlab/fid-core';
 import type { ExtractorPool, FeatureExtractor } from '@fidlab/features';
@@ -47,6 +48,25 @@ export function isFolder(path: string): boolean {
   }
 }
 
+/**
+ * Prints on stderr the files of `dir` that are not read because they are not images (by
+ * extension, as pytorch-fid decides), with their count: `skipped 2 files in DIR that are not
+ * images: a.txt, b.json`. Hidden files are not listed.
+ */
+export async function reportSkipped(dir: string, io: Io): Promise<void> {
+  const { listImages } = await import('@fidlab/datasets');
+  const other = listImages(dir).other.map((p) => basename(p));
+  if (other.length === 0) return;
+  const SHOWN = 10;
+  const names =
+    other.slice(0, SHOWN).join(', ') +
+    (other.length > SHOWN ? `, ... (${other.length - SHOWN} more)` : '');
+  const what = other.length === 1 ? '1 file' : `${other.length} files`;
+  io.err(
+    `skipped ${what} in ${dir} that ${other.length === 1 ? 'is not an image' : 'are not images'}: ${names}`,
+  );
+}
+
 /** Features of image folders for one command run: the extractor is built on first use. */
 export class FolderFeatures {
   private extractor?: Promise<FeatureExtractor | ExtractorPool>;
@@ -82,6 +102,7 @@ export class FolderFeatures {
         `${dir} is a folder: pass --extractor NAME to compute its features (${knownExtractors().join(', ')})`,
       );
     }
+    await reportSkipped(dir, this.io);
     this.extractor ??= (async () => {
       const { selectBackend } = await import('@fidlab/models');
       const backend = await selectBackend({ backend: this.values.backend, log: this.io.err });
@@ -110,8 +131,9 @@ export const featuresCommand: Command = {
   usage:
     async () => `usage: fidlab features DIR --extractor NAME [--weights PATH] [--batch-size B] --out F.npy
 
-Runs the extractor over the images of DIR (png, jpg, webp, tif; not recursive) in sorted
-file-name order, as pytorch-fid does, and writes an N x D float32 .npy. Images may differ in
+Runs the extractor over the images of DIR (bmp, jpg, jpeg, pgm, png, ppm, tif, tiff, webp: the
+extensions pytorch-fid reads; not recursive) in sorted file-name order, as pytorch-fid does
+(other files are listed on stderr as skipped), and writes an N x D float32 .npy. Images may differ in
 size: each is resized to the network's input size (bilinear, align_corners=False).
 
 ${await extractorUsage()}

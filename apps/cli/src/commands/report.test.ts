@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import { isFidlabError } from '@fidlab/base';
 import { parseSweepText, runSweep } from '@fidlab/experiments';
 import { selectBackend } from '@fidlab/models';
+import { correlationOf, type CorrelationResult } from '@fidlab/api';
 import { openStore, type EpochRow, type RunSummary } from '@fidlab/store';
 import { captureIo } from '@fidlab/testing';
 import { reportCommand } from './report.js';
@@ -17,7 +18,8 @@ const db = `pglite:${join(dir, 'db')}`;
 // What the store holds, read after the sweep (the report reads the same store afterwards).
 let runs: RunSummary[];
 const epochs = new Map<number, EpochRow[]>();
-let correlations: Awaited<ReturnType<Awaited<ReturnType<typeof openStore>>['correlate']>>[];
+// The api's correlation (fid-core's coefficients over the store's points).
+let correlations: CorrelationResult[];
 const METRICS = ['fid_face', 'kid_face', 'rank_face', 'rank_face@2', 'fid_pool'];
 
 before(async () => {
@@ -50,7 +52,9 @@ select: { metric: fid_face, goal: min }
     for (let i = 0; i < METRICS.length; i++)
       for (let j = i + 1; j < METRICS.length; j++)
         correlations.push(
-          await store.correlate({ sweep: 'tiny-demo', a: METRICS[i], b: METRICS[j] }),
+          correlationOf(
+            await store.correlationPoints({ sweep: 'tiny-demo', a: METRICS[i], b: METRICS[j] }),
+          ),
         );
   } finally {
     await store.close();

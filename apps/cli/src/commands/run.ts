@@ -30,6 +30,8 @@ Expands the sweep's trials, trains each one, evaluates the checkpoints with the 
 and records losses, checkpoints and metric values in the store, then prints the best epoch per
 trial and overall (by the sweep's select metric). Interrupt it (Ctrl-C) and run it again: finished
 trials are skipped and unfinished ones resume from their last checkpoint, without duplicate rows.
+Several processes of one sweep on one PostgreSQL database share its trials: each trial is claimed
+before it is trained, and one claimed by another live process is waited for, not trained twice.
 
   --db URL         PostgreSQL URL (default: DATABASE_URL, else the embedded store in .fidlab/db)
   --runs-dir DIR   where run directories (checkpoints, metrics.jsonl) go (default .fidlab/runs)

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FidlabError } from '@fidlab/base';
+import { recipeId } from '@fidlab/features/recipe';
 import { openStore } from '@fidlab/store';
 import { captureIo } from '@fidlab/testing';
 import { bestCommand } from './best.js';
@@ -35,7 +36,7 @@ async function seed(db: string): Promise<void> {
       });
       // vae-s1's last epoch as the current evaluator records it (protocol 2); the rest as
       // before protocols were recorded (1): vae-s1's curve mixes the two.
-      const extra = key === 'vae-s1' && e === 3 ? { protocol: 2 } : null;
+      const extra = key === 'vae-s1' && e === 3 ? { protocol: 2, recipe: RECIPE } : null;
       await store.recordMetrics(r.id, e, [
         { name: 'fid_inception', value: fids[e - 1], extra },
         { name: 'kid_inception', value: fids[e - 1] / 1000, extra },
@@ -45,6 +46,19 @@ async function seed(db: string): Promise<void> {
   }
   await store.close();
 }
+
+/** A value recipe as the evaluator records it (extra.recipe). */
+const RECIPE = {
+  kind: 'fid',
+  bootstrap: 0,
+  seed: null,
+  extractor: { family: 'inception', dims: 2048 },
+  weights_sha256: 'b'.repeat(64),
+  resize: { mode: 'pytorch-bilinear', size: 299 },
+  protocol: 2,
+  data: { split: 'test', max_images: null },
+};
+const RECIPE_ID = recipeId(RECIPE)!;
 
 describe('store commands', () => {
   const dir = mkdtempSync(join(tmpdir(), 'fidlab-cli-store-'));
@@ -61,7 +75,7 @@ describe('store commands', () => {
     assert.equal(code, 0);
     assert.equal(
       io.stdout.join('\n'),
-      '{"run":"vae-s1","epoch":3,"value":30.5,"checkpoint":"runs/vae-s1/epoch-0003","metrics":{"fid_inception":30.5,"kid_inception":0.0305},"protocol":2,"protocols":{"fid_inception":2,"kid_inception":2}}',
+      `{"run":"vae-s1","epoch":3,"value":30.5,"checkpoint":"runs/vae-s1/epoch-0003","metrics":{"fid_inception":30.5,"kid_inception":0.0305},"protocol":2,"protocols":{"fid_inception":2,"kid_inception":2},"recipe":"${RECIPE_ID}","comparable":false}`,
     );
     const max = captureIo();
     await bestCommand.run(
@@ -76,7 +90,14 @@ describe('store commands', () => {
       '  fid_inception  45.0000',
       '  kid_inception  0.04500',
       'evaluation protocol 1',
+      'recipe (none recorded: values of fid_inception made before recipes were recorded are not comparable)',
     ]);
+    const min = captureIo();
+    await bestCommand.run(['--db', db, '--sweep', 'demo', '--metric', 'fid_inception'], min);
+    assert.equal(
+      min.stdout.at(-1),
+      `recipe ${RECIPE_ID} (not comparable: the sweep's fid_inception values have other recipes too)`,
+    );
   });
 
   it('best fails with one line for an unknown sweep or metric', async () => {
@@ -136,13 +157,13 @@ describe('store commands', () => {
     assert.equal(io.stdout.length, 7);
     assert.equal(
       io.stdout[0],
-      'sweep,run,run_id,status,param.model,param.note,epoch,loss.d,loss.g,seconds,checkpoint,checkpoint_sha256,fid_inception,kid_inception,protocol.fid_inception,protocol.kid_inception',
+      'sweep,run,run_id,status,param.model,param.note,epoch,loss.d,loss.g,seconds,checkpoint,checkpoint_sha256,fid_inception,kid_inception,protocol.fid_inception,protocol.kid_inception,recipe.fid_inception,recipe.kid_inception',
     );
     assert.equal(
       io.stdout[2],
-      `demo,unet-s1,1,done,unet,"a,""b""",2,0.5,1,1.5,runs/unet-s1/epoch-0002,${'a'.repeat(64)},31,0.031,1,1`,
+      `demo,unet-s1,1,done,unet,"a,""b""",2,0.5,1,1.5,runs/unet-s1/epoch-0002,${'a'.repeat(64)},31,0.031,1,1,,`,
     );
-    assert.match(io.stdout[6], /^demo,vae-s1,.*,3,.*,30\.5,0\.0305,2,2$/);
+    assert.ok(io.stdout[6].endsWith(`,30.5,0.0305,2,2,${RECIPE_ID},${RECIPE_ID}`), io.stdout[6]);
     const out = join(dir, 'x.jsonl');
     await exportCommand.run(
       ['--db', db, '--sweep', 'demo', '--format', 'jsonl', '--out', out],
@@ -156,6 +177,8 @@ describe('store commands', () => {
     assert.deepEqual(lines[5].metrics, { fid_inception: 30.5, kid_inception: 0.0305 });
     assert.deepEqual(lines[5].protocols, { fid_inception: 2, kid_inception: 2 });
     assert.deepEqual(lines[0].protocols, { fid_inception: 1, kid_inception: 1 });
+    assert.deepEqual(lines[5].recipes, { fid_inception: RECIPE_ID, kid_inception: RECIPE_ID });
+    assert.deepEqual(lines[0].recipes, { fid_inception: null, kid_inception: null });
     await assert.rejects(
       exportCommand.run(['--db', db, '--sweep', 'demo', '--format', 'xml'], captureIo()),
       /csv or jsonl/,
@@ -203,6 +226,8 @@ describe('store commands', () => {
         metrics: { fid_inception: 30.5, kid_inception: 0.0305 },
         protocol: 2,
         protocols: { fid_inception: 2, kid_inception: 2 },
+        recipe: RECIPE_ID,
+        comparable: false,
       });
       const csv = captureIo();
       await exportCommand.run(

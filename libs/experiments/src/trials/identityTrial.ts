@@ -7,7 +7,7 @@ import {
   trainIdentity,
   type IdentityEpochResult,
 } from '@fidlab/training';
-import type { MetricValue } from '../metricValues.js';
+import { identityMetricValues } from '../identityMetricValues.js';
 import type { JobContext, TrialJob } from '../ports.js';
 import { toIdentityConfig } from '../trialConfig.js';
 import { summarise, type TrialRun } from './common.js';
@@ -41,7 +41,7 @@ export async function runIdentityTrial(
       },
       ctx.claim,
     );
-    const values = identityMetricValues(e, body);
+    const values = identityMetricValues(e, config);
     await recorder.recordMetrics(runId, e.epoch, values, ctx.claim);
     await ctx.emit({ type: 'metrics', sweep: job.sweep, runId, epoch: e.epoch, values });
     return values;
@@ -77,19 +77,4 @@ export async function runIdentityTrial(
     },
   });
   return result.aborted ? 'aborted' : 'completed';
-}
-
-/** rank_<k> (per k), train_accuracy and loss of one identity epoch. */
-function identityMetricValues(e: IdentityEpochResult, body: string): MetricValue[] {
-  return [
-    ...Object.entries(e.rank).map(([k, v]) => ({
-      name: `rank_${k}`,
-      value: v,
-      extractor: `identity:${body}`,
-      n1: 0,
-      n2: 0,
-    })),
-    { name: 'train_accuracy', value: e.trainAccuracy, extractor: '', n1: 0, n2: 0 },
-    { name: 'loss', value: e.loss, extractor: '', n1: 0, n2: 0 },
-  ];
 }

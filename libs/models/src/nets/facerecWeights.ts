@@ -104,6 +104,17 @@ export async function loadWeightsManifest(file: string): Promise<Map<string, Man
   return out;
 }
 
+/** The manifest and its shards, in manifest order (the files whose bytes are the weights). */
+export async function weightsManifestFiles(file: string): Promise<string[]> {
+  const manifestPath = await resolveManifest(file);
+  const parsed = manifestSchema.safeParse(JSON.parse(await readFile(manifestPath, 'utf8')));
+  const dir = path.dirname(manifestPath);
+  const shards = parsed.success
+    ? parsed.data.flatMap((g) => g.paths.map((p) => path.join(dir, p)))
+    : [];
+  return [manifestPath, ...shards];
+}
+
 function decode(
   bytes: Buffer,
   offset: number,

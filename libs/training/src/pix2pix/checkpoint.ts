@@ -25,7 +25,7 @@ import {
   pruneCheckpointFiles,
   sha256Hex,
   writeCheckpoint,
-} from './checkpointFolder.js';
+} from '../checkpointFolder.js';
 import { ARCHITECTURE_FIELDS, parseTrialConfig, type TrialConfig } from './trialConfig.js';
 
 export const CHECKPOINT_FORMAT = 'fidlab-checkpoint/1';

@@ -23,7 +23,7 @@ import {
   train,
   type EpochResult,
   type TrialConfigInput,
-} from './index.js';
+} from '../index.js';
 
 // Tiny nets on the pure-JS cpu backend: 6 training pairs, batch 2, 3 steps per epoch.
 let tmp = '';

@@ -28,11 +28,11 @@ import {
   saveCheckpoint,
   type CheckpointManifest,
 } from './checkpoint.js';
-import { describeRemoved, removeUnfinishedCheckpoints } from './checkpointFolder.js';
+import { describeRemoved, removeUnfinishedCheckpoints } from '../checkpointFolder.js';
 import { datasetFingerprint } from './datasetFingerprint.js';
 import { trainStep, type Nets } from './trainStep.js';
 import { lrFactor } from './lrSchedule.js';
-import { isOutOfMemory, outOfMemoryHint } from './outOfMemory.js';
+import { isOutOfMemory, outOfMemoryHint } from '../outOfMemory.js';
 import {
   loadSizeOf,
   modelConfigOf,
