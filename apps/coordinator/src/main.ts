@@ -1,8 +1,11 @@
 /**
- * The coordinator: `fidlab-coordinator [--db URL] [--port 4400] [--host 127.0.0.1] [--public-read]`
- * serves the experiment store's tRPC API (libs/api) and the dashboard at / until SIGINT/SIGTERM; `fidlab serve` runs the
- * same code. Sweeps run in-process with `fidlab run` today; the coordinator is where dispatching
- * trials to workers over NATS will live. This file only wires libs together.
+ * The coordinator: `fidlab-coordinator [--nats URL] [--db URL] [--port 4400] [--host 127.0.0.1]
+ * [--public-read]` serves the experiment store's tRPC API (libs/api) and the dashboard at / until SIGINT/SIGTERM;
+ * `fidlab serve` runs the same code. With --nats it also makes sure the queues exist, serves the
+ * NATS worker registry as workers.list, and moves jobs that ran out of deliveries without a
+ * worker dead-lettering them (each holder died) to the dead letters, marking their runs failed.
+ * Submitting, training and evaluating need no coordinator (`fidlab run --nats`, `fidlab worker`):
+ * the queue is JetStream's. This file only wires libs together.
  */
 import { parseArgs } from 'node:util';
 import {
@@ -13,6 +16,9 @@ import {
   type ServedStore,
 } from '@fidlab/api';
 import { isFidlabError } from '@fidlab/base';
+import type { BusFlags } from '@fidlab/bus';
+import type { Recorder } from '@fidlab/experiments';
+import type { Store, WorkerRow } from '@fidlab/store';
 
 export interface CoordinatorIo {
   out(line: string): void;
@@ -25,7 +31,21 @@ const processIo: CoordinatorIo = {
 };
 
 const USAGE =
-  'usage: fidlab-coordinator [--db URL] [--port 4400] [--host 127.0.0.1] [--public-read]';
+  'usage: fidlab-coordinator [--nats URL] [--db URL] [--port 4400] [--host 127.0.0.1] [--public-read]\n' +
+  '  NATS credentials: --nats-user/--nats-pass, --nats-token, --nats-creds FILE, --nats-config FILE,\n' +
+  '  TLS: --nats-ca/--nats-cert/--nats-key (or FIDLAB_NATS_* environment variables)';
+
+const NATS_OPTIONS = {
+  nats: { type: 'string' },
+  'nats-user': { type: 'string' },
+  'nats-pass': { type: 'string' },
+  'nats-token': { type: 'string' },
+  'nats-creds': { type: 'string' },
+  'nats-config': { type: 'string' },
+  'nats-ca': { type: 'string' },
+  'nats-cert': { type: 'string' },
+  'nats-key': { type: 'string' },
+} as const;
 
 /** Parses argv and starts serving; the caller decides when to stop (tests close it). */
 export async function startCoordinator(argv: string[], io: CoordinatorIo): Promise<ServedStore> {
@@ -37,17 +57,27 @@ export async function startCoordinator(argv: string[], io: CoordinatorIo): Promi
       port: { type: 'string', default: String(DEFAULT_PORT) },
       host: { type: 'string', default: '127.0.0.1' },
       'public-read': { type: 'boolean', default: false },
+      ...NATS_OPTIONS,
     },
   });
   const dashboard = dashboardDir();
-  const served = await serveStore({
-    db: values.db,
-    port: Number(values.port),
-    host: values.host,
-    publicRead: values['public-read'],
-    dashboardDir: dashboard,
-    log: io.err,
-  });
+  const bus = values.nats || values['nats-config'] ? await startBus(values, io) : null;
+  let served: ServedStore;
+  try {
+    served = await serveStore({
+      db: values.db,
+      port: Number(values.port),
+      host: values.host,
+      publicRead: values['public-read'],
+      dashboardDir: dashboard,
+      log: io.err,
+      workers: bus?.workers,
+    });
+  } catch (e) {
+    await bus?.close();
+    throw e;
+  }
+  const stopWatch = bus?.watch(served.store);
   io.out(
     JSON.stringify({
       type: 'listening',
@@ -55,9 +85,83 @@ export async function startCoordinator(argv: string[], io: CoordinatorIo): Promi
       db: served.store.kind,
       publicRead: values['public-read'],
       dashboard: dashboard ? served.server.url + '/' : null,
+      ...(bus ? { nats: bus.description } : {}),
     }),
   );
-  return served;
+  return {
+    ...served,
+    async close() {
+      stopWatch?.();
+      await bus?.close();
+      await served.close();
+    },
+  };
+}
+
+/** Connects to NATS, creates the queues, and offers the registry and the dead-letter watch. */
+async function startBus(values: Record<string, string | boolean | undefined>, io: CoordinatorIo) {
+  const b = await import('@fidlab/bus');
+  const opts = b.resolveBusOptions(values as BusFlags)!;
+  const nc = await b.connectBus({ ...opts, name: 'fidlab-coordinator' });
+  const topology = await b.ensureTopology(nc, b.busSettingsFromEnv());
+  const description = b.describeConnection(opts);
+  io.err(`fidlab-coordinator: NATS ${description}`);
+  return {
+    description,
+    workers: async (): Promise<WorkerRow[]> =>
+      (await b.listWorkers(topology.workers, Date.now(), topology.settings.workerTtlMs)).map(
+        (w) => ({
+          id: w.id,
+          hostname: w.host,
+          pid: w.pid,
+          info: {
+            role: w.role,
+            gpu: w.gpu,
+            backend: w.backend,
+            job: w.job,
+            jobsDone: w.jobsDone,
+            jobsFailed: w.jobsFailed,
+          },
+          status: w.job ? 'busy' : 'idle',
+          startedAt: new Date(w.startedAt).toISOString(),
+          lastSeenAt: new Date(w.heartbeatAt).toISOString(),
+        }),
+      ),
+    watch: (store: Store) => {
+      const log = (l: string) => io.err(`fidlab-coordinator: ${l}`);
+      const stopAdvisories = b.watchMaxDeliveries(nc, topology, store as Recorder, log);
+      // Every lease period: requeue trials of running sweeps whose job the broker lost.
+      const dispatcher = new b.NatsDispatcher(nc, topology);
+      const lost = new b.LostJobWatch(topology);
+      let busy = false;
+      const timer = setInterval(() => {
+        if (busy) return;
+        busy = true;
+        void (async () => {
+          for (const s of await store.listSweeps()) {
+            if (s.status !== 'running') continue;
+            const runs = await lost.check(await store.listRuns({ sweep: s.name }));
+            if (runs.length === 0) continue;
+            const sweep = await store.getSweep(s.name);
+            log(
+              `requeueing ${s.name}/${runs.map((r) => r.key).join(',')}: the broker lost their jobs`,
+            );
+            const { rebuildTrialJob } = await import('@fidlab/experiments');
+            await b.requeueTrials(dispatcher, sweep!.spec as never, runs, (r) =>
+              rebuildTrialJob(sweep!.spec, r, store as Recorder),
+            );
+          }
+        })()
+          .catch((e: unknown) => log(`lost-job check: ${(e as Error).message}`))
+          .finally(() => (busy = false));
+      }, topology.settings.ackWaitMs);
+      return () => {
+        clearInterval(timer);
+        stopAdvisories();
+      };
+    },
+    close: () => nc.drain().catch(() => {}),
+  };
 }
 
 export async function runCoordinator(

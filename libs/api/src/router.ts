@@ -215,7 +215,7 @@ export const appRouter = router({
   /** Who this request is (its token's name, or null) and whether reads need a token. */
   me: publicProcedure.query(({ ctx }) => ({ name: ctx.tokenName, publicRead: ctx.publicRead })),
   workers: router({
-    list: readProcedure.query(({ ctx }) => ctx.store.listWorkers()),
+    list: readProcedure.query(({ ctx }) => (ctx.workers ? ctx.workers() : ctx.store.listWorkers())),
   }),
   /**
    * API tokens, managed through the running server (which holds the embedded store): any valid

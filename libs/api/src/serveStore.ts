@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { ErrorCode, FidlabError } from '@fidlab/base';
-import { openStore, type Store } from '@fidlab/store';
+import { openStore, type Store, type WorkerRow } from '@fidlab/store';
 import { createApiServer, type ApiServer } from './server.js';
 
 export interface ServeStoreOptions {
@@ -14,6 +14,8 @@ export interface ServeStoreOptions {
   /** The built dashboard to serve at / (see dashboardDir()); none: / is a 404. */
   dashboardDir?: string | null;
   log?: (line: string) => void;
+  /** The live workers, for workers.list (the coordinator passes its NATS registry). */
+  workers?: () => Promise<WorkerRow[]>;
 }
 
 export interface ServedStore {
@@ -41,6 +43,7 @@ export async function serveStore(opts: ServeStoreOptions): Promise<ServedStore> 
       port: opts.port,
       host: opts.host,
       publicRead: opts.publicRead,
+      workers: opts.workers,
       dashboardDir: opts.dashboardDir ?? null,
     });
   } catch (err) {

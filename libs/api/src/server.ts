@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
-import { hashToken, type Store } from '@fidlab/store';
+import { hashToken, type Store, type WorkerRow } from '@fidlab/store';
 import { serveDashboard } from './dashboard.js';
 import { contentType, fileUnder, RUN_FILES_PATH } from './files.js';
 import { appRouter } from './router.js';
@@ -24,6 +24,8 @@ export interface ApiServerOptions {
    * the same PostgreSQL database takes effect within this bound.
    */
   tokenCacheMs?: number;
+  /** The live workers (Context.workers). */
+  workers?: () => Promise<WorkerRow[]>;
   /**
    * The largest request body accepted (bytes, default 16 MiB: sweeps.create's largest legal
    * input, 100,000 runs of about 100 bytes, fits); larger ones get 413 unread.
@@ -109,6 +111,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
         forgetTokens: () => tokenCache.clear(),
         publicRead,
         pollMs,
+        workers: opts.workers,
       };
     },
   });

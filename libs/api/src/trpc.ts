@@ -2,7 +2,7 @@
 // become HTTP-level tRPC codes plus `data.fidlabCode`), and the two access levels.
 import { initTRPC, TRPCError } from '@trpc/server';
 import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
-import type { Store } from '@fidlab/store';
+import type { Store, WorkerRow } from '@fidlab/store';
 import { z } from 'zod';
 
 export interface Context {
@@ -17,6 +17,11 @@ export interface Context {
   publicRead: boolean;
   /** How often a progress subscription re-reads the store (ms), for writes by other processes. */
   pollMs: number;
+  /**
+   * The live workers, where the server has a registry (the coordinator with --nats: the NATS KV
+   * registry); else workers.list reads the store's workers table.
+   */
+  workers?: () => Promise<WorkerRow[]>;
 }
 
 /** What a client can act on, per FidlabError code. */

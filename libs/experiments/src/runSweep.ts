@@ -16,7 +16,7 @@ import {
 import { describeTrial, expandTrials, type Trial } from './expandTrials.js';
 import { InProcessDispatcher } from './inProcessDispatcher.js';
 import type { Claim, Dispatcher, JsonValue, Recorder, SweepEvent, TrialJob } from './ports.js';
-import { formatPath, metricNames, type SweepSpec } from './sweepSpec.js';
+import { formatPath, metricNames, sweepSchema, type SweepSpec } from './sweepSpec.js';
 import { toTrainConfig } from './trialConfig.js';
 import { sweepValueNames } from './trials/pix2pixTrial.js';
 
@@ -63,9 +63,7 @@ export async function runSweep(spec: SweepSpec, opts: RunSweepOptions): Promise<
   const log = opts.log ?? (() => {});
   const recorder = opts.recorder;
   const runsDir = resolve(opts.runsDir ?? '.fidlab/runs');
-  await ensureData(spec, log);
-  checkExtractorsExist(spec);
-  const metrics = await resolveMetrics(spec, recorder);
+  const metrics = await prepareSweep(spec, recorder, log);
   const sweep = await recorder.upsertSweep({ name: spec.name, spec, status: 'running' });
   const trials = expandTrials(spec);
   log(
@@ -237,6 +235,40 @@ export function buildTrialJob(
     } as unknown as JsonValue;
   }
   return job;
+}
+
+/**
+ * The trial job of a recorded run, rebuilt from its sweep's stored spec (to retry or requeue it
+ * on a queue), `best` references resolved now; null when the stored spec is not a sweep file's.
+ */
+export async function rebuildTrialJob(
+  storedSpec: unknown,
+  run: { id: number; key: string; parameters: unknown; runDir: string | null },
+  recorder: Pick<Recorder, 'getSweep' | 'best'>,
+): Promise<TrialJob | null> {
+  const parsed = sweepSchema.safeParse(storedSpec);
+  if (!parsed.success) return null;
+  const spec = parsed.data;
+  const metrics = await resolveMetrics(spec, recorder);
+  return buildTrialJob(
+    spec,
+    { key: run.key, parameters: run.parameters as Trial['parameters'] },
+    { runId: run.id, runDir: run.runDir ?? '', label: `run ${run.key}`, metrics },
+  );
+}
+
+/**
+ * What a sweep needs before any job is submitted, wherever its jobs run: its data (the synthetic
+ * set generated on first use), its extractors, and its metrics with `best` references resolved.
+ */
+export async function prepareSweep(
+  spec: SweepSpec,
+  recorder: Pick<Recorder, 'getSweep' | 'best'>,
+  log: (line: string) => void,
+): Promise<ResolvedMetric[]> {
+  await ensureData(spec, log);
+  checkExtractorsExist(spec);
+  return resolveMetrics(spec, recorder);
 }
 
 /** Generates the synthetic data set on first use when the sweep asks for it. */

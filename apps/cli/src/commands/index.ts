@@ -63,6 +63,21 @@ export const commands: CommandEntry[] = [
     load: async () => (await import('./run.js')).runCommand,
   },
   {
+    name: 'worker',
+    summary: 'a worker: pull trial and evaluation jobs from NATS, run them, record in the store',
+    load: async () => (await import('./worker.js')).workerCommand,
+  },
+  {
+    name: 'workers',
+    summary: 'list the live workers (host, GPU, role, current job, last heartbeat), or start some',
+    load: async () => (await import('./workers.js')).workersCommand,
+  },
+  {
+    name: 'sweep',
+    summary: 'requeue failed trials of a sweep (retry) or list its dead letters',
+    load: async () => (await import('./sweep.js')).sweepCommand,
+  },
+  {
     name: 'best',
     summary: 'the best epoch of a sweep by a metric, its checkpoint and every metric at that epoch',
     load: async () => (await import('./best.js')).bestCommand,

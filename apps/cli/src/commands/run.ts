@@ -15,6 +15,7 @@ import { selectBackend } from '@fidlab/models';
 import { openStore, type Store, type StoreChange } from '@fidlab/store';
 import { parse, UsageError, type Command, type Io } from '../command.js';
 import { fmt } from '../format.js';
+import { BUS_FLAG_OPTIONS, BUS_FLAGS } from './busCommon.js';
 import { requireInputFile, requireOutputFolder } from '../paths.js';
 
 /** How often `fidlab run` tells the store it is alive (its claims count as live for 60 s). */
@@ -25,6 +26,7 @@ export const runCommand: Command = {
   summary:
     'run a sweep file in this process: train every trial, evaluate every epoch, store it all',
   usage: `usage: fidlab run SWEEP.yaml [--db URL] [--runs-dir DIR] [--backend auto|gpu|node|wasm|cpu] [--replace-spec] [--serve [PORT]]
+       fidlab run SWEEP.yaml --nats URL --db URL [--runs-dir DIR] [--detach]
 
 Expands the sweep's trials, trains each one, evaluates the checkpoints with the sweep's metrics
 and records losses, checkpoints and metric values in the store, then prints the best epoch per
@@ -42,7 +44,14 @@ before it is trained, and one claimed by another live process is waited for, not
                    port ${DEFAULT_PORT}; 0 picks a free one), reads without a token, so the sweep
                    can be watched live (the embedded store admits one process at a time)
 
-The sweep's owner is FIDLAB_USER, else the login name (the first launcher keeps it).`,
+The sweep's owner is FIDLAB_USER, else the login name (the first launcher keeps it).
+
+With --nats, the trials go to the NATS work queue instead (fidlab worker processes train and
+evaluate them; --db must be the PostgreSQL they share, --runs-dir a directory they all see) and
+this command follows the sweep: a line per checkpoint, metric values and finished trial, then the
+same best-epoch table; exit 0 when every trial is done, 1 if one failed. --detach returns after
+submitting. Submitting the same sweep twice, even at once, queues each trial once.
+${BUS_FLAGS}`,
   async run(argv, io) {
     const { argv: rest, servePort } = takeServe(argv);
     const { values, positionals } = parse(rest, {
@@ -51,14 +60,21 @@ The sweep's owner is FIDLAB_USER, else the login name (the first launcher keeps 
         db: { type: 'string' },
         'runs-dir': { type: 'string' },
         backend: { type: 'string' },
+        detach: { type: 'boolean', default: false },
+        ...BUS_FLAG_OPTIONS,
         'replace-spec': { type: 'boolean', default: false },
       },
     });
     if (positionals.length !== 1)
       throw new UsageError(`expected one sweep file, got ${positionals.length}`);
+    const remote = values.nats !== undefined || values['nats-config'] !== undefined;
+    if (values.detach && !remote) throw new UsageError('--detach needs --nats');
+    if (remote && servePort !== null)
+      throw new UsageError('--serve is for in-process runs; with --nats, run fidlab-coordinator');
     requireInputFile(positionals[0], 'sweep file', 'a sweep file (YAML)');
     if (values['runs-dir'] !== undefined) requireOutputFolder(values['runs-dir'], '--runs-dir');
     const spec = await readSweepFile(positionals[0]);
+    if (remote) return runOverNats(spec, positionals[0], values, io);
     await selectBackend({ backend: values.backend, log: io.err });
     const store = await openStore({ url: values.db ?? process.env.DATABASE_URL });
     const stored = await store.getSweep(spec.name).catch(async (err: unknown) => {
@@ -154,6 +170,48 @@ The sweep's owner is FIDLAB_USER, else the login name (the first launcher keeps 
     }
   },
 };
+
+/** `fidlab run --nats`: submit to the queue and follow (modules loaded only on this path). */
+async function runOverNats(
+  spec: Awaited<ReturnType<typeof readSweepFile>>,
+  file: string,
+  values: Record<string, string | boolean | undefined>,
+  io: Io,
+): Promise<number> {
+  const { connectFromFlags, openRecorderStore } = await import('./busCommon.js');
+  const { runRemote } = await import('./runRemote.js');
+  const { store } = await openRecorderStore(values.db as string | undefined);
+  try {
+    const { nc, topology, description } = await connectFromFlags(values, 'fidlab run');
+    io.err(`fidlab run: NATS ${description}`);
+    try {
+      return await runRemote({
+        spec,
+        file,
+        store,
+        nc,
+        topology,
+        runsDir: values['runs-dir'] as string | undefined,
+        detach: values.detach === true,
+        io,
+        printBest: (outcomes) =>
+          printBest(
+            io,
+            store,
+            spec.name,
+            spec.select.metric,
+            spec.select.goal,
+            outcomes,
+            spec.trial === 'pix2pix',
+          ),
+      });
+    } finally {
+      await nc.drain().catch(() => {});
+    }
+  } finally {
+    await store.close();
+  }
+}
 
 /**
  * Takes `--serve [PORT]` / `--serve=PORT` out of argv (PORT optional, so parseArgs cannot): the

@@ -1,0 +1,35 @@
+// The real job handlers of `fidlab worker`: the sweep engine's trial and evaluation jobs, as the
+// in-process dispatcher runs them, adapted to the queue's rules: a failed trial is thrown (the
+// worker retries it with backoff and dead-letters it at the end) instead of being final at once,
+// and a trial stopped by the worker's signal is handed back.
+import { join, resolve } from 'node:path';
+import type { JobHandlers } from '@fidlab/bus';
+import {
+  EvaluatorCache,
+  evaluationJobFor,
+  runEvaluationJob,
+  runTrialJob,
+} from '@fidlab/experiments';
+
+/**
+ * `runsDir`: where this machine sees the shared runs directory, when not at the submitter's path
+ * (a trial's folder becomes `<runsDir>/<sweep>/<run key>`).
+ */
+export function jobHandlers(runsDir?: string): JobHandlers & { dispose(): void } {
+  // Decoded splits and ground-truth features, kept across this worker's evaluation jobs.
+  const evaluators = new EvaluatorCache();
+  return {
+    async trial(job, ctx) {
+      const r = await runTrialJob(
+        runsDir ? { ...job, runDir: join(resolve(runsDir), job.sweep, job.runKey) } : job,
+        ctx,
+      );
+      if (r.status === 'failed') throw new Error(r.error ?? 'trial failed');
+      if (r.status === 'cancelled' && ctx.signal.aborted) return 'aborted';
+      return 'completed';
+    },
+    evaluation: (job, ctx) => runEvaluationJob(job, ctx, evaluators),
+    evaluationFor: (job, event, claim) => evaluationJobFor(job, event, claim),
+    dispose: () => evaluators.dispose(),
+  };
+}

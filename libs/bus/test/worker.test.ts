@@ -1,0 +1,205 @@
+// The worker loop on a real nats-server (its own, per suite) with the in-memory fenced recorder:
+// every job once, poison jobs to the dead letters after max_deliver with backoff, messages of an
+// unknown schema version refused, the registry listing workers and forgetting vanished ones.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { jetstream } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { TrialJob } from '@fidlab/experiments';
+import {
+  busSettings,
+  BusWorker,
+  connectBus,
+  ensureTopology,
+  fakeHandlers,
+  listWorkers,
+  NatsDispatcher,
+  readDeadLetters,
+  type Topology,
+} from '../src/index.js';
+import { MemoryRecorder } from './memoryRecorder.js';
+import { natsSkipReason, TestNatsServer } from './natsServer.js';
+
+const skip = natsSkipReason();
+if (skip) console.log(`# skipped: ${skip}`);
+
+const until = async (what: string, cond: () => boolean | Promise<boolean>, ms = 20_000) => {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+};
+
+describe('bus worker on a real nats-server', { skip: skip ?? false }, () => {
+  let server: TestNatsServer;
+  let nc: NatsConnection;
+  let topo: Topology;
+  before(async () => {
+    server = await TestNatsServer.start();
+    nc = await connectBus({ servers: [server.url] });
+    topo = await ensureTopology(
+      nc,
+      busSettings({
+        prefix: 'wt',
+        ackWaitMs: 2000,
+        maxDeliver: 3,
+        backoffMs: [100, 200],
+        workerTtlMs: 1500,
+      }),
+    );
+  });
+  after(async () => {
+    await nc?.close();
+    await server?.stop();
+  });
+
+  async function sweepOf(rec: MemoryRecorder, name: string, params: Record<string, unknown>[]) {
+    const s = await rec.upsertSweep({ name, spec: {} });
+    const jobs: TrialJob[] = [];
+    for (const [i, p] of params.entries()) {
+      const r = await rec.upsertRun({ sweepId: s.id, key: `k${i}`, parameters: p });
+      jobs.push({
+        kind: 'trial',
+        sweep: name,
+        runId: r.id,
+        runKey: r.key,
+        spec: {} as never,
+        parameters: p as never,
+        runDir: `/tmp/${name}/k${i}`,
+      });
+    }
+    return jobs;
+  }
+
+  test('two workers run 20 trials and their evaluations, each epoch recorded once', async () => {
+    const rec = new MemoryRecorder();
+    const jobs = await sweepOf(
+      rec,
+      'many',
+      Array.from({ length: 20 }, (_, i) => ({ epochs: 2, ms: 20 + (i % 5) * 10 })),
+    );
+    const d = new NatsDispatcher(nc, topo);
+    // Submitted twice (two submitters): the message ids make the second a no-op.
+    const first = await Promise.all(jobs.map((j) => d.publish(j)));
+    const second = await Promise.all(jobs.map((j) => d.publish(j)));
+    assert.equal(first.filter((r) => r.queued).length, 20);
+    assert.equal(second.filter((r) => r.queued).length, 0);
+    const started: number[] = [];
+    const workers = [0, 1].map(
+      (i) =>
+        new BusWorker({
+          nc,
+          topology: topo,
+          recorder: rec,
+          handlers: fakeHandlers({ evaluate: true, evalMs: 5 }),
+          id: `w${i}`,
+          pullExpiresMs: 500,
+          onJobStart: (t) => t.job.kind === 'trial' && started.push(t.job.runId),
+        }),
+    );
+    workers.forEach((w) => void w.start());
+    await until(
+      'every run done and evaluated',
+      () => [...rec.runs.values()].every((r) => r.status === 'done') && rec.metrics.size === 40,
+    );
+    const listed = await listWorkers(topo.workers);
+    assert.deepEqual(listed.map((w) => w.id).sort(), ['w0', 'w1']);
+    await Promise.all(workers.map((w) => w.stop()));
+    assert.equal(started.length, 20, 'each trial started once');
+    assert.equal(rec.epochs.size, 40);
+    assert.ok([...rec.epochs.values()].every((e) => e.writes === 1));
+    assert.deepEqual(await listWorkers(topo.workers), [], 'stopped workers leave the registry');
+  });
+
+  test('a poison job is retried with backoff, then dead-lettered and its run failed', async () => {
+    const rec = new MemoryRecorder();
+    const [job] = await sweepOf(rec, 'poison', [{ fail: 'always' }]);
+    await new NatsDispatcher(nc, topo).submit(job);
+    const deliveries: number[] = [];
+    const w = new BusWorker({
+      nc,
+      topology: topo,
+      recorder: rec,
+      handlers: fakeHandlers(),
+      pullExpiresMs: 300,
+      onJobStart: (t) => deliveries.push(t.delivery),
+    });
+    void w.start();
+    await until('run failed', () => rec.runs.get(job.runId)!.status === 'failed');
+    await w.stop();
+    assert.deepEqual(deliveries, [1, 2, 3]);
+    assert.match(rec.runs.get(job.runId)!.error!, /poison trial k0: always \(after 3 deliveries\)/);
+    const dead = await readDeadLetters(nc, topo, { sweep: 'poison' });
+    assert.equal(dead.length, 1);
+    assert.equal(dead[0].runId, job.runId);
+    assert.match(dead[0].error, /poison trial/);
+  });
+
+  test('a job message of an unknown schema version is refused and dead-lettered', async () => {
+    const rec = new MemoryRecorder();
+    const [job] = await sweepOf(rec, 'future', [{}]);
+    const lines: string[] = [];
+    await jetstream(nc).publish(
+      topo.names.jobSubject('trial', 'future', job.runId),
+      JSON.stringify({ v: 99, attempt: 0, submittedAt: Date.now(), job }),
+    );
+    const w = new BusWorker({
+      nc,
+      topology: topo,
+      recorder: rec,
+      handlers: fakeHandlers(),
+      pullExpiresMs: 300,
+      log: (l) => lines.push(l),
+    });
+    void w.start();
+    await until('run failed', () => rec.runs.get(job.runId)!.status === 'failed');
+    await w.stop();
+    assert.ok(
+      lines.some((l) =>
+        /refusing job message .*unknown wire schema version 99 \(this build reads v1\); sent to the dead letters/.test(
+          l,
+        ),
+      ),
+      lines.join('\n'),
+    );
+    const dead = await readDeadLetters(nc, topo, { sweep: 'future' });
+    assert.equal(dead.length, 1);
+    assert.equal(dead[0].kind, 'invalid');
+  });
+
+  test('a worker that stops beating vanishes from the registry within its TTL', async () => {
+    const rec = new MemoryRecorder();
+    const w = new BusWorker({
+      nc,
+      topology: topo,
+      recorder: rec,
+      handlers: fakeHandlers(),
+      id: 'ghost',
+      gpu: '3',
+      role: 'trainer',
+      pullExpiresMs: 300,
+    });
+    void w.start();
+    await until('registered', async () =>
+      (await listWorkers(topo.workers)).some((e) => e.id === 'ghost'),
+    );
+    const [e] = await listWorkers(topo.workers);
+    assert.equal(e.gpu, '3');
+    assert.equal(e.role, 'trainer');
+    // A vanished process: its registry timer stops and its clean removal never happens.
+    (w as unknown as { registryTimer: NodeJS.Timeout }).registryTimer.close();
+    (w as unknown as { o: { topology: Topology } }).o.topology = {
+      ...topo,
+      workers: { put: async () => {}, delete: async () => {} } as never,
+    };
+    const t0 = Date.now();
+    await until(
+      'vanished',
+      async () => !(await listWorkers(topo.workers)).some((x) => x.id === 'ghost'),
+      10_000,
+    );
+    assert.ok(Date.now() - t0 < 4000, `vanished after ${Date.now() - t0} ms`);
+    await w.stop();
+  });
+});
