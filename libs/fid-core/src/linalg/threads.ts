@@ -31,11 +31,19 @@ export const gemmThreads: {
   /** Products below this many multiply-adds stay on the calling thread. */
   minMultiplyAdds: number;
   /**
+   * Products below this many multiply-adds use only the workers already started, never start one.
+   * Starting a worker costs ~30 ms of CPU (isolate, kernel source, wasm instance: measured 44 ms
+   * CPU for a cold 300 x 2048 x 300 product on one thread, 70-79 ms with one worker started for
+   * it), and it takes at most half of the product: below ~2e8 multiply-adds (~50 ms in the wasm
+   * kernel) a fresh worker costs more than it saves, e.g. for the FID of n=300, d=2048 features.
+   */
+  minMultiplyAddsToStart: number;
+  /**
    * 'wasm': the WebAssembly SIMD kernel (wasmKernel.ts), 'js': the JavaScript one; 'auto' (the
    * default): wasm when it can be instantiated and FIDLAB_KERNEL is not 'js'.
    */
   kernel: 'auto' | 'wasm' | 'js';
-} = { threads: undefined, minMultiplyAdds: 2e7, kernel: 'auto' };
+} = { threads: undefined, minMultiplyAdds: 2e7, minMultiplyAddsToStart: 2e8, kernel: 'auto' };
 
 /**
  * The WebAssembly kernel on one shared memory (every thread instantiates it there once). Operands
@@ -184,6 +192,7 @@ function wantedThreads(): number {
 export function helperCount(macs: number): number {
   if (broken || macs < gemmThreads.minMultiplyAdds) return 0;
   const want = wantedThreads() - 1;
+  if (macs < gemmThreads.minMultiplyAddsToStart) return Math.min(want, workers.length);
   try {
     while (workers.length < want) {
       const wk = wasmKernel();
