@@ -31,11 +31,13 @@ export const gemmThreads: {
   /** Products below this many multiply-adds stay on the calling thread. */
   minMultiplyAdds: number;
   /**
-   * Products below this many multiply-adds use only the workers already started, never start one.
-   * Starting a worker costs ~30 ms of CPU (isolate, kernel source, wasm instance: measured 44 ms
-   * CPU for a cold 300 x 2048 x 300 product on one thread, 70-79 ms with one worker started for
-   * it), and it takes at most half of the product: below ~2e8 multiply-adds (~50 ms in the wasm
-   * kernel) a fresh worker costs more than it saves, e.g. for the FID of n=300, d=2048 features.
+   * Workers are started only once the products big enough to use them (>= minMultiplyAdds) add up
+   * to this many multiply-adds in the process; until then they run on the calling thread. Starting
+   * a worker costs ~30 ms of CPU (isolate, kernel source, wasm instance: measured 44 ms CPU for a
+   * cold 300 x 2048 x 300 product on one thread, 70-79 ms with one worker started for it) and it
+   * takes at most half of a product, so a one-shot FID of n=300, d=2048 features (1.8e8) is
+   * cheaper without it, while a process that keeps computing (bootstrap, a server, the second
+   * product of the same size) starts the pool and keeps it.
    */
   minMultiplyAddsToStart: number;
   /**
@@ -178,6 +180,8 @@ function useWasm(): WasmState | null {
 const MAX_THREADS = 16;
 let workers: Worker[] = [];
 let broken = typeof SharedArrayBuffer === 'undefined';
+/** Multiply-adds of the products so far that were big enough for workers (see minMultiplyAddsToStart). */
+let eligibleMultiplyAdds = 0;
 
 function wantedThreads(): number {
   let t = gemmThreads.threads;
@@ -192,7 +196,10 @@ function wantedThreads(): number {
 export function helperCount(macs: number): number {
   if (broken || macs < gemmThreads.minMultiplyAdds) return 0;
   const want = wantedThreads() - 1;
-  if (macs < gemmThreads.minMultiplyAddsToStart) return Math.min(want, workers.length);
+  eligibleMultiplyAdds += macs;
+  if (eligibleMultiplyAdds < gemmThreads.minMultiplyAddsToStart) {
+    return Math.min(want, workers.length);
+  }
   try {
     while (workers.length < want) {
       const wk = wasmKernel();
