@@ -27,28 +27,7 @@ export default tseslint.config(
     files: ['libs/**/*.ts', 'apps/**/*.ts'],
     plugins: { fidlab: fidlabPlugin },
     rules: {
-      'fidlab/layers': [
-        'error',
-        boundaryOptions({
-          // The store implements the engine's Recorder port (it imports experiments' port
-          // types); experiments' integration tests open a real store: a test-only cycle.
-          ignoredCircularDependencies: [['experiments', 'store']],
-        }),
-      ],
-    },
-  },
-  {
-    // The only imports of an adapter by the orchestrator that lint lets pass: the sweep engine's
-    // integration tests (test/, real store on PGlite and PostgreSQL, real processes).
-    files: ['libs/experiments/test/**/*.test.ts'],
-    rules: {
-      'fidlab/layers': [
-        'error',
-        boundaryOptions({
-          allow: ['@fidlab/store'],
-          ignoredCircularDependencies: [['experiments', 'store']],
-        }),
-      ],
+      'fidlab/layers': ['error', boundaryOptions()],
     },
   },
   {

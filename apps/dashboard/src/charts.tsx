@@ -13,7 +13,40 @@ import { useEffect, useRef } from 'preact/hooks';
 
 let echartsModule: Promise<typeof import('./echarts')> | null = null;
 /** Starts loading ECharts (pages with charts call it on entry, in parallel with their data). */
-export const loadEcharts = () => (echartsModule ??= import('./echarts'));
+export const loadEcharts = () => (echartsModule ??= import('./echarts').then(warm));
+
+/**
+ * Draws one small off-screen chart with the parts the pages use, while the page's data is still
+ * on its way: the first real chart then runs warm code instead of paying for it after the data.
+ */
+function warm(m: typeof import('./echarts')): typeof import('./echarts') {
+  const el = document.createElement('div');
+  el.style.cssText = 'position:absolute;left:-10000px;top:0;width:300px;height:200px';
+  document.body.appendChild(el);
+  const c = m.init(el, null, { renderer: 'canvas' });
+  const data = Array.from({ length: 50 }, (_, i) => [i, Math.sin(i)]);
+  c.setOption({
+    animation: false,
+    grid: {},
+    tooltip: { trigger: 'axis' },
+    legend: {},
+    xAxis: { type: 'value' },
+    yAxis: { type: 'log' },
+    series: [
+      { type: 'line', stack: 's', areaStyle: {}, data },
+      {
+        type: 'line',
+        data,
+        markPoint: { data: [{ coord: [1, 1] }] },
+        markLine: { data: [{ xAxis: 1 }] },
+      },
+      { type: 'scatter', data },
+    ],
+  });
+  c.dispose();
+  el.remove();
+  return m;
+}
 
 export type ChartOption = ComposeOption<
   | LineSeriesOption
@@ -55,7 +88,11 @@ export function Chart(props: { name: string; option: ChartOption; height?: numbe
     let disposed = false;
     chart.current = loadEcharts().then((echarts) => {
       const c = echarts.init(el.current!, null, { renderer: 'canvas' });
-      ro = new ResizeObserver(() => c.resize());
+      // Redraw only on a real size change (the observer also fires once on observe()).
+      ro = new ResizeObserver(([e]) => {
+        const { width, height } = e.contentRect;
+        if (Math.round(width) !== c.getWidth() || Math.round(height) !== c.getHeight()) c.resize();
+      });
       ro.observe(el.current!);
       if (disposed) c.dispose();
       return c;

@@ -14,6 +14,8 @@ export const ErrorCode = {
   NOT_FOUND: 'NOT_FOUND',
   /** A write made under a claim of a run that a newer claim has replaced (fencing). */
   STALE_CLAIM: 'STALE_CLAIM',
+  /** An artifact read back whose sha256 is not the one recorded when it was written. */
+  ARTIFACT_MISMATCH: 'ARTIFACT_MISMATCH',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -7,3 +7,4 @@ export * from './npy.js';
 export * from './npz.js';
 export { ZipReader } from './zip.js';
 export * as wasmAsm from './wasmAsm.js';
+export * from './artifacts.js';

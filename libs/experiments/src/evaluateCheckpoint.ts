@@ -1,4 +1,5 @@
-import { mkdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import type { Matrix } from '@fidlab/fid-core';
@@ -22,7 +23,7 @@ import {
 } from '@fidlab/features';
 import { generateSplit, loadCheckpoint } from '@fidlab/training';
 import { metricValues, type FeatureRecipe, type MetricValue } from './metricValues.js';
-import type { RecordedEpoch } from './ports.js';
+import type { FeatureCache, FeatureCacheKey, RecordedEpoch } from './ports.js';
 import type { DataSpec, MetricSpec } from './sweepSpec.js';
 
 /**
@@ -96,17 +97,20 @@ export class Evaluator {
   /** The recipe part of each extractor's values (its weights hashed once). */
   private readonly featureRecipes = new Map<string, FeatureRecipe>();
   /**
-   * Ground-truth features by extractor name, for this evaluator's life only (nothing is kept on
-   * disk, so features computed by an older recipe cannot come back).
+   * Ground-truth features by extractor name, for this evaluator's life. Across evaluators they
+   * are shared through `featureCache` (when given) under a key of everything that makes them
+   * (`FeatureCacheKey`), so features of an older recipe or other data cannot come back.
    */
   private readonly realFeatures = new Map<string, Matrix>();
   private truth: { items: DatasetItem[]; ids: (string | null)[] } | null = null;
+  private fingerprint: Promise<string> | null = null;
 
   constructor(
     private readonly data: DataSpec,
     private readonly split: string,
     private readonly direction: 'photo2sketch' | 'sketch2sketch',
     private readonly maxImages?: number,
+    private readonly featureCache?: FeatureCache,
   ) {}
 
   private async dataset(): Promise<DatasetIndex> {
@@ -180,6 +184,57 @@ export class Evaluator {
     return imageFeatures(images, await this.extractor(name), {}, what);
   }
 
+  /**
+   * sha256 over the ground truth as the evaluator reads it: per item, in order, the identity and
+   * the bytes of its sketch file (or AB file). Any changed, added or removed image changes it.
+   */
+  private async dataFingerprint(items: DatasetItem[]): Promise<string> {
+    const h = createHash('sha256');
+    for (const it of items) {
+      const bytes = await readFile(it.b ?? it.a);
+      h.update(`${it.b === null ? 'ab' : 'sketch'} ${bytes.length} ${it.identity ?? ''}\n`);
+      h.update(bytes);
+    }
+    return h.digest('hex');
+  }
+
+  /**
+   * The cache key of an extractor's ground-truth features (with the sha256 of its weight files,
+   * as its values' recipe records it), or null when they must not be cached: an extractor over a
+   * checkpoint (`generator:`, `identity:`) whose weights have no sha256 names a path whose files
+   * could change. Published weights without one are fixed by their name (verified downloads, npm).
+   */
+  private async cacheKey(extractor: string, items: DatasetItem[]): Promise<FeatureCacheKey | null> {
+    if (!this.featureCache) return null;
+    const weightsSha256 = (await this.featureRecipe(extractor)).weights_sha256 ?? null;
+    if (weightsSha256 === null && /^(generator|identity):/.test(extractor)) return null;
+    return {
+      data: await (this.fingerprint ??= this.dataFingerprint(items)),
+      split: this.split,
+      extractor,
+      weightsSha256,
+      protocol: EVALUATION_PROTOCOL,
+    };
+  }
+
+  /** The ground truth's features: kept, else from the feature cache, else computed (and shared). */
+  private async realFeaturesOf(extractor: string, items: DatasetItem[]): Promise<Matrix> {
+    const kept = this.realFeatures.get(extractor);
+    if (kept) return kept;
+    const key = await this.cacheKey(extractor, items);
+    let real: Matrix | null = key ? await this.featureCache!.get(key) : null;
+    if (!real) {
+      real = await this.features(
+        extractor,
+        items.map((it) => () => this.sketch(it)),
+        `features of the '${this.split}' sketches of ${this.data.root}`,
+      );
+      if (key) await this.featureCache!.put(key, real);
+    }
+    this.realFeatures.set(extractor, real);
+    return real;
+  }
+
   async evaluate(req: EvaluationRequest): Promise<MetricValue[]> {
     const { generator } = await loadCheckpoint(req.checkpointDir);
     // Generated images as the 8-bit pixels `fidlab generate` writes, from the same function
@@ -220,15 +275,7 @@ export class Evaluator {
     const generatedFeatures = new Map<string, Matrix>();
     for (const m of req.metrics) {
       req.onProgress?.(`features ${m.extractor} for ${m.spec.name}`);
-      let real = this.realFeatures.get(m.extractor);
-      if (!real) {
-        real = await this.features(
-          m.extractor,
-          truth.items.map((it) => () => this.sketch(it)),
-          `features of the '${this.split}' sketches of ${this.data.root}`,
-        );
-        this.realFeatures.set(m.extractor, real);
-      }
+      const real = await this.realFeaturesOf(m.extractor, truth.items);
       let gen = generatedFeatures.get(m.extractor);
       if (!gen) {
         gen = await this.features(

@@ -5,6 +5,7 @@ import { Evaluator } from './evaluateCheckpoint.js';
 import type { MetricValue } from './metricValues.js';
 import type {
   CheckpointEvaluationJob,
+  FeatureCache,
   JobContext,
   JsonValue,
   SweepEvent,
@@ -56,11 +57,14 @@ export function parseEvaluationJob(input: unknown, file = 'job'): EvaluationJob 
 export class EvaluatorCache {
   private readonly evaluators = new Map<string, Evaluator>();
 
-  get(job: EvaluationJob): Evaluator {
+  /** `featureCache`: where new evaluators share ground-truth features with other processes. */
+  constructor(private readonly featureCache?: FeatureCache) {}
+
+  get(job: EvaluationJob, featureCache = this.featureCache): Evaluator {
     const key = JSON.stringify([job.data, job.split, job.direction, job.max_images ?? null]);
     let e = this.evaluators.get(key);
     if (!e) {
-      e = new Evaluator(job.data, job.split, job.direction, job.max_images);
+      e = new Evaluator(job.data, job.split, job.direction, job.max_images, featureCache);
       this.evaluators.set(key, e);
     }
     return e;
@@ -78,10 +82,15 @@ export class EvaluatorCache {
  */
 export async function evaluateJob(
   job: EvaluationJob,
-  opts: { onProgress?: (line: string) => void; cache?: EvaluatorCache } = {},
+  opts: {
+    onProgress?: (line: string) => void;
+    cache?: EvaluatorCache;
+    featureCache?: FeatureCache;
+  } = {},
 ): Promise<MetricValue[]> {
   const evaluator =
-    opts.cache?.get(job) ?? new Evaluator(job.data, job.split, job.direction, job.max_images);
+    opts.cache?.get(job, opts.featureCache) ??
+    new Evaluator(job.data, job.split, job.direction, job.max_images, opts.featureCache);
   try {
     return await evaluator.evaluate({
       checkpointDir: job.checkpoint,
@@ -119,6 +128,7 @@ export async function runEvaluationJob(
   ctx.heartbeat();
   const values = await evaluateJob(evaluation, {
     cache,
+    featureCache: ctx.featureCache,
     onProgress: () => ctx.heartbeat(),
   });
   await ctx.recorder.recordMetrics(job.runId, job.epoch, values, ctx.claim ?? job.claim);

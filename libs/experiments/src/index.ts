@@ -12,3 +12,4 @@ export * from './jobSchema.js';
 export { runTrialJob, type TrialFinished } from './trials/trialJob.js';
 export type * from './ports.js';
 export * from './specChange.js';
+export * from './artifactFeatureCache.js';

@@ -209,9 +209,43 @@ export interface Dispatcher {
   events(sweep: string, signal?: AbortSignal): AsyncIterable<SweepEvent>;
 }
 
+/**
+ * What identifies a split's ground-truth features: a change of any component is another entry,
+ * so a changed recipe never reads a stale one.
+ */
+export interface FeatureCacheKey {
+  /** sha256 over the ground-truth files' bytes and identities, in evaluation order. */
+  data: string;
+  split: string;
+  /** The extractor's canonical name (family and tap). */
+  extractor: string;
+  /** sha256 of the extractor's weights; null for published weights that the name fixes. */
+  weightsSha256: string | null;
+  /** EVALUATION_PROTOCOL of the evaluator that computed them. */
+  protocol: number;
+}
+
+/** A feature matrix, row-major ([rows, cols]), as fid-core's Matrix. */
+export interface FeatureMatrix {
+  rows: number;
+  cols: number;
+  data: Float64Array;
+}
+
+/**
+ * Ground-truth features shared between evaluators (of one process or many machines), so that
+ * ten evaluators do not each compute them. Float64 values come back bit for bit.
+ */
+export interface FeatureCache {
+  get(key: FeatureCacheKey): Promise<FeatureMatrix | null>;
+  put(key: FeatureCacheKey, features: FeatureMatrix): Promise<void>;
+}
+
 /** What a job handler gets besides its job: where to record, how to report, when to stop. */
 export interface JobContext {
   recorder: Recorder;
+  /** Where evaluators share ground-truth features; absent: each evaluator computes its own. */
+  featureCache?: FeatureCache;
   /** The claim under which this job writes (trial jobs always hold one). */
   claim?: Claim;
   /** Publishes an event (and, for `checkpoint`, lets the dispatcher queue its evaluation). */

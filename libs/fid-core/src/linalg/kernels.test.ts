@@ -170,6 +170,7 @@ function withThreads<T>(
   const saved = { ...gemmThreads };
   gemmThreads.threads = threads;
   gemmThreads.minMultiplyAdds = minMultiplyAdds;
+  gemmThreads.minMultiplyAddsToStart = minMultiplyAdds;
   gemmThreads.kernel = kernel;
   try {
     return f();

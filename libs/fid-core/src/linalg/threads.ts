@@ -31,11 +31,21 @@ export const gemmThreads: {
   /** Products below this many multiply-adds stay on the calling thread. */
   minMultiplyAdds: number;
   /**
+   * Workers are started only once the products big enough to use them (>= minMultiplyAdds) add up
+   * to this many multiply-adds in the process; until then they run on the calling thread. Starting
+   * a worker costs ~30 ms of CPU (isolate, kernel source, wasm instance: measured 44 ms CPU for a
+   * cold 300 x 2048 x 300 product on one thread, 70-79 ms with one worker started for it) and it
+   * takes at most half of a product, so a one-shot FID of n=300, d=2048 features (1.8e8) is
+   * cheaper without it, while a process that keeps computing (bootstrap, a server, the second
+   * product of the same size) starts the pool and keeps it.
+   */
+  minMultiplyAddsToStart: number;
+  /**
    * 'wasm': the WebAssembly SIMD kernel (wasmKernel.ts), 'js': the JavaScript one; 'auto' (the
    * default): wasm when it can be instantiated and FIDLAB_KERNEL is not 'js'.
    */
   kernel: 'auto' | 'wasm' | 'js';
-} = { threads: undefined, minMultiplyAdds: 2e7, kernel: 'auto' };
+} = { threads: undefined, minMultiplyAdds: 2e7, minMultiplyAddsToStart: 2e8, kernel: 'auto' };
 
 /**
  * The WebAssembly kernel on one shared memory (every thread instantiates it there once). Operands
@@ -170,6 +180,8 @@ function useWasm(): WasmState | null {
 const MAX_THREADS = 16;
 let workers: Worker[] = [];
 let broken = typeof SharedArrayBuffer === 'undefined';
+/** Multiply-adds of the products so far that were big enough for workers (see minMultiplyAddsToStart). */
+let eligibleMultiplyAdds = 0;
 
 function wantedThreads(): number {
   let t = gemmThreads.threads;
@@ -184,6 +196,10 @@ function wantedThreads(): number {
 export function helperCount(macs: number): number {
   if (broken || macs < gemmThreads.minMultiplyAdds) return 0;
   const want = wantedThreads() - 1;
+  eligibleMultiplyAdds += macs;
+  if (eligibleMultiplyAdds < gemmThreads.minMultiplyAddsToStart) {
+    return Math.min(want, workers.length);
+  }
   try {
     while (workers.length < want) {
       const wk = wasmKernel();

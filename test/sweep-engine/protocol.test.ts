@@ -5,7 +5,12 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { selectBackend } from '@fidlab/models';
 import { openStore, type EpochRow, type JsonValue, type Store } from '@fidlab/store';
-import { EVALUATION_PROTOCOL, epochsToReevaluate, parseSweepText, runSweep } from '../src/index.js';
+import {
+  EVALUATION_PROTOCOL,
+  epochsToReevaluate,
+  parseSweepText,
+  runSweep,
+} from '@fidlab/experiments';
 
 // Values of different evaluation protocols must not meet on one curve: a resumed sweep evaluates
 // again the epochs whose stored values are older (or have no protocol: version 1) and replaces

@@ -27,7 +27,7 @@ import {
   type SweepEvent,
   type SweepSpec,
   type TrialJob,
-} from '../src/index.js';
+} from '@fidlab/experiments';
 
 const dir = tempDir({ after }, 'fidlab-ports-');
 let store: Store;

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import { isFidlabError } from '@fidlab/base';
 import { selectBackend } from '@fidlab/models';
 import { openStore, type Store } from '@fidlab/store';
-import { parseSweepText, resolveMetrics, runSweep } from '../src/index.js';
+import { parseSweepText, resolveMetrics, runSweep } from '@fidlab/experiments';
 
 // One real sweep end to end on tiny synthetic data: training (the fast CPU path), evaluation with
 // a real extractor, the embedded store (PGlite); then an interrupted sweep resumed, and a sweep
