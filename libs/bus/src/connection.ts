@@ -44,27 +44,6 @@ export interface BusFlags {
   'nats-key'?: string;
 }
 
-/** parseArgs option table for every command that connects (spread it into `options`). */
-export const BUS_FLAG_OPTIONS = {
-  nats: { type: 'string' },
-  'nats-user': { type: 'string' },
-  'nats-pass': { type: 'string' },
-  'nats-token': { type: 'string' },
-  'nats-creds': { type: 'string' },
-  'nats-config': { type: 'string' },
-  'nats-ca': { type: 'string' },
-  'nats-cert': { type: 'string' },
-  'nats-key': { type: 'string' },
-} as const;
-
-export const BUS_FLAGS_USAGE = `  --nats URL[,URL]  NATS server(s) (env FIDLAB_NATS_URL); nats://, tls:// or user:pass@ URLs
-  --nats-user U --nats-pass P | --nats-token T | --nats-creds FILE.creds
-                    credentials (env FIDLAB_NATS_USER / _PASS / _TOKEN / _CREDS)
-  --nats-ca F --nats-cert F --nats-key F
-                    TLS files (env FIDLAB_NATS_CA / _CERT / _KEY)
-  --nats-config F   a JSON file with any of servers, user, pass, token, creds, tls {ca, cert, key}
-                    (env FIDLAB_NATS_CONFIG); flags win over env, env over the file`;
-
 /**
  * Resolves the connection options: flags, then FIDLAB_NATS_* environment variables, then the
  * config file. Returns null when no server is named anywhere (the caller runs without a bus).
