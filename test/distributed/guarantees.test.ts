@@ -208,6 +208,12 @@ describe('distributed sweeps on real servers', { skip: skip ?? false, concurrenc
       'the retried run done',
       async () => (await w.store.getRun(jobs[0].runId))!.status === 'done',
     );
+    // A trial is done when its training is; its last checkpoint's evaluation is a job of its own
+    // and may commit a moment later.
+    await until('every epoch of both runs evaluated', async () => {
+      const rows = await w.rows('poison');
+      return ['t0', 't1'].every((k) => [1, 2].every((e) => rows.metrics.has(`${k}:${e}:fake_fid`)));
+    });
     assertExactlyOnce(await w.rows('poison'), ['t0', 't1'], 2, ['fake_fid']);
     assert.equal(await a.stop(), 0);
   });
