@@ -1,10 +1,15 @@
+import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { ErrorCode, FidlabError } from '@fidlab/base';
 import { extractorName, METRIC_KIND_OPTIONS } from '@fidlab/features';
 import { Evaluator } from './evaluateCheckpoint.js';
 import type { MetricValue } from './metricValues.js';
+import { isUri } from './artifactCheckpointStore.js';
 import type {
   CheckpointEvaluationJob,
+  CheckpointRef,
   FeatureCache,
   JobContext,
   JsonValue,
@@ -121,16 +126,18 @@ export async function runEvaluationJob(
   ctx: JobContext,
   cache?: EvaluatorCache,
 ): Promise<MetricValue[]> {
+  const what = `evaluation job of run ${job.runKey} epoch ${job.epoch}`;
   const evaluation = parseEvaluationJob(
     { ...(job.evaluation as object), checkpoint: job.checkpoint.uri },
-    `evaluation job of run ${job.runKey} epoch ${job.epoch}`,
+    what,
   );
   ctx.heartbeat();
-  const values = await evaluateJob(evaluation, {
-    cache,
-    featureCache: ctx.featureCache,
-    onProgress: () => ctx.heartbeat(),
-  });
+  const values = await withLocalCheckpoint(job.checkpoint, ctx, what, (dir) =>
+    evaluateJob(
+      { ...evaluation, checkpoint: dir },
+      { cache, featureCache: ctx.featureCache, onProgress: () => ctx.heartbeat() },
+    ),
+  );
   await ctx.recorder.recordMetrics(job.runId, job.epoch, values, ctx.claim ?? job.claim);
   ctx.log(`${job.label ?? `run ${job.runKey}`} epoch ${job.epoch}: ${summarise(values)}`);
   await ctx.emit({
@@ -141,6 +148,37 @@ export async function runEvaluationJob(
     values: values.map((v) => ({ name: v.name, value: v.value })),
   });
   return values;
+}
+
+/**
+ * Runs `f` on a local folder holding the checkpoint: its path when the ref is one, else a copy
+ * fetched from `ctx.checkpoints` (sha256 verified: a corrupted artifact is refused with
+ * ARTIFACT_MISMATCH before anything is evaluated), removed afterwards.
+ */
+async function withLocalCheckpoint<T>(
+  ref: CheckpointRef,
+  ctx: JobContext,
+  what: string,
+  f: (dir: string) => Promise<T>,
+): Promise<T> {
+  const store = ctx.checkpoints;
+  if (!store?.holds(ref)) {
+    if (isUri(ref.uri))
+      throw new FidlabError(
+        ErrorCode.INVALID_INPUT,
+        `${what}: checkpoint ${ref.uri} is an artifact ${store ? "of another store than this worker's" : 'but this worker has no artifact store'} (give the worker --artifacts with the trainers' store)`,
+      );
+    return f(ref.uri);
+  }
+  const dir = join(store.cacheDir, `evaluate-${randomUUID()}`);
+  try {
+    ctx.heartbeat();
+    await store.fetch(ref, dir);
+    ctx.heartbeat();
+    return await f(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /**

@@ -13,3 +13,4 @@ export { runTrialJob, type TrialFinished } from './trials/trialJob.js';
 export type * from './ports.js';
 export * from './specChange.js';
 export * from './artifactFeatureCache.js';
+export * from './artifactCheckpointStore.js';

@@ -241,11 +241,39 @@ export interface FeatureCache {
   put(key: FeatureCacheKey, features: FeatureMatrix): Promise<void>;
 }
 
+/** Which checkpoint of a sweep a checkpoint store holds (its artifact key is made of these). */
+export interface CheckpointPlace {
+  sweep: string;
+  runKey: string;
+  epoch: number;
+  /** sha256 of the local checkpoint (its manifest): two different contents never share a key. */
+  sha256: string;
+}
+
+/**
+ * Checkpoints shared between machines through an artifact store (a shared folder or a NATS Object
+ * Store bucket) instead of a shared runs directory: a trainer puts each checkpoint folder and
+ * records the ref put returns; an evaluator, or a trainer resuming on another machine, fetches it.
+ * Every fetch verifies the sha256 (FidlabError ARTIFACT_MISMATCH otherwise).
+ */
+export interface CheckpointStore {
+  /** Uploads a local checkpoint folder; the ref (artifact URI, sha256, bytes) is what to record. */
+  put(dir: string, at: CheckpointPlace): Promise<CheckpointRef>;
+  /** True when the ref names an artifact of this store (otherwise it is a filesystem path). */
+  holds(ref: CheckpointRef): boolean;
+  /** Copies the checkpoint into folder `dest` (replaced), verified; nothing is left on failure. */
+  fetch(ref: CheckpointRef, dest: string): Promise<void>;
+  /** A local folder where fetched checkpoints are kept while they are evaluated. */
+  readonly cacheDir: string;
+}
+
 /** What a job handler gets besides its job: where to record, how to report, when to stop. */
 export interface JobContext {
   recorder: Recorder;
   /** Where evaluators share ground-truth features; absent: each evaluator computes its own. */
   featureCache?: FeatureCache;
+  /** Where checkpoints are shared between machines; absent: they are shared as filesystem paths. */
+  checkpoints?: CheckpointStore;
   /** The claim under which this job writes (trial jobs always hold one). */
   claim?: Claim;
   /** Publishes an event (and, for `checkpoint`, lets the dispatcher queue its evaluation). */

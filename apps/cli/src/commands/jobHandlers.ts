@@ -9,26 +9,33 @@ import {
   evaluationJobFor,
   runEvaluationJob,
   runTrialJob,
+  type CheckpointStore,
+  type FeatureCache,
 } from '@fidlab/experiments';
 
 /**
  * `runsDir`: where this machine sees the shared runs directory, when not at the submitter's path
- * (a trial's folder becomes `<runsDir>/<sweep>/<run key>`).
+ * (a trial's folder becomes `<runsDir>/<sweep>/<run key>`). `shared` (with `--artifacts`): where
+ * checkpoints and ground-truth features go between machines, instead of shared paths.
  */
-export function jobHandlers(runsDir?: string): JobHandlers & { dispose(): void } {
+export function jobHandlers(
+  runsDir?: string,
+  shared: { checkpoints?: CheckpointStore; featureCache?: FeatureCache } = {},
+): JobHandlers & { dispose(): void } {
   // Decoded splits and ground-truth features, kept across this worker's evaluation jobs.
-  const evaluators = new EvaluatorCache();
+  const evaluators = new EvaluatorCache(shared.featureCache);
+  const withShared = <C extends object>(ctx: C): C => ({ ...ctx, ...shared });
   return {
     async trial(job, ctx) {
       const r = await runTrialJob(
         runsDir ? { ...job, runDir: join(resolve(runsDir), job.sweep, job.runKey) } : job,
-        ctx,
+        withShared(ctx),
       );
       if (r.status === 'failed') throw new Error(r.error ?? 'trial failed');
       if (r.status === 'cancelled' && ctx.signal.aborted) return 'aborted';
       return 'completed';
     },
-    evaluation: (job, ctx) => runEvaluationJob(job, ctx, evaluators),
+    evaluation: (job, ctx) => runEvaluationJob(job, withShared(ctx), evaluators),
     evaluationFor: (job, event, claim) => evaluationJobFor(job, event, claim),
     dispose: () => evaluators.dispose(),
   };

@@ -1,18 +1,37 @@
 // `fidlab worker`: a long-running worker over NATS JetStream. Everything it does lives in
 // @fidlab/bus (queue, leases, retries, registry) and @fidlab/experiments (the job handlers);
 // this file parses flags and wires them. Heavy modules load only when the command runs.
-import { hostname } from 'node:os';
-import { ErrorCode, FidlabError } from '@fidlab/base';
+import { hostname, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { NatsConnection } from '@fidlab/bus';
+import { ErrorCode, FidlabError, openArtifactStore } from '@fidlab/base';
 import { parse, UsageError, type Command } from '../command.js';
 import { BUS_FLAG_OPTIONS, BUS_FLAGS, connectFromFlags, openRecorderStore } from './busCommon.js';
 
 const ROLES = ['trainer', 'evaluator', 'any'] as const;
 
+/** The artifact store `--artifacts` names, as the engine's checkpoint store and feature cache. */
+async function openShared(uri: string, nc: NatsConnection, runsDir: string | undefined) {
+  const [{ natsObjectFactory }, experiments] = await Promise.all([
+    import('@fidlab/artifacts-nats'),
+    import('@fidlab/experiments'),
+  ]);
+  const store = await openArtifactStore(uri, { 'nats-obj': natsObjectFactory(nc) });
+  // Beside the runs (same disk) when this machine names its runs directory.
+  const cacheDir = runsDir
+    ? join(resolve(runsDir), '.artifacts')
+    : join(tmpdir(), `fidlab-artifacts-${process.pid}`);
+  return {
+    checkpoints: new experiments.ArtifactCheckpointStore(store, cacheDir),
+    featureCache: new experiments.ArtifactFeatureCache(store),
+  };
+}
+
 export const workerCommand: Command = {
   name: 'worker',
   summary: 'a worker: pull trial and evaluation jobs from NATS, run them, record in the store',
   usage: `usage: fidlab worker --nats URL --db URL [--runs-dir DIR] [--role trainer|evaluator|any]
-                     [--backend NAME] [--gpu N] [--id ID]
+                     [--artifacts URI] [--backend NAME] [--gpu N] [--id ID]
 
 Pulls one job at a time from its NATS JetStream work queue: a trainer trains (or resumes) a trial
 and queues an evaluation job for every checkpoint it records; an evaluator evaluates checkpoints;
@@ -25,6 +44,13 @@ current job stops after its step and goes back to the queue, then the worker exi
   --runs-dir DIR   where this machine sees the shared runs directory, when its path differs from
                    the submitter's (default: the run folders the submitter named)
   --role R         trainer | evaluator | any (default any)
+  --artifacts URI  share checkpoints and ground-truth features through an artifact store instead
+                   of the shared runs directory (env FIDLAB_ARTIFACTS): a folder every worker
+                   sees, or nats-obj://BUCKET (the NATS Object Store on --nats). A trainer uploads
+                   each checkpoint and records its URI and sha256; evaluators, and trainers that
+                   resume a trial on another machine, fetch it and verify the sha256; fetched
+                   copies live under <runs-dir>/.artifacts while evaluated. Every worker of a
+                   sweep must name the same store
   --backend NAME   tfjs backend (default auto: tfjs-node-gpu when installed and a GPU is visible,
                    then tfjs-node, fidlab's wasm path, cpu)
   --gpu N          the GPU this worker uses (sets CUDA_VISIBLE_DEVICES=N unless already set)
@@ -42,6 +68,7 @@ WORKER_TTL_MS); every process of a deployment must agree on them.`,
         ...BUS_FLAG_OPTIONS,
         db: { type: 'string' },
         'runs-dir': { type: 'string' },
+        artifacts: { type: 'string' },
         role: { type: 'string', default: 'any' },
         backend: { type: 'string' },
         gpu: { type: 'string' },
@@ -60,7 +87,15 @@ WORKER_TTL_MS); every process of a deployment must agree on them.`,
     const bus = await import('@fidlab/bus');
     const id = values.id ?? bus.newWorkerId();
     const log = (line: string) => io.err(line);
+    const artifacts = values.artifacts ?? (process.env.FIDLAB_ARTIFACTS || undefined);
     let backend: string | null = null;
+    if (!values.fake) {
+      const { selectBackend } = await import('@fidlab/models');
+      backend = await selectBackend({ backend: values.backend, log });
+    }
+    const store = await openRecorderStore(values.db);
+    const { nc, topology, description } = await connectFromFlags(values, `fidlab worker ${id}`);
+    log(`fidlab worker ${id} on ${hostname()}: NATS ${description}`);
     let handlers;
     if (values.fake)
       handlers = bus.fakeHandlers({
@@ -68,13 +103,17 @@ WORKER_TTL_MS); every process of a deployment must agree on them.`,
         epochMs: Number(process.env.FIDLAB_FAKE_EPOCH_MS ?? 50),
       });
     else {
-      const { selectBackend } = await import('@fidlab/models');
-      backend = await selectBackend({ backend: values.backend, log });
-      handlers = (await import('./jobHandlers.js')).jobHandlers(values['runs-dir']);
+      const shared = artifacts
+        ? await openShared(artifacts, nc, values['runs-dir']).catch(async (e: unknown) => {
+            await nc.close().catch(() => {});
+            await store.close();
+            throw e;
+          })
+        : {};
+      if (artifacts)
+        log(`fidlab worker ${id}: checkpoints and ground-truth features in ${artifacts}`);
+      handlers = (await import('./jobHandlers.js')).jobHandlers(values['runs-dir'], shared);
     }
-    const store = await openRecorderStore(values.db);
-    const { nc, topology, description } = await connectFromFlags(values, `fidlab worker ${id}`);
-    log(`fidlab worker ${id} on ${hostname()}: NATS ${description}`);
     const worker = new bus.BusWorker({
       nc,
       topology,

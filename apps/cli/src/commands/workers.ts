@@ -5,7 +5,7 @@ import { BUS_FLAG_OPTIONS, BUS_FLAGS, connectFromFlags } from './busCommon.js';
 
 const LIST_USAGE = 'usage: fidlab workers --nats URL [--json]';
 const START_USAGE = `usage: fidlab workers start --nats URL --db URL (--gpus 0,1,... [--evaluators N] | --count N)
-                           [--runs-dir DIR] [--backend NAME]`;
+                           [--runs-dir DIR] [--artifacts URI] [--backend NAME]`;
 
 export const workersCommand: Command = {
   name: 'workers',
@@ -22,7 +22,7 @@ fidlab workers start       starts one trainer per GPU (CUDA_VISIBLE_DEVICES set 
   --gpus LIST      GPU indices, comma-separated
   --evaluators N   evaluator workers besides the trainers (default 0)
   --count N        workers without a GPU (role any)
-  other flags (--db, --runs-dir, --backend, --fake) go to every worker
+  other flags (--db, --runs-dir, --artifacts, --backend, --fake) go to every worker
 ${BUS_FLAGS}`,
   async run(argv, io) {
     if (argv[0] === 'start') return start(argv.slice(1), io);
@@ -80,6 +80,7 @@ async function start(argv: string[], io: Io): Promise<number> {
       ...BUS_FLAG_OPTIONS,
       db: { type: 'string' },
       'runs-dir': { type: 'string' },
+      artifacts: { type: 'string' },
       backend: { type: 'string' },
       gpus: { type: 'string' },
       evaluators: { type: 'string' },
@@ -102,7 +103,13 @@ async function start(argv: string[], io: Io): Promise<number> {
   const count = numberOption(values.count, 'count', 0, { integer: true, min: 1 });
   // Everything but the start flags goes to each worker.
   const common: string[] = [];
-  for (const k of [...Object.keys(BUS_FLAG_OPTIONS), 'db', 'runs-dir', 'backend'] as const) {
+  for (const k of [
+    ...Object.keys(BUS_FLAG_OPTIONS),
+    'db',
+    'runs-dir',
+    'artifacts',
+    'backend',
+  ] as const) {
     const v = (values as Record<string, unknown>)[k];
     if (typeof v === 'string') common.push(`--${k}`, v);
   }

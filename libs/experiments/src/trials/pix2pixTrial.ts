@@ -1,7 +1,10 @@
 // Generator (pix2pix) trials: train, record each epoch, and hand every checkpoint that needs
 // evaluation to a separate evaluation job (the `checkpoint` event) instead of evaluating here.
+import { join } from 'node:path';
 import {
   checkpointEpoch,
+  checkpointsDir,
+  epochDirName,
   listCheckpoints,
   train,
   type CheckpointEpoch,
@@ -50,6 +53,18 @@ export async function runPix2pixTrial(
       .map((e) => e.epoch),
   );
   const recorded = new Set(rows.filter((e) => e.checkpoint !== null).map((e) => e.epoch));
+  const store = ctx.checkpoints;
+  /** Epoch -> its recorded checkpoint, where that is an artifact of this worker's store. */
+  const shared = new Map(
+    rows.flatMap((e) =>
+      e.checkpoint && store?.holds(e.checkpoint) ? [[e.epoch, e.checkpoint]] : [],
+    ),
+  );
+  /** The ref to record for a local checkpoint: itself, or (with a store) its uploaded artifact. */
+  const publish = async (epoch: number, local: CheckpointRef): Promise<CheckpointRef> =>
+    store
+      ? store.put(local.uri, { sweep: job.sweep, runKey: job.runKey, epoch, sha256: local.sha256! })
+      : local;
   const due = (epoch: number) =>
     !done.has(epoch) && (stale.has(epoch) || epoch % every.every === 0 || epoch === totalEpochs);
   /** Hands a due epoch's checkpoint to its evaluation; false when the epoch is not due. */
@@ -65,6 +80,16 @@ export async function runPix2pixTrial(
     stale.delete(epoch);
     return true;
   };
+  // Another machine may have trained this run's recorded epochs: train() resumes from the newest
+  // checkpoint in runDir, so fetch the newest recorded one (verified) when runDir lacks it.
+  const newest = Math.max(0, ...shared.keys());
+  if (store && newest > 0 && !(await listCheckpoints(runDir)).some((c) => c.epoch === newest)) {
+    const ref = shared.get(newest)!;
+    await store.fetch(ref, join(checkpointsDir(runDir), epochDirName(newest)));
+    ctx.heartbeat();
+    log(`${label} epoch ${newest}: fetched its checkpoint from ${ref.uri} (sha256 verified)`);
+  }
+  const local = new Set<number>();
   // A previous process may have died after an epoch's checkpoint was written but before its row
   // (losses, checkpoint) or its evaluation was recorded. train() resumes after the newest
   // checkpoint and never reports such an epoch again, so record it from the files now.
@@ -80,7 +105,9 @@ export async function runPix2pixTrial(
       log(`${label}: skipping damaged checkpoint ${dir}: ${(err as Error).message}`);
       continue;
     }
-    const checkpoint = { uri: dir, sha256: e.sha256, bytes: e.bytes };
+    local.add(epoch);
+    let checkpoint: CheckpointRef = { uri: dir, sha256: e.sha256, bytes: e.bytes };
+    if (store) checkpoint = shared.get(epoch) ?? (await publish(epoch, checkpoint));
     if (!recorded.has(epoch)) {
       await recorder.recordEpoch(
         runId,
@@ -94,6 +121,11 @@ export async function runPix2pixTrial(
     if (await evaluate(epoch, checkpoint)) await checkCancelled();
   }
   if (signal.aborted) return 'aborted';
+  // Due epochs whose checkpoint is an artifact but not in runDir: evaluated from the store.
+  for (const [epoch, ref] of [...shared].sort((a, b) => a[0] - b[0])) {
+    if (local.has(epoch)) continue;
+    if (await evaluate(epoch, ref)) await checkCancelled();
+  }
   for (const [epoch, old] of stale) {
     // Deleted (or damaged) checkpoint: the old values stay, listed with their protocol.
     log(
@@ -110,7 +142,12 @@ export async function runPix2pixTrial(
     },
     onEpoch: async (e: EpochResult) => {
       ctx.heartbeat();
-      const checkpoint = { uri: e.checkpointDir, sha256: e.sha256, bytes: e.bytes };
+      // Uploaded (with a store) before it is recorded: a recorded artifact always exists.
+      const checkpoint = await publish(e.epoch, {
+        uri: e.checkpointDir,
+        sha256: e.sha256,
+        bytes: e.bytes,
+      });
       await recorder.recordEpoch(
         runId,
         { epoch: e.epoch, losses: e.losses, checkpoint, seconds: e.seconds },
