@@ -1,0 +1,235 @@
+// Checkpoints through the NATS Object Store, end to end on real servers: a tiny real pix2pix
+// sweep (real training, a real facerec metric) submitted with `fidlab run --nats`, trained and
+// evaluated by `fidlab worker` processes that see no common runs directory (each its own
+// --runs-dir) and share checkpoints only through `--artifacts nats-obj://...`. The trainer is
+// SIGKILLed mid-sweep; another trainer, on an empty runs directory, fetches the last recorded
+// checkpoint from the store and resumes. The values must equal those of the same sweep run in
+// one process (`fidlab run` without --nats, a database of its own): training and evaluation are
+// deterministic on the wasm backend, and resuming continues exactly from a checkpoint.
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { jetstream } from '@nats-io/jetstream';
+import { Objm } from '@nats-io/obj';
+import { openStore } from '@fidlab/store';
+import { createTestDatabase, type TestDatabase } from '@fidlab/testing';
+import { busEnv, servicesSkipReason, until, World, WorkerProcess } from './harness.js';
+
+const loaded = Date.now();
+const skip = await servicesSkipReason();
+if (skip) console.log(`# skipped: ${skip}`);
+
+const BUCKET = 'fidlab-art-e2e';
+const METRICS = ['fid_face', 'rank_face'];
+
+function sweepFile(w: World): string {
+  const file = join(w.dir, 'art.yaml');
+  writeFileSync(
+    file,
+    `name: art
+data:
+  root: ${join(w.dir, 'data')}
+  size: 32
+  synth: { identities: 4, per_identity: 3, seed: 3 }
+parameters:
+  seed: { values: [1, 2] }
+fixed: { model: unet, direction: sketch2sketch, gan_mode: none, epochs: 3, epochs_decay: 0, batch_size: 4, ngf: 4 }
+evaluate:
+  every: 1
+  metrics:
+    - { name: fid_face, kind: fid, extractor: facerec }
+    - { name: rank_face, kind: rank-k, extractor: facerec, k: [1] }
+select: { metric: fid_face, goal: min }
+`,
+  );
+  return file;
+}
+
+/** `fidlab ...` from the sources, with the suite's queue settings. */
+const fidlab = (args: string[]) => new WorkerProcess(args, busEnv(), 'tools/dev-fidlab.ts');
+
+/** Run key -> epoch -> { losses, metrics }, as a store holds them. */
+async function valuesOf(store: Awaited<ReturnType<typeof openStore>>) {
+  const out = new Map<string, Map<number, { losses: object; metrics: Record<string, number> }>>();
+  for (const r of await store.listRuns({ sweep: 'art' })) {
+    const epochs = new Map();
+    for (const e of await store.runEpochs(r.id))
+      epochs.set(e.epoch, { losses: e.losses, metrics: e.metrics });
+    out.set(r.key, epochs);
+  }
+  return out;
+}
+
+describe('checkpoints through the NATS Object Store', { skip: skip ?? false }, () => {
+  const cleanup: (() => Promise<unknown>)[] = [];
+  after(async () => {
+    const t = Date.now();
+    for (const c of cleanup.reverse()) await c().catch(() => {});
+    console.log(`# cleanup ${((Date.now() - t) / 1000).toFixed(1)} s`);
+  });
+
+  test('workers without a shared runs dir train, resume and evaluate a real sweep; values equal an in-process run', async () => {
+    const t0 = Date.now();
+    console.log(`# services checked in ${((t0 - loaded) / 1000).toFixed(1)} s`);
+    const w = await World.create();
+    cleanup.push(() => w.close());
+    const file = sweepFile(w);
+    const track = (p: WorkerProcess) => {
+      cleanup.push(async () => {
+        p.signal('SIGKILL');
+        await p.exited;
+      });
+      return p;
+    };
+    const worker = (runs: string, role: string) =>
+      track(
+        new WorkerProcess(
+          [
+            '--nats',
+            w.nats.url,
+            '--db',
+            w.db.url,
+            '--runs-dir',
+            join(w.dir, runs),
+            '--role',
+            role,
+            '--backend',
+            'wasm',
+            '--artifacts',
+            `nats-obj://${BUCKET}`,
+          ],
+          busEnv(),
+        ),
+      );
+
+    // The reference: the same sweep in one process, with a database of its own.
+    const refDb = await createTestDatabase({ prefix: 'fidlab_art_ref' });
+    if (typeof refDb === 'string') throw new Error(refDb);
+    cleanup.push(() => (refDb as TestDatabase).drop());
+    const inProcess = track(
+      fidlab([
+        'run',
+        file,
+        '--db',
+        refDb.url,
+        '--runs-dir',
+        join(w.dir, 'runs-ref'),
+        '--backend',
+        'wasm',
+      ]),
+    );
+    assert.equal(await inProcess.exited, 0, inProcess.lines.join('\n'));
+    const tRef = Date.now();
+
+    const trainerA = worker('runs-a', 'trainer');
+    const evaluator = worker('runs-b', 'evaluator');
+    const run = track(
+      fidlab([
+        'run',
+        file,
+        '--nats',
+        w.nats.url,
+        '--db',
+        w.db.url,
+        '--runs-dir',
+        join(w.dir, 'runs-sub'),
+      ]),
+    );
+    // Killed once its first checkpoint is recorded (no ack, no hand-back: its lease expires).
+    await until(
+      () => `an epoch recorded by trainer A\n${trainerA.lines.slice(-10).join('\n')}`,
+      async () => (await w.rows('art')).epochs.size >= 1,
+      120_000,
+    );
+    trainerA.signal('SIGKILL');
+    await trainerA.exited;
+    const trainerC = worker('runs-c', 'trainer');
+    const code = await Promise.race([
+      run.exited,
+      new Promise<string>((r) => setTimeout(() => r('timeout'), 180_000)),
+    ]);
+    assert.equal(
+      code,
+      0,
+      `fidlab run --nats: ${code}\n${run.lines.slice(-20).join('\n')}\n--\n${[trainerC, evaluator].map((p) => p.lines.slice(-12).join('\n')).join('\n--\n')}`,
+    );
+    // A trial is done when its training is; its last evaluation may commit a moment later.
+    await until(
+      'every epoch evaluated',
+      async () => (await w.rows('art')).metrics.size === 2 * 3 * METRICS.length,
+    );
+    const tDist = Date.now();
+
+    // Exactly one row per (run, epoch) and per (run, epoch, metric).
+    const rows = await w.rows('art');
+    assert.equal(rows.runs.length, 2);
+    for (const r of rows.runs)
+      for (let e = 1; e <= 3; e++) {
+        assert.equal(rows.epochs.get(`${r.key}:${e}`), 1, `epoch row ${r.key}:${e}`);
+        for (const m of METRICS)
+          assert.equal(rows.metrics.get(`${r.key}:${e}:${m}`), 1, `${r.key}:${e}:${m}`);
+      }
+    assert.equal(rows.epochs.size, 6);
+
+    // Every recorded checkpoint is an artifact of the bucket, with its sha256 and size.
+    for (const r of rows.runs)
+      for (const e of await w.store.runEpochs(r.id)) {
+        assert.ok(e.checkpoint, `${r.key}:${e.epoch} has a checkpoint`);
+        assert.ok(
+          e.checkpoint.uri.startsWith(
+            `nats-obj://${BUCKET}/checkpoints/art/${r.key}/epoch-000${e.epoch}-`,
+          ),
+          e.checkpoint.uri,
+        );
+        assert.match(e.checkpoint.sha256 ?? '', /^[0-9a-f]{64}$/);
+        assert.ok((e.checkpoint.bytes ?? 0) > 0);
+      }
+
+    // The resuming trainer had nothing on disk: it fetched the killed trainer's checkpoint.
+    assert.ok(
+      trainerC.has(
+        new RegExp(`epoch \\d+: fetched its checkpoint from nats-obj://${BUCKET}/checkpoints/art/`),
+      ),
+      trainerC.lines.join('\n'),
+    );
+    assert.ok(trainerC.has(/resuming .*runs-c/), 'trainer C resumed in its own runs dir');
+    // The evaluator never had a checkpoint of its own: every copy it fetched is gone again.
+    const runsB = join(w.dir, 'runs-b');
+    assert.deepEqual(
+      existsSync(runsB) ? readdirSync(runsB).filter((n) => n !== '.artifacts') : [],
+      [],
+    );
+    assert.deepEqual(readdirSync(join(runsB, '.artifacts')), []);
+    assert.ok(evaluator.has(/\] epoch 3: fid_face=/), evaluator.lines.join('\n'));
+    // Ground-truth features went to the bucket once per extractor and split.
+    const os = await new Objm(jetstream(w.nc)).open(BUCKET);
+    const names = (await os.list()).map((i) => i.name);
+    assert.equal(
+      names.filter((n) => /^features\/[0-9a-f]{64}\.json$/.test(n)).length,
+      1,
+      names.join('\n'),
+    );
+
+    // The same values as in one process, bit for bit (losses too: the resumed training is exact).
+    const ref = await openStore({ url: refDb.url });
+    cleanup.push(() => ref.close());
+    const expected = await valuesOf(ref);
+    const got = await valuesOf(w.store);
+    assert.deepEqual([...got.keys()].sort(), [...expected.keys()].sort());
+    for (const [key, epochs] of expected)
+      for (const [epoch, v] of epochs) {
+        const g = got.get(key)!.get(epoch)!;
+        assert.deepEqual(g.losses, v.losses, `losses ${key}:${epoch}`);
+        for (const m of METRICS)
+          assert.ok(
+            Object.is(g.metrics[m], v.metrics[m]),
+            `${key}:${epoch} ${m}: ${g.metrics[m]} (workers) vs ${v.metrics[m]} (in process)`,
+          );
+      }
+    for (const p of [evaluator, trainerC]) assert.equal(await p.stop(), 0);
+    console.log(
+      `# wall: in-process ${((tRef - t0) / 1000).toFixed(1)} s, distributed ${((tDist - tRef) / 1000).toFixed(1)} s, total ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    );
+  });
+});
