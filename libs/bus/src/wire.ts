@@ -72,11 +72,17 @@ export function busNames(prefix = 'fidlab'): BusNames {
   };
 }
 
-/** `Nats-Msg-Id` of a job: the same job submitted twice within the duplicate window is stored once. */
+/**
+ * `Nats-Msg-Id` of a job: the same job submitted twice within the duplicate window is stored once.
+ * An evaluation's id holds its trial's claim generation: when a trainer dies after queueing an
+ * epoch's evaluation, that job is refused (stale claim) and the run's next holder queues the same
+ * checkpoint again under its own claim, which must not be dropped as a duplicate.
+ */
 export function jobMessageId(job: Job, attempt: number): string {
   return job.kind === 'trial'
     ? `trial:${job.sweep}:${job.runKey}:${attempt}`
-    : `eval:${job.sweep}:${job.runKey}:${job.epoch}:${job.checkpoint.uri}:${attempt}`;
+    : `eval:${job.sweep}:${job.runKey}:${job.epoch}:${job.checkpoint.uri}:${attempt}` +
+        (job.claim ? `:g${job.claim.generation}` : '');
 }
 
 // ---- messages ---------------------------------------------------------------------------------
