@@ -266,9 +266,29 @@ export async function prepareSweep(
   recorder: Pick<Recorder, 'getSweep' | 'best'>,
   log: (line: string) => void,
 ): Promise<ResolvedMetric[]> {
+  await ensureSweepInputs(spec, log);
+  return resolveMetrics(spec, recorder);
+}
+
+/**
+ * The part of `prepareSweep` that needs no other sweep: the data set (generated on first use)
+ * and the extractors. A sweep queued later, once the sweeps it refers to have finished, does this
+ * at submission so that a bad file fails at once.
+ */
+export async function ensureSweepInputs(
+  spec: SweepSpec,
+  log: (line: string) => void,
+): Promise<void> {
   await ensureData(spec, log);
   checkExtractorsExist(spec);
-  return resolveMetrics(spec, recorder);
+}
+
+/** The sweeps whose best checkpoints this sweep's metrics use (`extractor: { best: ... }`), once each. */
+export function referencedSweeps(spec: SweepSpec): string[] {
+  const names = new Set<string>();
+  for (const m of spec.evaluate?.metrics ?? [])
+    if (typeof m.extractor !== 'string') names.add(m.extractor.best.sweep);
+  return [...names];
 }
 
 /** Generates the synthetic data set on first use when the sweep asks for it. */
