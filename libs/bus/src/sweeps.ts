@@ -131,6 +131,7 @@ export async function queueTrials(
   await o.recorder.setSweepStatus(spec.name, 'running');
   const result: QueueResult = { queued: 0, duplicates: 0, done: 0, metrics };
   const total = expandTrials(spec).length;
+  const onQueue = await queuedJobs(o.topology, 'trial', spec.name);
   for (const { trial, run } of sub.runs) {
     if (run.status === 'done') {
       result.done++;
@@ -138,7 +139,7 @@ export async function queueTrials(
     }
     // Its job still on the queue (waiting, or with a worker): another submitter queued it. Two
     // submitters that both look before either publishes send the same message id instead.
-    if ((await queuedJobs(o.topology, 'trial', spec.name)).has(run.id)) {
+    if (onQueue.has(run.id)) {
       result.duplicates++;
       continue;
     }
