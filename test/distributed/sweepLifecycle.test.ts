@@ -14,7 +14,7 @@ import { startCoordinator } from '../../apps/coordinator/src/main.js';
 const skip = await servicesSkipReason();
 if (skip) console.log(`# skipped: ${skip}`);
 
-function sweepFile(w: World, name: string, extractor: string): string {
+function sweepFile(w: World, name: string, extractor: string, seeds = [1, 2]): string {
   const file = join(w.dir, `${name}.yaml`);
   writeFileSync(
     file,
@@ -25,7 +25,7 @@ data:
   synth: { identities: 2, per_identity: 2, seed: 1, size: 32 }
 method: grid
 parameters:
-  seed: { values: [1, 2] }
+  seed: { values: [${seeds.join(', ')}] }
 fixed: { model: unet, direction: photo2sketch, epochs: 3, epochs_decay: 0 }
 evaluate:
   every: 1
@@ -119,5 +119,53 @@ describe('sweeps that wait for the sweeps they refer to', { skip: skip ?? false 
       const rows = await w.rows(s);
       assert.equal(rows.metrics.size, 6, `${s}: every epoch evaluated`);
     }
+  });
+
+  test('a done run whose values are of an older protocol is evaluated again, not trained', async () => {
+    const w = await World.create();
+    cleanup.push(() => w.close());
+    const worker = w.worker(['--id', 'w0']);
+    cleanup.push(async () => (worker.signal('SIGKILL'), worker.exited));
+    const nats = ['--nats', w.nats.url, '--db', w.db.url, '--runs-dir', join(w.dir, 'runs')];
+    const file = sweepFile(w, 'reeval', 'facerec', [1]);
+    const first = fidlab(['run', file, ...nats]);
+    cleanup.push(async () => (first.signal('SIGKILL'), first.exited));
+    await until(
+      () =>
+        `the first run to end:\n${first.lines.join('\n')}\n--- worker:\n${worker.lines.join('\n')}`,
+      () => first.proc.exitCode !== null,
+      120_000,
+    );
+    assert.equal(await first.exited, 0, first.lines.join('\n'));
+    const [run] = await w.store.listRuns({ sweep: 'reeval' });
+    const before = await w.store.runEpochs(run.id);
+    assert.deepEqual(
+      before.map((e) => e.protocols.fake_fid),
+      [2, 2, 2],
+    );
+    // Epoch 2's value as an older protocol would have left it.
+    await w.store.recordMetrics(run.id, 2, [
+      { name: 'fake_fid', value: 999, extra: { protocol: 1 } },
+    ]);
+    const again = fidlab(['run', file, ...nats]);
+    assert.equal(await again.exited, 0, again.lines.join('\n'));
+    assert.ok(
+      again.has(
+        /^submitted sweep reeval: 1 trial\(s\): 0 queued, 0 already queued, 1 already done; 1 epoch\(s\) with values of an older evaluation protocol queued for evaluation again$/,
+      ),
+      again.lines.join('\n'),
+    );
+    const after = await w.store.runEpochs(run.id);
+    assert.deepEqual(
+      after.map((e) => [e.protocols.fake_fid, e.metrics.fake_fid]),
+      before.map((e) => [2, e.metrics.fake_fid]),
+      'epoch 2 measured again with the current protocol; the others untouched',
+    );
+    // Not trained again: one `started` line for the trial, from the first submission.
+    assert.equal(
+      worker.lines.filter((l) => /trial reeval\/\S+: started/.test(l)).length,
+      1,
+      worker.lines.join('\n'),
+    );
   });
 });

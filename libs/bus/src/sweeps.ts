@@ -7,7 +7,10 @@ import {
   buildTrialJob,
   describeTrial,
   ensureSweepInputs,
+  EVALUATION_PROTOCOL,
+  evaluationJobFor,
   expandTrials,
+  outdatedEpochs,
   referencedSweeps,
   resolveMetrics,
   sweepSchema,
@@ -28,7 +31,7 @@ const FINISHED: ReadonlySet<string> = new Set(['done', 'failed', 'cancelled']);
 /** What submitting needs of the store (the Recorder port). */
 export type SubmitRecorder = Pick<
   Recorder,
-  'upsertSweep' | 'setSweepStatus' | 'upsertRun' | 'getSweep' | 'best'
+  'upsertSweep' | 'setSweepStatus' | 'upsertRun' | 'getSweep' | 'best' | 'runEpochs'
 >;
 
 /** What following and closing sweeps needs of the store besides the Recorder (Store has it). */
@@ -50,6 +53,8 @@ export interface QueueResult {
   /** Already queued (by another submitter, or still held by a worker). */
   duplicates: number;
   done: number;
+  /** Epochs of done runs queued for evaluation again (values of an older protocol). */
+  reevaluations: number;
   metrics: ResolvedMetric[];
 }
 
@@ -129,12 +134,35 @@ export async function queueTrials(
   const { spec } = sub;
   const metrics = await resolveMetrics(spec, o.recorder);
   await o.recorder.setSweepStatus(spec.name, 'running');
-  const result: QueueResult = { queued: 0, duplicates: 0, done: 0, metrics };
+  const result: QueueResult = { queued: 0, duplicates: 0, done: 0, reevaluations: 0, metrics };
   const total = expandTrials(spec).length;
   const onQueue = await queuedJobs(o.topology, 'trial', spec.name);
   for (const { trial, run } of sub.runs) {
+    const label = `trial ${trial.index + 1}/${total} [${describeTrial(trial)}]`;
+    const job = buildTrialJob(spec, trial, {
+      runId: run.id,
+      runDir: run.runDir ?? '',
+      label,
+      metrics,
+    });
     if (run.status === 'done') {
       result.done++;
+      // As an in-process run does: values of an older evaluation protocol are measured again
+      // from their checkpoints, so that no curve mixes protocols (no training, no claim).
+      for (const e of await outdatedEpochs(spec, o.recorder, run.id)) {
+        if (!e.checkpoint) continue;
+        const ev = evaluationJobFor(job, {
+          type: 'checkpoint',
+          sweep: spec.name,
+          runId: run.id,
+          epoch: e.epoch,
+          checkpoint: e.checkpoint,
+        });
+        // A message id of its own (the first evaluation's id may still be in the duplicate
+        // window); two submitters queueing the same re-evaluation still send one.
+        const id = { attempt: run.attempt, requeue: `protocol-${EVALUATION_PROTOCOL}` };
+        if (ev && (await o.dispatcher.publish(ev, id)).queued) result.reevaluations++;
+      }
       continue;
     }
     // Its job still on the queue (waiting, or with a worker): another submitter queued it. Two
@@ -143,11 +171,7 @@ export async function queueTrials(
       result.duplicates++;
       continue;
     }
-    const label = `trial ${trial.index + 1}/${total} [${describeTrial(trial)}]`;
-    const r = await o.dispatcher.publish(
-      buildTrialJob(spec, trial, { runId: run.id, runDir: run.runDir ?? '', label, metrics }),
-      { attempt: run.attempt },
-    );
+    const r = await o.dispatcher.publish(job, { attempt: run.attempt });
     if (r.queued) result.queued++;
     else result.duplicates++;
   }

@@ -62,7 +62,10 @@ export async function runRemote(o: RemoteRunOptions): Promise<number> {
   const q = await bus.queueTrials(sub, { recorder: store, dispatcher, topology: o.topology });
   const metrics = q.metrics;
   io.err(
-    `submitted sweep ${spec.name}: ${trials.length} trial(s): ${q.queued} queued, ${q.duplicates} already queued, ${q.done} already done`,
+    `submitted sweep ${spec.name}: ${trials.length} trial(s): ${q.queued} queued, ${q.duplicates} already queued, ${q.done} already done` +
+      (q.reevaluations
+        ? `; ${q.reevaluations} epoch(s) with values of an older evaluation protocol queued for evaluation again`
+        : ''),
   );
   if (o.detach) {
     io.err(`detached; follow it with 'fidlab runs --sweep ${spec.name}' or the API`);
