@@ -2,7 +2,8 @@
  * The coordinator: `fidlab-coordinator [--nats URL] [--db URL] [--port 4400] [--host 127.0.0.1]
  * [--public-read]` serves the experiment store's tRPC API (libs/api) and the dashboard at / until SIGINT/SIGTERM;
  * `fidlab serve` runs the same code. With --nats it also makes sure the queues exist, serves the
- * NATS worker registry as workers.list, and moves jobs that ran out of deliveries without a
+ * NATS worker registry as workers.list, closes finished sweeps and queues the trials of sweeps that
+ * waited for the sweeps their `best` extractors name, and moves jobs that ran out of deliveries without a
  * worker dead-lettering them (each holder died) to the dead letters, marking their runs failed.
  * Submitting, training and evaluating need no coordinator (`fidlab run --nats`, `fidlab worker`):
  * the queue is JetStream's. This file only wires libs together.
@@ -155,8 +156,22 @@ async function startBus(values: Record<string, string | boolean | undefined>, io
           .catch((e: unknown) => log(`lost-job check: ${(e as Error).message}`))
           .finally(() => (busy = false));
       }, topology.settings.ackWaitMs);
+      // Close finished sweeps nobody follows (`--detach`); queue sweeps that waited for others.
+      let advancing = false;
+      const sweepTimer = setInterval(
+        () => {
+          if (advancing) return;
+          advancing = true;
+          void b
+            .advanceSweeps({ store: store as Store & Recorder, dispatcher, topology, log })
+            .catch((e: unknown) => log(`sweep check: ${(e as Error).message}`))
+            .finally(() => (advancing = false));
+        },
+        Math.min(topology.settings.ackWaitMs, 5000),
+      );
       return () => {
         clearInterval(timer);
+        clearInterval(sweepTimer);
         stopAdvisories();
       };
     },

@@ -10,3 +10,4 @@ export * from './deadLetters.js';
 export * from './fakeJobs.js';
 export type { NatsConnection } from '@nats-io/transport-node';
 export * from './lostJobs.js';
+export * from './sweeps.js';

@@ -34,6 +34,8 @@ export interface BusNames {
   evalConsumer: string;
   workersBucket: string;
   jobSubject(kind: JobKind, sweep: string, runId: number): string;
+  /** Every run's job subject of one sweep (a filter: `...<sweep>.*`). */
+  sweepJobSubjects(kind: JobKind, sweep: string): string;
   eventSubject(sweep: string): string;
   deadSubject(kind: JobKind | 'invalid'): string;
   /** Wildcards of each stream, in the order of the streams above. */
@@ -63,6 +65,7 @@ export function busNames(prefix = 'fidlab'): BusNames {
     workersBucket: `${prefix}_workers`,
     jobSubject: (kind, sweep, runId) =>
       `${prefix}.jobs.${kindToken(kind)}.${sweepToken(sweep)}.${runId}`,
+    sweepJobSubjects: (kind, sweep) => `${prefix}.jobs.${kindToken(kind)}.${sweepToken(sweep)}.*`,
     eventSubject: (sweep) => `${prefix}.events.${sweepToken(sweep)}`,
     deadSubject: (kind) => `${prefix}.dead.${kind === 'invalid' ? 'invalid' : kindToken(kind)}`,
     trialSubjects: `${prefix}.jobs.trial.>`,

@@ -15,7 +15,15 @@ import {
 } from './evaluateCheckpoint.js';
 import { describeTrial, expandTrials, type Trial } from './expandTrials.js';
 import { InProcessDispatcher } from './inProcessDispatcher.js';
-import type { Claim, Dispatcher, JsonValue, Recorder, SweepEvent, TrialJob } from './ports.js';
+import type {
+  Claim,
+  Dispatcher,
+  JsonValue,
+  RecordedEpoch,
+  Recorder,
+  SweepEvent,
+  TrialJob,
+} from './ports.js';
 import { formatPath, metricNames, sweepSchema, type SweepSpec } from './sweepSpec.js';
 import { toTrainConfig } from './trialConfig.js';
 import { sweepValueNames } from './trials/pix2pixTrial.js';
@@ -129,10 +137,7 @@ export async function runSweep(spec: SweepSpec, opts: RunSweepOptions): Promise<
     // A completed generator trial is only evaluated again where its values are outdated; its
     // status stays done (training is complete whatever the evaluation does).
     if (run.status === 'done') {
-      const stale =
-        spec.trial === 'identity'
-          ? []
-          : epochsToReevaluate(await recorder.runEpochs(run.id), { names: sweepValueNames(spec) });
+      const stale = await outdatedEpochs(spec, recorder, run.id);
       if (stale.length === 0) {
         log(`${label}: already completed, skipped`);
         outcomes.push({ trial, runId: run.id, status: 'skipped' });
@@ -266,9 +271,47 @@ export async function prepareSweep(
   recorder: Pick<Recorder, 'getSweep' | 'best'>,
   log: (line: string) => void,
 ): Promise<ResolvedMetric[]> {
+  await ensureSweepInputs(spec, log);
+  return resolveMetrics(spec, recorder);
+}
+
+/**
+ * The part of `prepareSweep` that needs no other sweep: the data set (generated on first use)
+ * and the extractors. A sweep queued later, once the sweeps it refers to have finished, does this
+ * at submission so that a bad file fails at once.
+ */
+export async function ensureSweepInputs(
+  spec: SweepSpec,
+  log: (line: string) => void,
+): Promise<void> {
   await ensureData(spec, log);
   checkExtractorsExist(spec);
-  return resolveMetrics(spec, recorder);
+}
+
+/**
+ * A completed run's recorded epochs whose values (of this sweep's metrics) are of an older
+ * evaluation protocol than EVALUATION_PROTOCOL: to evaluate again from their checkpoints.
+ * Identity trials measure themselves while training: none.
+ */
+export async function outdatedEpochs(
+  spec: SweepSpec,
+  recorder: Pick<Recorder, 'runEpochs'>,
+  runId: number,
+): Promise<RecordedEpoch[]> {
+  if (spec.trial === 'identity') return [];
+  const rows = await recorder.runEpochs(runId);
+  const stale = new Set(
+    epochsToReevaluate(rows, { names: sweepValueNames(spec) }).map((e) => e.epoch),
+  );
+  return rows.filter((r) => stale.has(r.epoch));
+}
+
+/** The sweeps whose best checkpoints this sweep's metrics use (`extractor: { best: ... }`), once each. */
+export function referencedSweeps(spec: SweepSpec): string[] {
+  const names = new Set<string>();
+  for (const m of spec.evaluate?.metrics ?? [])
+    if (typeof m.extractor !== 'string') names.add(m.extractor.best.sweep);
+  return [...names];
 }
 
 /** Generates the synthetic data set on first use when the sweep asks for it. */

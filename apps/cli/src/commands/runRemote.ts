@@ -2,13 +2,11 @@
 // and follows it (live progress lines from the sweep's events, completion read from the store),
 // then prints the same best-epoch table as an in-process run. Two submitters of the same sweep
 // at once queue each trial once: every trial job's Nats-Msg-Id is sweep + run key + attempt.
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { NatsConnection, Topology } from '@fidlab/bus';
 import {
   buildTrialJob,
   describeTrial,
-  expandTrials,
-  prepareSweep,
   type SweepSpec,
   type TrialOutcome,
 } from '@fidlab/experiments';
@@ -30,63 +28,44 @@ export interface RemoteRunOptions {
   printBest(outcomes: TrialOutcome[]): Promise<void>;
 }
 
-/**
- * Another submitter of the same sweep may create the same row between this upsert's read and its
- * insert (a unique-constraint error): the row exists then, and the second try reads it.
- */
-async function onceMore<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    const code = (e as { code?: unknown }).code;
-    if (code !== 'P2002' && !/Unique constraint/i.test((e as Error).message)) throw e;
-    return fn();
-  }
-}
-
 export async function runRemote(o: RemoteRunOptions): Promise<number> {
   const { spec, store, io } = o;
-  const { jobQueued, LostJobWatch, NatsDispatcher, requeueTrials } = await import('@fidlab/bus');
+  const bus = await import('@fidlab/bus');
+  const { LostJobWatch, NatsDispatcher, requeueTrials } = bus;
   const dispatcher = new NatsDispatcher(o.nc, o.topology);
   const runsDir = resolve(o.runsDir ?? '.fidlab/runs');
-  // Data generated, extractors checked and `best` references resolved once, here.
-  const metrics = await prepareSweep(spec, store, (l) => io.err(l));
-  const sweep = await onceMore(() =>
-    store.upsertSweep({ name: spec.name, spec, status: 'running' }),
-  );
-  if (sweep.status !== 'running') await store.setSweepStatus(spec.name, 'running');
-  const trials = expandTrials(spec);
+  const poll = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  // Data checked, runs recorded; trials queued once the sweeps its `best` extractors name are
+  // finished (now, or later by this follower or the coordinator).
+  const sub = await bus.submitSweep(spec, { recorder: store, runsDir, log: (l) => io.err(l) });
+  const trials = sub.runs.map((r) => r.trial);
+  const runs = sub.runs;
   const since = new Date();
-  let queued = 0;
-  let duplicates = 0;
-  let done = 0;
-  const runs = [];
-  for (const trial of trials) {
-    const runDir = join(runsDir, spec.name, trial.key);
-    const run = await onceMore(() =>
-      store.upsertRun({ sweepId: sweep.id, key: trial.key, parameters: trial.parameters, runDir }),
+  if (sub.waitingFor.length > 0) {
+    const which = sub.waitingFor.join(', ');
+    io.err(
+      `sweep ${spec.name} waits for sweep(s) ${which} to finish: its metrics use their best checkpoints`,
     );
-    runs.push({ trial, run });
-    if (run.status === 'done') {
-      done++;
-      continue;
+    if (o.detach) {
+      io.err(
+        `detached; a running fidlab-coordinator queues its trials when ${which} finished (or run the same command without --detach)`,
+      );
+      return 0;
     }
-    // Its job still on the queue (waiting, or with a worker): another submitter queued it. Two
-    // submitters that both look before either publishes send the same message id instead.
-    if (await jobQueued(o.topology, { id: run.id, sweep: spec.name })) {
-      duplicates++;
-      continue;
+    for (;;) {
+      await poll(o.pollMs ?? 1000);
+      const left = await bus.unfinishedReferences(spec, store).catch(() => sub.waitingFor);
+      if (left.length === 0) break;
     }
-    const label = `trial ${trial.index + 1}/${trials.length} [${describeTrial(trial)}]`;
-    const r = await dispatcher.publish(
-      buildTrialJob(spec, trial, { runId: run.id, runDir, label, metrics }),
-      { attempt: run.attempt },
-    );
-    if (r.queued) queued++;
-    else duplicates++;
+    io.err(`sweep(s) ${which} finished: queueing ${spec.name}`);
   }
+  const q = await bus.queueTrials(sub, { recorder: store, dispatcher, topology: o.topology });
+  const metrics = q.metrics;
   io.err(
-    `submitted sweep ${spec.name}: ${trials.length} trial(s): ${queued} queued, ${duplicates} already queued, ${done} already done`,
+    `submitted sweep ${spec.name}: ${trials.length} trial(s): ${q.queued} queued, ${q.duplicates} already queued, ${q.done} already done` +
+      (q.reevaluations
+        ? `; ${q.reevaluations} epoch(s) with values of an older evaluation protocol queued for evaluation again`
+        : ''),
   );
   if (o.detach) {
     io.err(`detached; follow it with 'fidlab runs --sweep ${spec.name}' or the API`);
@@ -131,7 +110,6 @@ export async function runRemote(o: RemoteRunOptions): Promise<number> {
       }
     }
   })();
-  const finished = new Set(['done', 'failed', 'cancelled']);
   const lostWatch = new LostJobWatch(o.topology);
   let statuses: Map<number, string> = new Map();
   try {
@@ -142,12 +120,11 @@ export async function runRemote(o: RemoteRunOptions): Promise<number> {
       });
       if (rows) {
         statuses = new Map(rows.map((r) => [r.id, r.status]));
-        // A failed run whose job is still queued is being retried (backoff): not finished yet.
-        for (const r of rows)
-          if (r.status === 'failed' && keyOf.has(r.id) && (await jobQueued(o.topology, r)))
-            statuses.set(r.id, 'retrying');
-        const left = runs.filter(({ run }) => !finished.has(statuses.get(run.id) ?? ''));
-        if (left.length === 0) break;
+        // Finished: every run is, none is being retried and no evaluation is left (the best
+        // epoch is not known before the last checkpoint's values are in).
+        const mine = rows.filter((r) => keyOf.has(r.id));
+        const state = await bus.sweepState(o.topology, spec.name, mine).catch(() => null);
+        if (state?.finished && mine.length === runs.length) break;
         const lost = await lostWatch.check(rows.filter((r) => keyOf.has(r.id))).catch(() => []);
         if (lost.length > 0) {
           io.err(
