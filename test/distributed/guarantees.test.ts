@@ -229,10 +229,11 @@ describe('distributed sweeps on real servers', { skip: skip ?? false, concurrenc
       120_000,
     );
     await w.nats.restart();
+    let timer: NodeJS.Timeout | undefined;
     const code = await Promise.race([
       run.exited,
-      new Promise<string>((r) => setTimeout(() => r('timeout'), 150_000)),
-    ]);
+      new Promise<string>((r) => (timer = setTimeout(() => r('timeout'), 150_000))),
+    ]).finally(() => clearTimeout(timer));
     assert.equal(
       code,
       0,
