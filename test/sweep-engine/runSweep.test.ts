@@ -368,6 +368,32 @@ test('best references pick per `where`, and identity sweeps give identity extrac
   );
 });
 
+test('a best checkpoint in a shared-folder artifact store is loaded from its folder; one in an object store is refused by name', async () => {
+  const s = await store.upsertSweep({ name: 'ref-art', spec: {} });
+  const [a, b] = await store.createRuns(s.id, [
+    { parameters: { seed: 1 } },
+    { parameters: { seed: 2 } },
+  ]);
+  await store.recordEpoch(a.id, {
+    epoch: 1,
+    checkpoint: { uri: 'file:///shared/art/ck%20a/epoch-1/' },
+  });
+  await store.recordMetrics(a.id, 1, [{ name: 'fid_x', value: 1 }]);
+  const spec = refSweep(
+    `    - { name: m0, kind: fid, extractor: { best: { sweep: ref-art, metric: fid_x }, tap: en2 } }`,
+  );
+  assert.deepEqual(
+    (await resolveMetrics(spec, store)).map((m) => m.extractor),
+    ['generator:/shared/art/ck a/epoch-1/:en2'],
+  );
+  await store.recordEpoch(b.id, { epoch: 1, checkpoint: { uri: 'nats-obj://ck/checkpoints/x/' } });
+  await store.recordMetrics(b.id, 1, [{ name: 'fid_x', value: 0.5 }]);
+  await assert.rejects(
+    resolveMetrics(spec, store),
+    /evaluate\.metrics\[0\]\.extractor\.best\.sweep: the best checkpoint of sweep 'ref-art' is nats-obj:\/\/ck\/checkpoints\/x\/, in an object store/,
+  );
+});
+
 test('a `where` that matches no run names the filter', async () => {
   await recordReferencedSweeps();
   const spec = refSweep(

@@ -4,6 +4,7 @@
 // a NATS dispatcher gives distributed workers. What a trial does lives in trials/.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, FidlabError } from '@fidlab/base';
 import { synthDataset } from '@fidlab/datasets';
@@ -289,6 +290,21 @@ export async function ensureSweepInputs(
 }
 
 /**
+ * The folder an extractor loads a referenced checkpoint from: a path as recorded, a `file://`
+ * artifact (a shared-folder artifact store) as its path. An artifact in an object store
+ * (`nats-obj://`) is not a folder every evaluator can read: refused, naming it.
+ */
+function checkpointFolder(recorded: string, at: string, sweep: string): string {
+  if (recorded.startsWith('file://')) return fileURLToPath(recorded);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(recorded))
+    throw new FidlabError(
+      ErrorCode.INVALID_CONFIG,
+      `${at}: the best checkpoint of sweep '${sweep}' is ${recorded}, in an object store; a best extractor loads its checkpoint from a folder: train that sweep with a shared folder as its artifact store (--artifacts DIR, or none)`,
+    );
+  return recorded;
+}
+
+/**
  * A completed run's recorded epochs whose values (of this sweep's metrics) are of an older
  * evaluation protocol than EVALUATION_PROTOCOL: to evaluate again from their checkpoints.
  * Identity trials measure themselves while training: none.
@@ -377,9 +393,10 @@ export async function resolveMetrics(
         `${formatPath(['evaluate', 'metrics', i, 'extractor', 'pool'])}: identity layers are not pooled`,
       );
     const pool = m.extractor.pool ? ':avg' : '';
+    const checkpoint = checkpointFolder(best.checkpoint, `${at}.sweep`, ref.sweep);
     out.push({
       spec: m,
-      extractor: `${identity ? 'identity' : 'generator'}:${best.checkpoint}:${m.extractor.tap}${pool}`,
+      extractor: `${identity ? 'identity' : 'generator'}:${checkpoint}:${m.extractor.tap}${pool}`,
     });
   }
   return out;
