@@ -8,7 +8,14 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { after, describe, test } from 'node:test';
 import { readDeadLetters } from '@fidlab/bus';
-import { busEnv, servicesSkipReason, until, World, WorkerProcess } from './harness.js';
+import {
+  busEnv,
+  fakeSweepFile,
+  servicesSkipReason,
+  until,
+  World,
+  WorkerProcess,
+} from './harness.js';
 
 const skip = await servicesSkipReason();
 if (skip) console.log(`# skipped: ${skip}`);
@@ -16,28 +23,8 @@ if (skip) console.log(`# skipped: ${skip}`);
 const root = join(import.meta.dirname, '../..');
 
 /** A sweep file whose trials the fake workers run (3 epochs each; a tiny data set is made). */
-function fakeSweepFile(w: World, name: string, trials: number): string {
-  const file = join(w.dir, `${name}.yaml`);
-  writeFileSync(
-    file,
-    `name: ${name}
-data:
-  root: ${join(w.dir, 'data')}
-  size: 32
-  synth: { identities: 2, per_identity: 2, seed: 1, size: 32 }
-method: grid
-parameters:
-  seed: { values: [${Array.from({ length: trials }, (_, i) => i + 1).join(', ')}] }
-fixed: { model: unet, direction: photo2sketch, epochs: 3, epochs_decay: 0 }
-evaluate:
-  every: 1
-  split: test
-  metrics: [{ name: fake_fid, kind: fid, extractor: facerec }]
-select: { metric: fake_fid, goal: min }
-`,
-  );
-  return file;
-}
+const sweepOf = (w: World, name: string, trials: number) =>
+  fakeSweepFile(w, name, { seeds: Array.from({ length: trials }, (_, i) => i + 1) });
 
 /** `fidlab ...` from the sources, with the suite's queue settings. */
 function fidlab(args: string[]): WorkerProcess {
@@ -220,7 +207,7 @@ describe('distributed sweeps on real servers', { skip: skip ?? false, concurrenc
 
   test('broker restart mid-sweep: workers and the submitter reconnect, the sweep completes', async () => {
     const w = await world();
-    const file = fakeSweepFile(w, 'broker', 6);
+    const file = sweepOf(w, 'broker', 6);
     const workers = [track(w.worker(['--role', 'any'])), track(w.worker(['--role', 'any']))];
     const run = fidlab(['run', file, '--nats', w.nats.url, '--db', w.db.url]);
     await until(
@@ -252,7 +239,7 @@ describe('distributed sweeps on real servers', { skip: skip ?? false, concurrenc
 
   test('two submitters: the same sweep submitted twice at once trains each trial once', async () => {
     const w = await world();
-    const file = fakeSweepFile(w, 'twice', 4);
+    const file = sweepOf(w, 'twice', 4);
     const workers = [track(w.worker(['--role', 'any'])), track(w.worker(['--role', 'any']))];
     const runs = [
       fidlab(['run', file, '--nats', w.nats.url, '--db', w.db.url]),

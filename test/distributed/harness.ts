@@ -2,7 +2,7 @@
 // worker processes (`fidlab worker`, from the sources) whose output is kept and searched, a
 // PostgreSQL server of their own for the database-restart test, and reading what the bus kept.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeliverPolicy, jetstream } from '@nats-io/jetstream';
@@ -313,4 +313,35 @@ export class OwnPostgres {
     await this.down().catch(() => {});
     rmSync(join(this.dir, '..'), { recursive: true, force: true });
   }
+}
+
+/**
+ * A sweep file for simulated workers: one trial per seed, 3 epochs each, one metric (`fake_fid`,
+ * which the fake evaluator records) over `extractor`; a tiny data set is made on submission.
+ */
+export function fakeSweepFile(
+  w: World,
+  name: string,
+  opts: { seeds: number[]; extractor?: string },
+): string {
+  const file = join(w.dir, `${name}.yaml`);
+  writeFileSync(
+    file,
+    `name: ${name}
+data:
+  root: ${join(w.dir, 'data')}
+  size: 32
+  synth: { identities: 2, per_identity: 2, seed: 1, size: 32 }
+method: grid
+parameters:
+  seed: { values: [${opts.seeds.join(', ')}] }
+fixed: { model: unet, direction: photo2sketch, epochs: 3, epochs_decay: 0 }
+evaluate:
+  every: 1
+  split: test
+  metrics: [{ name: fake_fid, kind: fid, extractor: ${opts.extractor ?? 'facerec'} }]
+select: { metric: fake_fid, goal: min }
+`,
+  );
+  return file;
 }

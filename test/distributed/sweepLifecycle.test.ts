@@ -4,38 +4,24 @@
 // the coordinator, which also closes sweeps nobody follows. Real nats-server, real PostgreSQL,
 // `fidlab worker --fake` processes, the coordinator in this process.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import pg from 'pg';
-import { busEnv, servicesSkipReason, until, World, WorkerProcess } from './harness.js';
+import {
+  busEnv,
+  fakeSweepFile,
+  servicesSkipReason,
+  until,
+  World,
+  WorkerProcess,
+} from './harness.js';
 import { startCoordinator } from '../../apps/coordinator/src/main.js';
 
 const skip = await servicesSkipReason();
 if (skip) console.log(`# skipped: ${skip}`);
 
-function sweepFile(w: World, name: string, extractor: string, seeds = [1, 2]): string {
-  const file = join(w.dir, `${name}.yaml`);
-  writeFileSync(
-    file,
-    `name: ${name}
-data:
-  root: ${join(w.dir, 'data')}
-  size: 32
-  synth: { identities: 2, per_identity: 2, seed: 1, size: 32 }
-method: grid
-parameters:
-  seed: { values: [${seeds.join(', ')}] }
-fixed: { model: unet, direction: photo2sketch, epochs: 3, epochs_decay: 0 }
-evaluate:
-  every: 1
-  split: test
-  metrics: [{ name: fake_fid, kind: fid, extractor: ${extractor} }]
-select: { metric: fake_fid, goal: min }
-`,
-  );
-  return file;
-}
+const sweepFile = (w: World, name: string, extractor: string, seeds = [1, 2]) =>
+  fakeSweepFile(w, name, { seeds, extractor });
 
 function fidlab(args: string[]): WorkerProcess {
   return new WorkerProcess(args, busEnv(), 'tools/dev-fidlab.ts');
