@@ -155,9 +155,10 @@ export interface BestResult {
  * Metric a against metric b at every (run, epoch) of a sweep where both were recorded: the points
  * only (the api computes the coefficients with fid-core's correlate). protocolA / protocolB: the
  * evaluation protocols of the two values; recipeA / recipeB: their recipes (`extra.recipe`, null
- * when recorded without one).
+ * when recorded without one). `Recipe` is how a recipe travels: the store's is the recipe itself;
+ * the api's CorrelationResult carries recipe ids in the same shape.
  */
-export interface CorrelationPoints {
+export interface CorrelationPoints<Recipe = JsonValue | null> {
   sweep: string;
   a: string;
   b: string;
@@ -169,8 +170,8 @@ export interface CorrelationPoints {
     b: number;
     protocolA: number;
     protocolB: number;
-    recipeA: JsonValue | null;
-    recipeB: JsonValue | null;
+    recipeA: Recipe;
+    recipeB: Recipe;
   }[];
 }
 
