@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import { isFidlabError } from '@fidlab/base';
 import { selectBackend } from '@fidlab/models';
 import { openStore, type Store, type StoreChange } from '@fidlab/store';
-import { tempDir } from '@fidlab/testing';
+import { tempDir, tinySweepText } from '@fidlab/testing';
 import {
   buildTrialJob,
   evaluateJob,
@@ -40,20 +40,7 @@ after(async () => {
   await store?.close();
 });
 
-const sweepText = (name: string, epochs = 2) => `name: ${name}
-data:
-  root: ${join(dir, 'data')}
-  size: 32
-  synth: { identities: 4, per_identity: 3, seed: 3 }
-parameters:
-  seed: { values: [1] }
-fixed: { model: unet, direction: sketch2sketch, gan_mode: none, epochs: ${epochs}, epochs_decay: 0, batch_size: 4, ngf: 4 }
-evaluate:
-  metrics:
-    - { name: fid_face, kind: fid, extractor: facerec }
-    - { name: rank_face, kind: rank-k, extractor: facerec, k: [1, 2] }
-select: { metric: fid_face, goal: min }
-`;
+const sweepText = (name: string, epochs = 2) => tinySweepText(name, join(dir, 'data'), { epochs });
 
 const staleClaim = (e: unknown) => isFidlabError(e) && e.code === 'STALE_CLAIM';
 

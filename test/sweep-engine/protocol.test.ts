@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { selectBackend } from '@fidlab/models';
 import { openStore, type EpochRow, type JsonValue, type Store } from '@fidlab/store';
+import { tinySweepText } from '@fidlab/testing';
 import {
   EVALUATION_PROTOCOL,
   epochsToReevaluate,
@@ -28,20 +29,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const sweepText = (name: string) => `name: ${name}
-data:
-  root: ${join(dir, 'data')}
-  size: 32
-  synth: { identities: 4, per_identity: 3, seed: 3 }
-parameters:
-  seed: { values: [1] }
-fixed: { model: unet, direction: sketch2sketch, gan_mode: none, epochs: 2, epochs_decay: 0, batch_size: 4, ngf: 4 }
-evaluate:
-  metrics:
-    - { name: fid_face, kind: fid, extractor: facerec }
-    - { name: rank_face, kind: rank-k, extractor: facerec, k: [1, 2] }
-select: { metric: fid_face, goal: min }
-`;
+const sweepText = (name: string) => tinySweepText(name, join(dir, 'data'));
 
 const withoutProtocol = (extra: JsonValue | null | undefined): JsonValue | null => {
   if (extra === null || extra === undefined || typeof extra !== 'object' || Array.isArray(extra))

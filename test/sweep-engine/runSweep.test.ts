@@ -8,6 +8,7 @@ import { isFidlabError } from '@fidlab/base';
 import { selectBackend } from '@fidlab/models';
 import { openStore, type Store } from '@fidlab/store';
 import { parseSweepText, resolveMetrics, runSweep } from '@fidlab/experiments';
+import { tinySweepText, type TinySweepOptions } from '@fidlab/testing';
 
 // One real sweep end to end on tiny synthetic data: training (the fast CPU path), evaluation with
 // a real extractor, the embedded store (PGlite); then an interrupted sweep resumed, and a sweep
@@ -25,19 +26,8 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const sweepText = (name: string, extra = '') => `name: ${name}
-data:
-  root: ${join(dir, 'data')}
-  size: 32
-  synth: { identities: 4, per_identity: 3, seed: 3 }
-parameters:
-  seed: { values: [1] }
-fixed: { model: unet, direction: sketch2sketch, gan_mode: none, epochs: 2, epochs_decay: 0, batch_size: 4, ngf: 4 }
-evaluate:
-  metrics:
-${extra || '    - { name: fid_face, kind: fid, extractor: facerec }\n    - { name: rank_face, kind: rank-k, extractor: facerec, k: [1, 2] }'}
-select: { metric: fid_face, goal: min }
-`;
+const sweepText = (name: string, opts?: TinySweepOptions) =>
+  tinySweepText(name, join(dir, 'data'), opts);
 
 async function metricRows(runId: number) {
   return store.prisma.metricValue.count({ where: { runId } });
@@ -140,10 +130,12 @@ test('an epoch whose checkpoint was written but whose row was not (a crash) gets
 
 test("a `best` reference evaluates with the other sweep's selected checkpoint", async () => {
   const spec = parseSweepText(
-    sweepText(
-      'uses-ae',
-      '    - { name: fid_face, kind: fid, extractor: { best: { sweep: ae, metric: fid_face }, tap: en2 } }',
-    ).replace('epochs: 2', 'epochs: 1'),
+    sweepText('uses-ae', {
+      epochs: 1,
+      metrics: [
+        '{ name: fid_face, kind: fid, extractor: { best: { sweep: ae, metric: fid_face }, tap: en2 } }',
+      ],
+    }),
   );
   const best = await store.best({ sweep: 'ae', metric: 'fid_face', goal: 'min' });
   assert.ok(best?.checkpoint);
@@ -156,10 +148,11 @@ test("a `best` reference evaluates with the other sweep's selected checkpoint", 
 
 test('a `best` reference to a sweep that does not exist names the spot', async () => {
   const spec = parseSweepText(
-    sweepText(
-      'bad-ref',
-      '    - { name: fid_face, kind: fid, extractor: { best: { sweep: nope, metric: fid_face }, tap: en2 } }',
-    ),
+    sweepText('bad-ref', {
+      metrics: [
+        '{ name: fid_face, kind: fid, extractor: { best: { sweep: nope, metric: fid_face }, tap: en2 } }',
+      ],
+    }),
   );
   await assert.rejects(
     runSweep(spec, { recorder: store, runsDir: join(dir, 'runs') }),
@@ -294,11 +287,7 @@ test('an identity epoch whose checkpoint was written but whose row was not gets 
 });
 
 test('a sweep cancelled in the store stops within an epoch and stays cancelled', async () => {
-  const spec = parseSweepText(
-    sweepText('cancel-me')
-      .replace('seed: { values: [1] }', 'seed: { values: [1, 2] }')
-      .replace('epochs: 2', 'epochs: 4'),
-  );
+  const spec = parseSweepText(sweepText('cancel-me', { seeds: [1, 2], epochs: 4 }));
   let cancelling: Promise<unknown> | null = null;
   const outcomes = await runSweep(spec, {
     recorder: store,

@@ -71,6 +71,23 @@ test('fidlab fid a.npy b.npy loads fid-core, not tfjs, sharp, Prisma or drivers'
   );
 });
 
+test('the bus commands print --help from @fidlab/bus/flags without loading the NATS client', () => {
+  for (const cmd of ['worker', 'workers', 'sweep']) {
+    const { urls } = resolvedBy(`${cmd}-help`, [cmd, '--help']);
+    assert.ok(
+      urls.some((u) => u.endsWith('/libs/bus/src/flags.ts')),
+      `${cmd}: the flag table comes from libs/bus/src/flags.ts`,
+    );
+    assert.deepEqual(
+      urls.filter((u) =>
+        /node_modules\/(nats|@nats-io)\/|\/libs\/bus\/src\/(?!flags\.ts$)/.test(u),
+      ),
+      [],
+      cmd,
+    );
+  }
+});
+
 test('the help list matches each command module (name and summary)', async () => {
   for (const entry of commands) {
     const cmd = await entry.load();

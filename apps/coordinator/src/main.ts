@@ -17,7 +17,7 @@ import {
   type ServedStore,
 } from '@fidlab/api';
 import { isFidlabError } from '@fidlab/base';
-import type { BusFlags } from '@fidlab/bus';
+import { BUS_FLAG_OPTIONS, BUS_FLAGS_USAGE, type BusFlags } from '@fidlab/bus/flags';
 import type { Recorder } from '@fidlab/experiments';
 import type { Store, WorkerRow } from '@fidlab/store';
 
@@ -33,20 +33,7 @@ const processIo: CoordinatorIo = {
 
 const USAGE =
   'usage: fidlab-coordinator [--nats URL] [--db URL] [--port 4400] [--host 127.0.0.1] [--public-read]\n' +
-  '  NATS credentials: --nats-user/--nats-pass, --nats-token, --nats-creds FILE, --nats-config FILE,\n' +
-  '  TLS: --nats-ca/--nats-cert/--nats-key (or FIDLAB_NATS_* environment variables)';
-
-const NATS_OPTIONS = {
-  nats: { type: 'string' },
-  'nats-user': { type: 'string' },
-  'nats-pass': { type: 'string' },
-  'nats-token': { type: 'string' },
-  'nats-creds': { type: 'string' },
-  'nats-config': { type: 'string' },
-  'nats-ca': { type: 'string' },
-  'nats-cert': { type: 'string' },
-  'nats-key': { type: 'string' },
-} as const;
+  BUS_FLAGS_USAGE;
 
 /** Parses argv and starts serving; the caller decides when to stop (tests close it). */
 export async function startCoordinator(argv: string[], io: CoordinatorIo): Promise<ServedStore> {
@@ -58,7 +45,7 @@ export async function startCoordinator(argv: string[], io: CoordinatorIo): Promi
       port: { type: 'string', default: String(DEFAULT_PORT) },
       host: { type: 'string', default: '127.0.0.1' },
       'public-read': { type: 'boolean', default: false },
-      ...NATS_OPTIONS,
+      ...BUS_FLAG_OPTIONS,
     },
   });
   const dashboard = dashboardDir();

@@ -9,39 +9,21 @@ import {
   evaluationJobFor,
   expandTrials,
   parseSweepText,
-  resolveMetrics,
+  prepareSweep,
   runTrialJob,
   type SweepEvent,
 } from '@fidlab/experiments';
 import { selectBackend } from '@fidlab/models';
 import { openStore } from '@fidlab/store';
-import { tempDir } from '@fidlab/testing';
-import { synthDataset } from '@fidlab/datasets';
+import { tempDir, TINY_SWEEP_METRICS, tinySweepText } from '@fidlab/testing';
 import { runEvaluator } from './main.js';
 
 test('a checkpoint evaluation job: values recorded in the store, the usual metrics line', async (t) => {
   const dir = tempDir(t, 'fidlab-evaluator-job-');
   const url = `pglite:${join(dir, 'db')}`;
-  const spec = parseSweepText(`name: ej
-data:
-  root: ${join(dir, 'data')}
-  size: 32
-parameters:
-  seed: { values: [1] }
-fixed: { model: unet, direction: sketch2sketch, gan_mode: none, epochs: 1, epochs_decay: 0, batch_size: 4, ngf: 4 }
-evaluate:
-  metrics:
-    - { name: fid_face, kind: fid, extractor: facerec }
-select: { metric: fid_face, goal: min }
-`);
-  await synthDataset({
-    out: spec.data.root,
-    identities: 4,
-    perIdentity: 3,
-    size: 32,
-    seed: 3,
-    splitBy: 'image',
-  });
+  const spec = parseSweepText(
+    tinySweepText('ej', join(dir, 'data'), { epochs: 1, metrics: [TINY_SWEEP_METRICS.fid_face] }),
+  );
   await selectBackend({ backend: 'wasm' });
   const [trial] = expandTrials(spec);
   let store = await openStore({ url });
@@ -50,7 +32,7 @@ select: { metric: fid_face, goal: min }
   const job = buildTrialJob(spec, trial, {
     runId: run.id,
     runDir: join(dir, 'run'),
-    metrics: await resolveMetrics(spec, store),
+    metrics: await prepareSweep(spec, store, () => {}), // synthesises the data set too
   });
   // Train it here, keeping the checkpoint event instead of evaluating it.
   const checkpoints: Extract<SweepEvent, { type: 'checkpoint' }>[] = [];

@@ -4,36 +4,17 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { synthDataset } from '@fidlab/datasets';
-import { buildTrialJob, expandTrials, parseSweepText, resolveMetrics } from '@fidlab/experiments';
+import { buildTrialJob, expandTrials, parseSweepText, prepareSweep } from '@fidlab/experiments';
 import { openStore } from '@fidlab/store';
-import { tempDir } from '@fidlab/testing';
+import { tempDir, TINY_SWEEP_METRICS, tinySweepText } from '@fidlab/testing';
 import { runTrainer } from './main.js';
 
 test('a trial job: recorded in the store under a claim, one JSON line per event', async (t) => {
   const dir = tempDir(t, 'fidlab-trainer-job-');
   const url = `pglite:${join(dir, 'db')}`;
-  const spec = parseSweepText(`name: tj
-data:
-  root: ${join(dir, 'data')}
-  size: 32
-  synth: { identities: 4, per_identity: 3, seed: 3 }
-parameters:
-  seed: { values: [1] }
-fixed: { model: unet, direction: sketch2sketch, gan_mode: none, epochs: 2, epochs_decay: 0, batch_size: 4, ngf: 4 }
-evaluate:
-  metrics:
-    - { name: fid_face, kind: fid, extractor: facerec }
-select: { metric: fid_face, goal: min }
-`);
-  await synthDataset({
-    out: spec.data.root,
-    identities: 4,
-    perIdentity: 3,
-    size: 32,
-    seed: 3,
-    splitBy: 'image',
-  });
+  const spec = parseSweepText(
+    tinySweepText('tj', join(dir, 'data'), { metrics: [TINY_SWEEP_METRICS.fid_face] }),
+  );
   const [trial] = expandTrials(spec);
   let store = await openStore({ url });
   const sweep = await store.upsertSweep({ name: 'tj', spec, status: 'running' });
@@ -41,7 +22,7 @@ select: { metric: fid_face, goal: min }
   const job = buildTrialJob(spec, trial, {
     runId: run.id,
     runDir: join(dir, 'run'),
-    metrics: await resolveMetrics(spec, store),
+    metrics: await prepareSweep(spec, store, () => {}), // synthesises the data set too
   });
   await store.close();
   const file = join(dir, 'job.json');

@@ -48,22 +48,8 @@ export function bestWithRecipe(best: BestResult | null): BestWithRecipe | null {
   return best && { ...best, recipeId: recipeId(best.recipe) };
 }
 
-export interface CorrelationResult {
-  sweep: string;
-  a: string;
-  b: string;
-  /** protocolA / protocolB: evaluation protocols; recipeA / recipeB: recipe ids (null: none). */
-  points: {
-    runId: number;
-    run: string;
-    epoch: number;
-    a: number;
-    b: number;
-    protocolA: number;
-    protocolB: number;
-    recipeA: string | null;
-    recipeB: string | null;
-  }[];
+/** The store's points with recipe ids (null: none) in place of recipes, and the coefficients. */
+export interface CorrelationResult extends CorrelationPoints<string | null> {
   n: number;
   /** null where undefined (one of the series is constant). */
   pearson: number | null;

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { ErrorCode, FidlabError } from '@fidlab/base';
+import type { BusFlags } from './flags.js';
 
 /** Where to connect and as whom. Exactly one of user/pass, token and creds is usually set. */
 export interface BusConnectionOptions {
@@ -30,18 +31,6 @@ interface ConfigFile {
   token?: string;
   creds?: string;
   tls?: { ca?: string; cert?: string; key?: string };
-}
-
-export interface BusFlags {
-  nats?: string;
-  'nats-user'?: string;
-  'nats-pass'?: string;
-  'nats-token'?: string;
-  'nats-creds'?: string;
-  'nats-config'?: string;
-  'nats-ca'?: string;
-  'nats-cert'?: string;
-  'nats-key'?: string;
 }
 
 /**

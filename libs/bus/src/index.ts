@@ -1,5 +1,6 @@
 // Public API of @fidlab/bus: the NATS JetStream adapter (dispatcher, worker loop, registry).
 export * from './wire.js';
+export * from './flags.js';
 export * from './connection.js';
 export * from './topology.js';
 export * from './dispatcher.js';

@@ -1,17 +1,17 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { openArtifactStore } from '@fidlab/base';
 import { synthDataset } from '@fidlab/datasets';
 import { selectBackend } from '@fidlab/models';
+import { tempDir, tinyCheckpointInProcess } from '@fidlab/testing';
 import { train } from '@fidlab/training';
 import {
   ArtifactFeatureCache,
   dataSpec,
   Evaluator,
   metricSpec,
+  type DataSpec,
   type FeatureCache,
   type FeatureCacheKey,
   type FeatureMatrix,
@@ -22,29 +22,20 @@ import {
 // Ground-truth features shared through a FeatureCache must give the very values the evaluator
 // computes without one, and a second evaluator must take them from the cache.
 
-const dir = mkdtempSync(join(tmpdir(), 'fidlab-feature-cache-eval-'));
-const root = join(dir, 'data');
-const data = dataSpec.parse({ root, size: 32 });
+const dir = tempDir({ after }, 'fidlab-feature-cache-eval-');
+let data: DataSpec;
 let checkpoint = '';
 
 before(async () => {
   await selectBackend({ backend: 'wasm' });
-  await synthDataset({ out: root, identities: 3, perIdentity: 3, size: 48, seed: 5 });
-  const r = await train({
-    model: 'unet',
-    direction: 'photo2sketch',
-    size: 32,
-    ngf: 4,
-    ndf: 4,
-    epochs: 1,
-    batch_size: 2,
-    seed: 3,
-    data: { root },
-    run_dir: join(dir, 'run'),
-  });
-  checkpoint = r.lastCheckpoint!;
+  const tiny = await tinyCheckpointInProcess(
+    dir,
+    { synthDataset, train },
+    { identities: 3, perIdentity: 3, testFraction: 0.25 },
+  );
+  data = dataSpec.parse({ root: tiny.data, size: 32 });
+  checkpoint = tiny.checkpoint;
 });
-after(() => rmSync(dir, { recursive: true, force: true }));
 
 const metrics: ResolvedMetric[] = [
   { name: 'fid_fr', kind: 'fid', extractor: 'facerec', bootstrap: 10 },

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { basename, extname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { discoverDataset, itemsOfSplit, synthDataset } from '@fidlab/datasets';
 import { selectBackend } from '@fidlab/models';
+import { tempDir, tinyCheckpointInProcess } from '@fidlab/testing';
 import { generateImages, train } from '@fidlab/training';
 import { dataSpec, Evaluator } from '../src/index.js';
 
@@ -13,28 +12,20 @@ import { dataSpec, Evaluator } from '../src/index.js';
 // for the same checkpoint: FID during training is only meaningful if it is FID of what the
 // command writes. Inputs are 48 px and the model 32 px, so the input resize matters too.
 
-const dir = mkdtempSync(join(tmpdir(), 'fidlab-generation-'));
-const root = join(dir, 'data');
+const dir = tempDir({ after }, 'fidlab-generation-');
+let root = '';
 let checkpoint = '';
 
 before(async () => {
   await selectBackend({ backend: 'wasm' });
-  await synthDataset({ out: root, identities: 3, perIdentity: 3, size: 48, seed: 5 });
-  const r = await train({
-    model: 'unet',
-    direction: 'photo2sketch',
-    size: 32,
-    ngf: 4,
-    ndf: 4,
-    epochs: 1,
-    batch_size: 2,
-    seed: 3,
-    data: { root },
-    run_dir: join(dir, 'run'),
-  });
-  checkpoint = r.lastCheckpoint!;
+  const tiny = await tinyCheckpointInProcess(
+    dir,
+    { synthDataset, train },
+    { identities: 3, perIdentity: 3, testFraction: 0.25 },
+  );
+  root = tiny.data;
+  checkpoint = tiny.checkpoint;
 });
-after(() => rmSync(dir, { recursive: true, force: true }));
 
 const rawPixels = async (path: string) => (await sharp(path).raw().toBuffer()).toString('hex');
 

@@ -1,19 +1,29 @@
 // Plain row shapes the store returns (no Prisma types leak out: dates are ISO strings, sizes numbers).
-import type { MetricRecord } from '@fidlab/experiments';
+// Sweep and run rows are the sweep engine's port rows (RecordedSweep, RecordedRun) plus timestamps.
+import type {
+  Goal,
+  JsonValue,
+  MetricRecord,
+  RecordedRun,
+  RecordedSweep,
+  RunStatus as PortRunStatus,
+  SweepStatus as PortSweepStatus,
+} from '@fidlab/experiments';
+
+export type { Goal, JsonValue };
 
 export const SWEEP_STATUSES = ['pending', 'running', 'done', 'failed', 'cancelled'] as const;
 export type SweepStatus = (typeof SWEEP_STATUSES)[number];
 export const RUN_STATUSES = ['pending', 'running', 'done', 'failed', 'cancelled'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
-export type Goal = 'min' | 'max';
-export type JsonValue =
-  string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+// The lists above name exactly the port's statuses (a compile error here otherwise).
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type True<T extends true> = T;
+type _StatusesMatchThePort = True<
+  Same<SweepStatus, PortSweepStatus> & Same<RunStatus, PortRunStatus>
+>;
 
-export interface SweepRow {
-  id: number;
-  name: string;
-  spec: JsonValue;
-  status: SweepStatus;
+export interface SweepRow extends RecordedSweep {
   createdAt: string;
   updatedAt: string;
 }
@@ -23,19 +33,7 @@ export interface SweepSummary extends SweepRow {
   runs: Partial<Record<RunStatus, number>>;
 }
 
-export interface RunRow {
-  id: number;
-  sweepId: number;
-  sweep: string;
-  key: string;
-  parameters: JsonValue;
-  status: RunStatus;
-  attempt: number;
-  workerId: string | null;
-  /** The worker holding the run's current claim (null: never claimed, or released). */
-  claimedBy: string | null;
-  error: string | null;
-  runDir: string | null;
+export interface RunRow extends RecordedRun {
   createdAt: string;
   updatedAt: string;
   startedAt: string | null;
@@ -157,9 +155,10 @@ export interface BestResult {
  * Metric a against metric b at every (run, epoch) of a sweep where both were recorded: the points
  * only (the api computes the coefficients with fid-core's correlate). protocolA / protocolB: the
  * evaluation protocols of the two values; recipeA / recipeB: their recipes (`extra.recipe`, null
- * when recorded without one).
+ * when recorded without one). `Recipe` is how a recipe travels: the store's is the recipe itself;
+ * the api's CorrelationResult carries recipe ids in the same shape.
  */
-export interface CorrelationPoints {
+export interface CorrelationPoints<Recipe = JsonValue | null> {
   sweep: string;
   a: string;
   b: string;
@@ -171,8 +170,8 @@ export interface CorrelationPoints {
     b: number;
     protocolA: number;
     protocolB: number;
-    recipeA: JsonValue | null;
-    recipeB: JsonValue | null;
+    recipeA: Recipe;
+    recipeB: Recipe;
   }[];
 }
 

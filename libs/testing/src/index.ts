@@ -14,6 +14,9 @@ export {
 export {
   fidlabCli,
   tinyCheckpoint,
+  tinyCheckpointInProcess,
   type TinyCheckpoint,
+  type TinyCheckpointLibs,
   type TinyCheckpointOptions,
 } from './tinyCheckpoint.js';
+export { TINY_SWEEP_METRICS, tinySweepText, type TinySweepOptions } from './tinySweep.js';

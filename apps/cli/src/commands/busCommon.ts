@@ -1,40 +1,22 @@
-// What the commands that talk to NATS share: the connection flags (parsed here without loading
-// the NATS client; @fidlab/bus is imported only when a command runs), connecting, and the store
-// every worker and submitter shares.
+// What the commands that talk to NATS share: the connection flags (from @fidlab/bus/flags, which
+// does not load the NATS client; @fidlab/bus is imported only when a command runs), connecting,
+// and the store every worker and submitter shares.
 import type { Recorder } from '@fidlab/experiments';
 import { ErrorCode, FidlabError } from '@fidlab/base';
+import type { BusFlags } from '@fidlab/bus/flags';
 import { UsageError } from '../command.js';
 
-export const BUS_FLAG_OPTIONS = {
-  nats: { type: 'string' },
-  'nats-user': { type: 'string' },
-  'nats-pass': { type: 'string' },
-  'nats-token': { type: 'string' },
-  'nats-creds': { type: 'string' },
-  'nats-config': { type: 'string' },
-  'nats-ca': { type: 'string' },
-  'nats-cert': { type: 'string' },
-  'nats-key': { type: 'string' },
-} as const;
-
-export const BUS_FLAGS = `  --nats URL[,URL] NATS server(s) (env FIDLAB_NATS_URL): nats://host:4222 or tls://host:4222
-  --nats-user U --nats-pass P | --nats-token T | --nats-creds FILE.creds
-                   credentials (env FIDLAB_NATS_USER, _PASS, _TOKEN, _CREDS); never logged
-  --nats-ca F --nats-cert F --nats-key F
-                   TLS files (env FIDLAB_NATS_CA, _CERT, _KEY)
-  --nats-config F  JSON file with servers, user, pass, token, creds, tls {ca, cert, key}
-                   (env FIDLAB_NATS_CONFIG); flags win over env, env over the file`;
-
-type Flags = { [K in keyof typeof BUS_FLAG_OPTIONS]?: string };
+// The commands spread BUS_FLAG_OPTIONS into their options and print BUS_FLAGS in their usage.
+export { BUS_FLAG_OPTIONS, BUS_FLAGS_USAGE as BUS_FLAGS } from '@fidlab/bus/flags';
 
 /** True when a NATS server is named by a flag, the environment or a config file. */
-export async function wantsBus(values: Flags): Promise<boolean> {
+export async function wantsBus(values: BusFlags): Promise<boolean> {
   const { resolveBusOptions } = await import('@fidlab/bus');
   return resolveBusOptions(values) !== null;
 }
 
 /** Connects and makes sure the streams, consumers and registry exist. */
-export async function connectFromFlags(values: Flags, name: string) {
+export async function connectFromFlags(values: BusFlags, name: string) {
   const bus = await import('@fidlab/bus');
   const opts = bus.resolveBusOptions(values);
   if (!opts) throw new UsageError('--nats URL is required (or FIDLAB_NATS_URL)');
