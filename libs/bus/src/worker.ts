@@ -203,6 +203,10 @@ export class BusWorker {
             m = await c.next({ expires: kinds.length > 1 ? 1000 : expires });
           } catch (e) {
             consumers.delete(kind);
+            if (this.o.nc.isClosed()) {
+              this.log(`worker ${this.id}: connection closed; no more jobs`);
+              return;
+            }
             if (!this.stopping) {
               this.log(`worker ${this.id}: pull failed (${(e as Error).message}); retrying`);
               await new Promise((r) => setTimeout(r, 500));
@@ -270,9 +274,15 @@ export class BusWorker {
       const now = Date.now();
       if (now - lastWorking < Math.min(1000, settings.ackWaitMs / 8)) return;
       lastWorking = now;
-      m.working();
+      if (!this.o.nc.isClosed()) m.working();
     };
-    const timer = setInterval(() => m.working(), Math.max(100, settings.ackWaitMs / 4));
+    const timer = setInterval(
+      () => {
+        // A closed connection throws here; the lease then runs out, as for a dead worker.
+        if (!this.o.nc.isClosed()) m.working();
+      },
+      Math.max(100, settings.ackWaitMs / 4),
+    );
     const label = `${job.kind} ${job.sweep}/${job.runKey}${job.kind === 'evaluation' ? ` epoch ${job.epoch}` : ''}`;
     let outcome: JobOutcome;
     try {
@@ -303,6 +313,17 @@ export class BusWorker {
       const run = await rec.getRun(job.runId);
       if (!run) throw new PermanentJobError(`no run with id ${job.runId} in the store`);
       if (run.status === 'done' || run.status === 'cancelled') {
+        // A holder that committed the end of the run and died before its trial-finished event
+        // (or its ack): the event is published here, so a follower waiting on it ends the trial.
+        const status = run.status;
+        await this.untilPublished(
+          () =>
+            this.dispatcher.emit(
+              { type: 'trial-finished', sweep: job.sweep, runId: job.runId, status },
+              `ev:${this.id}:${randomBytes(6).toString('hex')}`,
+            ),
+          working,
+        );
         this.log(`worker ${this.id}: ${label}: run is ${run.status} already; acked`);
         await this.ack(m);
         return 'skipped';
@@ -359,7 +380,8 @@ export class BusWorker {
         await fn();
         return;
       } catch (e) {
-        if (Date.now() - started > 120_000) throw e;
+        // A closed connection (closed by this process) never comes back: no point waiting.
+        if (this.o.nc.isClosed() || Date.now() - started > 120_000) throw e;
         this.log(`worker ${this.id}: publish failed (${(e as Error).message}); retrying`);
         working();
         await new Promise((r) => setTimeout(r, delay));
@@ -381,6 +403,11 @@ export class BusWorker {
   private async failed(m: JsMsg, job: Job, e: unknown, label: string): Promise<JobOutcome> {
     const { settings } = this.o.topology;
     const message = (e as Error).message?.split('\n')[0] ?? String(e);
+    if (this.o.nc.isClosed()) {
+      // Nothing can be acked, nak'd or dead-lettered: the job comes back after its lease.
+      this.log(`worker ${this.id}: ${label}: connection closed (${message}); left to its lease`);
+      return 'lost-lease';
+    }
     if (isStaleClaim(e) && job.kind === 'evaluation') {
       // Values of a checkpoint written under a claim that has since moved on: the run's new
       // holder evaluates its checkpoints itself. This job is done with.

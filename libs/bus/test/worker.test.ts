@@ -136,6 +136,73 @@ describe('bus worker on a real nats-server', { skip: skip ?? false }, () => {
     assert.match(dead[0].error, /poison trial/);
   });
 
+  test('a worker dying between its done commit and trial-finished: the redelivery reports the run finished', async () => {
+    // The follower of a sweep ends a trial on its trial-finished event; a worker that committed
+    // 'done' and died before publishing it must not leave the follower waiting forever.
+    const rec = new MemoryRecorder();
+    const [job] = await sweepOf(rec, 'gap', [{ epochs: 1, ms: 10 }]);
+    const d = new NatsDispatcher(nc, topo);
+    const finished: string[] = [];
+    const following = new AbortController();
+    const follow = (async () => {
+      for await (const e of d.events('gap', following.signal))
+        if (e.type === 'trial-finished' && e.runId === job.runId) finished.push(e.status);
+    })();
+    await new Promise((r) => setTimeout(r, 200)); // the follower subscribes first
+    const ncA = await connectBus({ servers: [server.url] });
+    let entered = false;
+    const lines: string[] = [];
+    const a = new BusWorker({
+      nc: ncA,
+      topology: topo,
+      recorder: rec,
+      id: 'dies',
+      pullExpiresMs: 300,
+      log: (l) => lines.push(l),
+      handlers: {
+        trial: async (j, ctx) => {
+          entered = true;
+          await ctx.recorder.setRunStatus(j.runId, 'done', { claim: ctx.claim });
+          await ncA.close(); // killed here: no event, no ack, no nak
+          await ctx.emit({
+            type: 'trial-finished',
+            sweep: j.sweep,
+            runId: j.runId,
+            status: 'done',
+          });
+          return 'completed';
+        },
+      },
+    });
+    const aDone = a.start();
+    await d.submit(job);
+    await until('the first worker took the job', () => entered);
+    const b = new BusWorker({
+      nc,
+      topology: topo,
+      recorder: rec,
+      handlers: fakeHandlers(),
+      id: 'next',
+      pullExpiresMs: 300,
+    });
+    void b.start();
+    // Lease 2 s: the job comes back to the second worker, which finds the run done.
+    await until('trial-finished of the run', () => finished.length > 0, 15_000);
+    assert.deepEqual(finished, ['done']);
+    await b.stop();
+    // The dead worker gives up at once (a closed connection never comes back), without throwing.
+    await Promise.race([
+      aDone,
+      new Promise((_, rej) => setTimeout(() => rej(new Error('dead worker still looping')), 5000)),
+    ]);
+    assert.ok(
+      lines.some((l) => /connection closed/.test(l)),
+      lines.join('\n'),
+    );
+    following.abort();
+    await follow;
+  });
+
   test('a job message of an unknown schema version is refused and dead-lettered', async () => {
     const rec = new MemoryRecorder();
     const [job] = await sweepOf(rec, 'future', [{}]);
