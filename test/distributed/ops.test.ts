@@ -308,4 +308,45 @@ describe('operating workers on real servers', { skip: skip ?? false, concurrency
     );
     assert.equal(await idle.stop(), 0);
   });
+
+  test('coordinator lost-job check: a run whose job the broker lost is requeued once and completes; queued ones are left alone', async () => {
+    const w = await world();
+    const coordinator = track(
+      new WorkerProcess(
+        ['--nats', w.nats.url, '--db', w.db.url, '--port', '0'],
+        busEnv(),
+        'test/distributed/coordinatorMain.ts',
+      ),
+    );
+    await coordinator.waitFor(/^\{"type":"listening"/);
+    const jobs = await w.submitFake('lostjob', [
+      { epochs: 2, ms: 300 },
+      { epochs: 2, ms: 300 },
+    ]);
+    // What nats-server 2.9 does to a delivered job on restart: the message is gone from the
+    // stream while its run stays pending in the store.
+    const { names, jsm } = w.topology;
+    const m = await jsm.streams.getMessage(names.trialStream, {
+      last_by_subj: names.jobSubject('trial', 'lostjob', jobs[1].runId),
+    });
+    assert.ok(m, 't1 was queued');
+    assert.equal(await jsm.streams.deleteMessage(names.trialStream, m.seq), true);
+    const worker = track(w.worker(['--role', 'any']));
+    await until(
+      () =>
+        `both runs done\n${coordinator.lines.slice(-10).join('\n')}\n--\n${worker.lines.slice(-15).join('\n')}`,
+      async () => {
+        const runs = await Promise.all(jobs.map((j) => w.store.getRun(j.runId)));
+        return runs.every((r) => r!.status === 'done');
+      },
+      60_000,
+    );
+    const requeues = coordinator.lines.filter((l) => /requeueing/.test(l));
+    assert.deepEqual(requeues, [
+      'fidlab-coordinator: requeueing lostjob/t1: the broker lost their jobs',
+    ]);
+    const starts = worker.lines.filter((l) => /: trial lostjob\/\S+: started/.test(l));
+    assert.equal(starts.length, 2, starts.join('\n'));
+    assert.equal(await worker.stop(), 0);
+  });
 });
