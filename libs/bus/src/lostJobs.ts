@@ -37,16 +37,6 @@ export async function jobQueued(
     });
 }
 
-/**
- * The subjects of the trial stream that hold a job (queued, or delivered and not yet acked): one
- * stream-info request listing them (paged by the client), instead of one lookup per run.
- */
-export async function queuedTrialSubjects(topology: Topology): Promise<Set<string>> {
-  const { names, jsm } = topology;
-  const info = await jsm.streams.info(names.trialStream, { subjects_filter: names.trialSubjects });
-  return new Set(Object.keys((info.state.subjects as Record<string, number> | undefined) ?? {}));
-}
-
 export class LostJobWatch {
   private readonly suspects = new Map<number, number>();
   constructor(
@@ -54,27 +44,21 @@ export class LostJobWatch {
     private readonly graceMs = 2 * topology.settings.ackWaitMs + topology.settings.workerTtlMs,
   ) {}
 
-  /**
-   * Runs whose job is lost (see above). `runs` is every run the caller watches (finished ones are
-   * ignored): a suspect not among them is forgotten, so a run finished and later retried starts
-   * its grace again. One registry read and one stream listing per call, whatever the run count.
-   */
+  /** Runs whose job is lost (see above); `runs` may hold finished ones, they are ignored. */
   async check(runs: UnfinishedRun[], now = Date.now()): Promise<UnfinishedRun[]> {
-    const unfinished = runs.filter((r) => r.status === 'pending' || r.status === 'running');
-    const watched = new Set(unfinished.map((r) => r.id));
-    for (const id of this.suspects.keys()) if (!watched.has(id)) this.suspects.delete(id);
-    if (unfinished.length === 0) return [];
-    const { settings, workers, names } = this.topology;
+    const { settings, workers } = this.topology;
     const busy = new Set(
       (await listWorkers(workers, now, settings.workerTtlMs))
         .filter((w) => w.job?.kind === 'trial')
         .map((w) => w.job!.runId),
     );
-    // Read after the runs: a job acked since then belongs to a run the next call sees finished.
-    const queued = await queuedTrialSubjects(this.topology);
     const lost: UnfinishedRun[] = [];
-    for (const r of unfinished) {
-      if (busy.has(r.id) || queued.has(names.jobSubject('trial', r.sweep, r.id))) {
+    for (const r of runs) {
+      if ((r.status !== 'pending' && r.status !== 'running') || busy.has(r.id)) {
+        this.suspects.delete(r.id);
+        continue;
+      }
+      if (await jobQueued(this.topology, r)) {
         this.suspects.delete(r.id);
         continue;
       }
