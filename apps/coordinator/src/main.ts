@@ -126,17 +126,20 @@ async function startBus(values: Record<string, string | boolean | undefined>, io
         if (busy) return;
         busy = true;
         void (async () => {
-          for (const s of await store.listSweeps()) {
-            if (s.status !== 'running') continue;
-            const runs = await lost.check(await store.listRuns({ sweep: s.name }));
-            if (runs.length === 0) continue;
-            const sweep = await store.getSweep(s.name);
+          // One query (pending/running runs of the running sweeps, few columns) and one stream
+          // listing per period, whatever the number of runs and sweeps.
+          const lostRuns = await lost.check(await store.listUnfinishedRuns());
+          const bySweep = new Map<string, typeof lostRuns>();
+          for (const r of lostRuns) bySweep.set(r.sweep, [...(bySweep.get(r.sweep) ?? []), r]);
+          for (const [name, runs] of bySweep) {
+            const sweep = await store.getSweep(name);
+            if (!sweep) continue;
             log(
-              `requeueing ${s.name}/${runs.map((r) => r.key).join(',')}: the broker lost their jobs`,
+              `requeueing ${name}/${runs.map((r) => r.key).join(',')}: the broker lost their jobs`,
             );
             const { rebuildTrialJob } = await import('@fidlab/experiments');
-            await b.requeueTrials(dispatcher, sweep!.spec as never, runs, (r) =>
-              rebuildTrialJob(sweep!.spec, r, store as Recorder),
+            await b.requeueTrials(dispatcher, sweep.spec as never, runs, (r) =>
+              rebuildTrialJob(sweep.spec, r, store as Recorder),
             );
           }
         })()

@@ -58,10 +58,30 @@ export function resolveBusOptions(
     env.FIDLAB_NATS_URL ??
     (Array.isArray(file.servers) ? file.servers.join(',') : (file.servers ?? file.url));
   if (!serversText) return null;
+  // Credentials written into a URL (nats://user:pass@host, nats://token@host) are taken out of
+  // it: the client does not read them there, and the bare URL is what gets logged.
+  let fromUrl: { user?: string; pass?: string; token?: string } = {};
   const servers = serversText
     .split(',')
     .map((s) => s.trim())
-    .filter(Boolean);
+    .filter(Boolean)
+    .map((s) => {
+      const m = /^([a-z]+:\/\/)([^@/]*)@(.*)$/i.exec(s);
+      if (!m) return s;
+      const i = m[2].indexOf(':');
+      const dec = (x: string) => {
+        try {
+          return decodeURIComponent(x);
+        } catch {
+          return x;
+        }
+      };
+      fromUrl =
+        i < 0
+          ? { token: dec(m[2]) }
+          : { user: dec(m[2].slice(0, i)), pass: dec(m[2].slice(i + 1)) };
+      return m[1] + m[3];
+    });
   for (const s of servers) {
     if (!/^(nats|tls|wss?):\/\/|^[^:/]+(:\d+)?$/.test(s))
       throw new FidlabError(
@@ -78,9 +98,9 @@ export function resolveBusOptions(
   };
   const opts: BusConnectionOptions = {
     servers,
-    user: pick('nats-user', 'FIDLAB_NATS_USER', file.user),
-    pass: pick('nats-pass', 'FIDLAB_NATS_PASS', file.pass ?? file.password),
-    token: pick('nats-token', 'FIDLAB_NATS_TOKEN', file.token),
+    user: pick('nats-user', 'FIDLAB_NATS_USER', file.user) ?? fromUrl.user,
+    pass: pick('nats-pass', 'FIDLAB_NATS_PASS', file.pass ?? file.password) ?? fromUrl.pass,
+    token: pick('nats-token', 'FIDLAB_NATS_TOKEN', file.token) ?? fromUrl.token,
     creds: pick('nats-creds', 'FIDLAB_NATS_CREDS', file.creds),
   };
   if (tls.ca || tls.cert || tls.key) opts.tls = tls;

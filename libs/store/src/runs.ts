@@ -6,7 +6,14 @@ import { fenced } from './claims.js';
 import type { StoreContext } from './context.js';
 import { runRow } from './rows.js';
 import { sweepOrThrow } from './sweeps.js';
-import { RUN_STATUSES, type RunRow, type RunStatus, type RunSummary } from './types.js';
+import {
+  RUN_STATUSES,
+  type JsonValue,
+  type RunRow,
+  type RunStatus,
+  type RunSummary,
+  type UnfinishedRunRow,
+} from './types.js';
 import { checkStatus, parametersKey, requireName } from './validate.js';
 
 const withSweepName = { sweep: { select: { name: true } } } as const;
@@ -143,4 +150,40 @@ export async function listRuns(
     for (const b of r.best) le = Math.max(le ?? b.lastEpoch, b.lastEpoch);
     return { ...runRow(r), lastEpoch: le, last, best, protocols, lastProtocol };
   });
+}
+
+/**
+ * Pending and running runs, of one sweep or of every running sweep: the lost-job check reads
+ * these once per lease period, so it selects the few columns it needs (the runs' (sweep_id,
+ * status) index finds them) instead of listing every run with its summary.
+ */
+export async function listUnfinishedRuns(
+  ctx: StoreContext,
+  opts: { sweep?: string } = {},
+): Promise<UnfinishedRunRow[]> {
+  const rows = await ctx.prisma.run.findMany({
+    where: {
+      status: { in: ['pending', 'running'] },
+      sweep: opts.sweep !== undefined ? { name: opts.sweep } : { status: 'running' },
+    },
+    select: {
+      id: true,
+      key: true,
+      status: true,
+      attempt: true,
+      parameters: true,
+      runDir: true,
+      sweep: { select: { name: true } },
+    },
+    orderBy: { id: 'asc' },
+  });
+  return rows.map((r) => ({
+    id: r.id,
+    sweep: r.sweep.name,
+    key: r.key,
+    status: r.status as RunStatus,
+    attempt: r.attempt,
+    parameters: r.parameters as JsonValue,
+    runDir: r.runDir,
+  }));
 }

@@ -41,6 +41,7 @@ import type {
   RunStatus,
   RunSummary,
   SweepRow,
+  UnfinishedRunRow,
   SweepStatus,
   SweepSummary,
   WorkerRow,
@@ -166,6 +167,13 @@ export class Store implements Recorder {
   /** Runs (of one sweep, or all) with last epoch, latest and best values and their protocols. */
   listRuns(opts: { sweep?: string; status?: RunStatus } = {}): Promise<RunSummary[]> {
     return runs.listRuns(this.ctx, opts);
+  }
+  /**
+   * Pending and running runs of the running sweeps (or of one sweep), with only what the lost-job
+   * check and a requeue need: no summaries, no finished runs.
+   */
+  listUnfinishedRuns(opts: { sweep?: string } = {}): Promise<UnfinishedRunRow[]> {
+    return runs.listUnfinishedRuns(this.ctx, opts);
   }
 
   // ---- claims (claims.ts) -------------------------------------------------------------------

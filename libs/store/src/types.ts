@@ -40,6 +40,17 @@ export interface RunRow extends RecordedRun {
   finishedAt: string | null;
 }
 
+/** What the lost-job check reads of an unfinished run, and what requeueing it needs. */
+export interface UnfinishedRunRow {
+  id: number;
+  sweep: string;
+  key: string;
+  status: RunStatus;
+  attempt: number;
+  parameters: JsonValue;
+  runDir: string | null;
+}
+
 export interface RunSummary extends RunRow {
   /** Highest recorded epoch (null before the first). */
   lastEpoch: number | null;

@@ -47,6 +47,63 @@ export function storeSuite(
       assert.equal(runs.length, 2);
     });
 
+    t(
+      'listUnfinishedRuns: pending and running runs of running sweeps (or of one sweep)',
+      async () => {
+        const live = await store.upsertSweep({ name: 'unf-live', spec: {}, status: 'running' });
+        const over = await store.upsertSweep({ name: 'unf-over', spec: {}, status: 'done' });
+        const ids: Record<string, number> = {};
+        for (const [key, status] of [
+          ['p', 'pending'],
+          ['r', 'running'],
+          ['d', 'done'],
+          ['f', 'failed'],
+          ['c', 'cancelled'],
+        ] as const) {
+          const r = await store.upsertRun({
+            sweepId: live.id,
+            key,
+            parameters: { k: key },
+            runDir: `/runs/${key}`,
+          });
+          if (status !== 'pending') await store.setRunStatus(r.id, status);
+          ids[key] = r.id;
+        }
+        const old = await store.upsertRun({ sweepId: over.id, key: 'p', parameters: {} });
+        const all = await store.listUnfinishedRuns();
+        const mine = all.filter((r) => r.sweep === 'unf-live');
+        assert.deepEqual(mine, [
+          {
+            id: ids.p,
+            sweep: 'unf-live',
+            key: 'p',
+            status: 'pending',
+            attempt: 0,
+            parameters: { k: 'p' },
+            runDir: '/runs/p',
+          },
+          {
+            id: ids.r,
+            sweep: 'unf-live',
+            key: 'r',
+            status: 'running',
+            attempt: 1,
+            parameters: { k: 'r' },
+            runDir: '/runs/r',
+          },
+        ]);
+        assert.ok(
+          !all.some((r) => r.id === old.id),
+          'a pending run of a sweep that is not running',
+        );
+        // Of one named sweep, whatever its status.
+        assert.deepEqual(
+          (await store.listUnfinishedRuns({ sweep: 'unf-over' })).map((r) => r.id),
+          [old.id],
+        );
+      },
+    );
+
     t('run status moves stamp times, bump attempt and keep the error of failures', async () => {
       const s = await store.upsertSweep({ name: 'status', spec: {} });
       const r = await store.upsertRun({ sweepId: s.id, key: 'x', parameters: {} });

@@ -17,8 +17,9 @@ fidlab workers             lists every worker registered in NATS (a worker that 
                            disappears after FIDLAB_BUS_WORKER_TTL_MS, default 30 s)
 fidlab workers start       starts one trainer per GPU (CUDA_VISIBLE_DEVICES set to it) plus N
                            evaluators, or --count N workers of role any on a machine without GPUs;
-                           forwards SIGINT/SIGTERM to them and exits when they all have (restarts
-                           nothing: the queue gives a dead worker's job to another)
+                           forwards SIGINT/SIGTERM to them and exits when they all have: 0 when
+                           every one exited 0, else 1 (restarts nothing: the queue gives a dead
+                           worker's job to another)
   --gpus LIST      GPU indices, comma-separated
   --evaluators N   evaluator workers besides the trainers (default 0)
   --count N        workers without a GPU (role any)
