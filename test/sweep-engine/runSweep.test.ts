@@ -7,7 +7,18 @@ import { after, before, test } from 'node:test';
 import { isFidlabError } from '@fidlab/base';
 import { selectBackend } from '@fidlab/models';
 import { openStore, type Store } from '@fidlab/store';
-import { parseSweepText, resolveMetrics, runSweep } from '@fidlab/experiments';
+import {
+  ArtifactCheckpointStore,
+  buildTrialJob,
+  expandTrials,
+  parseSweepText,
+  resolveMetrics,
+  runSweep,
+  runTrialJob,
+  type Claim,
+  type JobContext,
+} from '@fidlab/experiments';
+import { openArtifactStore } from '@fidlab/base';
 import { tinySweepText, type TinySweepOptions } from '@fidlab/testing';
 
 // One real sweep end to end on tiny synthetic data: training (the fast CPU path), evaluation with
@@ -245,6 +256,76 @@ test('an interrupted identity sweep resumes at epoch 2 without redoing epoch 1',
   );
   assert.deepEqual(epochs[0], before[0], "epoch 1's row is untouched");
   assert.ok(epochs[1].checkpoint?.uri.endsWith('epoch-0002'));
+});
+
+test('identity checkpoints go to the artifact store; a trial resumed in another runs dir fetches the newest', async () => {
+  const spec = identitySweep('ids-art');
+  const art = new ArtifactCheckpointStore(
+    await openArtifactStore(join(dir, 'artifacts')),
+    join(dir, 'art-cache'),
+  );
+  const sweep = await store.upsertSweep({ name: spec.name, spec, status: 'running' });
+  const [trial] = expandTrials(spec);
+  const run = await store.upsertRun({
+    sweepId: sweep.id,
+    key: trial.key,
+    parameters: trial.parameters,
+  });
+  const job = (machine: string) =>
+    buildTrialJob(spec, trial, {
+      runId: run.id,
+      runDir: join(dir, machine, spec.name, trial.key),
+      metrics: [],
+    });
+  const ctx = (signal: AbortSignal, lines: string[], claim: Claim): JobContext => ({
+    recorder: store,
+    checkpoints: art,
+    claim,
+    emit: async () => {},
+    heartbeat: () => {},
+    log: (l) => lines.push(l),
+    signal,
+  });
+  await store.registerWorker({ id: 'machine-a', hostname: 'a' });
+  await store.registerWorker({ id: 'machine-b', hostname: 'b' });
+  const stop = new AbortController();
+  const linesA: string[] = [];
+  const claimA = (await store.claimRun(run.id, 'machine-a'))!;
+  const wrappedA = ctx(stop.signal, linesA, claimA);
+  const a = await runTrialJob(job('machine-a'), {
+    ...wrappedA,
+    log: (l) => {
+      linesA.push(l);
+      if (/ epoch 1: rank_1=/.test(l)) stop.abort();
+    },
+  });
+  assert.equal(a.status, 'cancelled', linesA.join('\n'));
+  const [first] = await store.runEpochs(run.id);
+  assert.equal(first.epoch, 1);
+  assert.ok(art.holds(first.checkpoint!), `recorded as an artifact: ${first.checkpoint!.uri}`);
+  assert.match(first.checkpoint!.sha256 ?? '', /^[0-9a-f]{64}$/);
+
+  const linesB: string[] = [];
+  const claimB = (await store.claimRun(run.id, 'machine-b', { steal: true }))!;
+  const b = await runTrialJob(job('machine-b'), ctx(new AbortController().signal, linesB, claimB));
+  assert.equal(b.status, 'done', linesB.join('\n'));
+  assert.ok(
+    linesB.some((l) =>
+      /epoch 1: fetched its checkpoint from file:\/\/.* \(sha256 verified\)/.test(l),
+    ),
+    linesB.join('\n'),
+  );
+  assert.ok(
+    !linesB.some((l) => / epoch 1: rank_1=/.test(l)),
+    `epoch 1 ran again:\n${linesB.join('\n')}`,
+  );
+  const epochs = await store.runEpochs(run.id);
+  assert.deepEqual(
+    epochs.map((e) => e.epoch),
+    [1, 2],
+  );
+  assert.deepEqual(epochs[0], first, "epoch 1's row is untouched");
+  assert.ok(art.holds(epochs[1].checkpoint!), epochs[1].checkpoint!.uri);
 });
 
 test('an identity epoch whose checkpoint was written but whose row was not gets it on resume', async () => {

@@ -1,6 +1,9 @@
 // Identity fine-tuning trials: the trial measures itself (rank-k on its probe set, training
 // accuracy, loss) after every epoch, so it stays one job with no evaluation jobs.
+import { join } from 'node:path';
 import {
+  checkpointsDir,
+  epochDirName,
   epochFromManifest,
   listIdentityCheckpoints,
   readIdentityManifest,
@@ -8,7 +11,7 @@ import {
   type IdentityEpochResult,
 } from '@fidlab/training';
 import { identityMetricValues } from '../identityMetricValues.js';
-import type { JobContext, TrialJob } from '../ports.js';
+import type { CheckpointRef, JobContext, TrialJob } from '../ports.js';
 import { toIdentityConfig } from '../trialConfig.js';
 import { summarise, type TrialRun } from './common.js';
 
@@ -27,18 +30,20 @@ export async function runIdentityTrial(
   const log = ctx.log;
   const config = toIdentityConfig(spec, { parameters: job.parameters as never }, runDir);
   const body = config.body?.kind ?? 'facerec';
+  const store = ctx.checkpoints;
+  /** The ref to record: the local folder, or (with an artifact store) its uploaded artifact. */
+  const checkpointRef = async (e: IdentityEpochResult): Promise<CheckpointRef | null> => {
+    if (!e.checkpointDir) return null;
+    const local = { uri: e.checkpointDir, sha256: e.sha256, bytes: e.bytes };
+    if (!store || !e.sha256) return local;
+    const at = { sweep: job.sweep, runKey: job.runKey, epoch: e.epoch, sha256: e.sha256 };
+    return store.put(e.checkpointDir, at);
+  };
   const record = async (e: IdentityEpochResult, seconds: number | null = e.seconds) => {
     ctx.heartbeat();
     await recorder.recordEpoch(
       runId,
-      {
-        epoch: e.epoch,
-        losses: { loss: e.loss },
-        checkpoint: e.checkpointDir
-          ? { uri: e.checkpointDir, sha256: e.sha256, bytes: e.bytes }
-          : null,
-        seconds,
-      },
+      { epoch: e.epoch, losses: { loss: e.loss }, checkpoint: await checkpointRef(e), seconds },
       ctx.claim,
     );
     const values = identityMetricValues(e, config);
@@ -48,9 +53,26 @@ export async function runIdentityTrial(
   };
   // A previous process may have died after a checkpoint was written but before its epoch was
   // recorded; the resumed trial starts after that checkpoint, so record it from its manifest.
-  const recorded = new Set(
-    (await recorder.runEpochs(runId)).filter((e) => e.checkpoint !== null).map((e) => e.epoch),
+  const rows = (await recorder.runEpochs(runId)).filter((e) => e.checkpoint !== null);
+  const recorded = new Set(rows.map((e) => e.epoch));
+  // Another machine may have trained the recorded epochs: trainIdentity resumes from the newest
+  // checkpoint in runDir, so fetch the newest recorded artifact (verified) when runDir lacks it.
+  const newest = rows.reduce<(typeof rows)[number] | null>(
+    (a, e) => (a === null || e.epoch > a.epoch ? e : a),
+    null,
   );
+  if (
+    store &&
+    newest?.checkpoint &&
+    store.holds(newest.checkpoint) &&
+    !(await listIdentityCheckpoints(runDir)).some((c) => c.epoch === newest.epoch)
+  ) {
+    await store.fetch(newest.checkpoint, join(checkpointsDir(runDir), epochDirName(newest.epoch)));
+    ctx.heartbeat();
+    log(
+      `${label} epoch ${newest.epoch}: fetched its checkpoint from ${newest.checkpoint.uri} (sha256 verified)`,
+    );
+  }
   for (const { epoch, dir } of (await listIdentityCheckpoints(runDir)).reverse()) {
     if (recorded.has(epoch)) continue;
     let e: IdentityEpochResult;
