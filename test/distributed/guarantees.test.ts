@@ -12,6 +12,7 @@ import {
   busEnv,
   fakeSweepFile,
   servicesSkipReason,
+  suiteResources,
   until,
   World,
   WorkerProcess,
@@ -66,22 +67,7 @@ async function recordsPerEpoch(w: World, sweep: string) {
 }
 
 describe('distributed sweeps on real servers', { skip: skip ?? false, concurrency: false }, () => {
-  const cleanup: (() => Promise<unknown>)[] = [];
-  after(async () => {
-    for (const c of cleanup.reverse()) await c().catch(() => {});
-  });
-  async function world(): Promise<World> {
-    const w = await World.create();
-    cleanup.push(() => w.close());
-    return w;
-  }
-  function track(p: WorkerProcess): WorkerProcess {
-    cleanup.push(async () => {
-      p.signal('SIGKILL');
-      await p.exited;
-    });
-    return p;
-  }
+  const { world, track } = suiteResources(after);
 
   test('lease: a worker SIGKILLed mid-epoch; the next resumes from the last recorded checkpoint', async () => {
     const w = await world();

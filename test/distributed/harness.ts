@@ -345,3 +345,30 @@ select: { metric: fake_fid, goal: min }
   );
   return file;
 }
+
+/**
+ * What a suite opens and starts, closed and killed (newest first) after it: register with the
+ * suite's `after`. `track` kills a process at the end (`kill`: how, when SIGKILL is not enough).
+ */
+export function suiteResources(after: (fn: () => Promise<void>) => void) {
+  const cleanup: (() => Promise<unknown>)[] = [];
+  after(async () => {
+    for (const c of cleanup.reverse()) await c().catch(() => {});
+  });
+  return {
+    cleanup,
+    async world(): Promise<World> {
+      const w = await World.create();
+      cleanup.push(() => w.close());
+      return w;
+    },
+    track(p: WorkerProcess, kill?: (p: WorkerProcess) => void): WorkerProcess {
+      cleanup.push(async () => {
+        kill?.(p);
+        p.signal('SIGKILL');
+        await p.exited;
+      });
+      return p;
+    },
+  };
+}

@@ -11,7 +11,15 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { createApiClient } from '@fidlab/api';
 import { listWorkers, type WorkerEntry } from '@fidlab/bus';
-import { busEnv, servicesSkipReason, TEST_BUS, until, World, WorkerProcess } from './harness.js';
+import {
+  busEnv,
+  servicesSkipReason,
+  suiteResources,
+  TEST_BUS,
+  until,
+  World,
+  WorkerProcess,
+} from './harness.js';
 
 const skip = await servicesSkipReason();
 if (skip) console.log(`# skipped: ${skip}`);
@@ -66,24 +74,13 @@ const alive = (pid: number) => {
 };
 
 describe('operating workers on real servers', { skip: skip ?? false, concurrency: false }, () => {
-  const cleanup: (() => Promise<unknown>)[] = [];
-  after(async () => {
-    for (const c of cleanup.reverse()) await c().catch(() => {});
-  });
-  async function world(): Promise<World> {
-    const w = await World.create();
-    cleanup.push(() => w.close());
-    return w;
-  }
-  function track(p: WorkerProcess): WorkerProcess {
-    cleanup.push(async () => {
-      // The parent of `workers start` forwards SIGTERM; kill any child it left, then it.
+  const resources = suiteResources(after);
+  const world = resources.world;
+  // The parent of `workers start` forwards SIGTERM; kill any child it left, then it.
+  const track = (p: WorkerProcess) =>
+    resources.track(p, () => {
       for (const pid of children(p).values()) if (alive(pid)) process.kill(pid, 'SIGKILL');
-      p.signal('SIGKILL');
-      await p.exited;
     });
-    return p;
-  }
   const live = (w: World) => listWorkers(w.topology.workers, Date.now(), TEST_BUS.workerTtlMs);
 
   test('workers start --count 2 --evaluators 1: listed with their roles; SIGTERM reaches all, each exits 0', async () => {

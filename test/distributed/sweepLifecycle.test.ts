@@ -11,6 +11,7 @@ import {
   busEnv,
   fakeSweepFile,
   servicesSkipReason,
+  suiteResources,
   until,
   World,
   WorkerProcess,
@@ -28,14 +29,10 @@ function fidlab(args: string[]): WorkerProcess {
 }
 
 describe('sweeps that wait for the sweeps they refer to', { skip: skip ?? false }, () => {
-  const cleanup: (() => Promise<unknown>)[] = [];
-  after(async () => {
-    for (const c of cleanup.reverse()) await c().catch(() => {});
-  });
+  const { cleanup, world, track } = suiteResources(after);
 
   test('queued only once the referenced sweep has finished, by the follower and by the coordinator', async () => {
-    const w = await World.create();
-    cleanup.push(() => w.close());
+    const w = await world();
     Object.assign(process.env, busEnv());
     const lines: string[] = [];
     const coordinator = await startCoordinator(
@@ -51,7 +48,7 @@ describe('sweeps that wait for the sweeps they refer to', { skip: skip ?? false 
     assert.equal(await a.exited, 0, a.lines.join('\n'));
     // B follows and waits; C is detached and waits for the coordinator.
     const b = fidlab(['run', sweepFile(w, 'ref-b', ref), ...nats]);
-    cleanup.push(async () => (b.signal('SIGKILL'), b.exited));
+    track(b);
     await b.waitFor(/^sweep ref-b waits for sweep\(s\) ref-a to finish/);
     const c = fidlab(['run', sweepFile(w, 'ref-c', ref), ...nats, '--detach']);
     assert.equal(await c.exited, 0, c.lines.join('\n'));
@@ -59,7 +56,7 @@ describe('sweeps that wait for the sweeps they refer to', { skip: skip ?? false 
     assert.equal((await w.store.getSweep('ref-c'))!.status, 'pending');
 
     const workers = [0, 1].map((i) => w.worker(['--id', `w${i}`]));
-    for (const p of workers) cleanup.push(async () => (p.signal('SIGKILL'), p.exited));
+    workers.forEach((p) => track(p));
 
     const status = async (s: string) => (await w.store.getSweep(s))?.status;
     await until(
@@ -108,14 +105,13 @@ describe('sweeps that wait for the sweeps they refer to', { skip: skip ?? false 
   });
 
   test('a done run whose values are of an older protocol is evaluated again, not trained', async () => {
-    const w = await World.create();
-    cleanup.push(() => w.close());
+    const w = await world();
     const worker = w.worker(['--id', 'w0']);
-    cleanup.push(async () => (worker.signal('SIGKILL'), worker.exited));
+    track(worker);
     const nats = ['--nats', w.nats.url, '--db', w.db.url, '--runs-dir', join(w.dir, 'runs')];
     const file = sweepFile(w, 'reeval', 'facerec', [1]);
     const first = fidlab(['run', file, ...nats]);
-    cleanup.push(async () => (first.signal('SIGKILL'), first.exited));
+    track(first);
     await until(
       () =>
         `the first run to end:\n${first.lines.join('\n')}\n--- worker:\n${worker.lines.join('\n')}`,
