@@ -36,7 +36,10 @@ export type SubmitRecorder = Pick<
 
 /** What following and closing sweeps needs of the store besides the Recorder (Store has it). */
 export interface SweepLister {
-  listSweeps(): Promise<{ name: string; spec: unknown; status: SweepStatus }[]>;
+  /** `runs`: how many runs are in each status (the store's summaries have it). */
+  listSweeps(): Promise<
+    { name: string; spec: unknown; status: SweepStatus; runs?: Partial<Record<string, number>> }[]
+  >;
   listRuns(q: { sweep: string }): Promise<(RecordedRun & { status: string })[]>;
 }
 
@@ -244,6 +247,8 @@ export async function advanceSweeps(o: {
 }): Promise<void> {
   for (const s of await o.store.listSweeps()) {
     if (s.status === 'running') {
+      // Runs still pending or running: not over, whatever the queue holds (no run listing).
+      if ((s.runs?.pending ?? 0) + (s.runs?.running ?? 0) > 0) continue;
       const runs = await o.store.listRuns({ sweep: s.name });
       const state = await sweepState(o.topology, s.name, runs);
       if (!state.finished) continue;
