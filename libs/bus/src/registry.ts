@@ -25,8 +25,9 @@ export async function listWorkers(
   ttlMs?: number,
 ): Promise<WorkerEntry[]> {
   const out: WorkerEntry[] = [];
-  const keys: string[] = [];
-  for await (const k of await kv.keys()) keys.push(k);
+  // A key rewritten while it is being listed (a heartbeat) can come twice: keep each once.
+  const keys = new Set<string>();
+  for await (const k of await kv.keys()) keys.add(k);
   for (const k of keys) {
     const e = await kv.get(k);
     if (!e || e.operation !== 'PUT') continue;

@@ -99,13 +99,18 @@ describe('bus worker on a real nats-server', { skip: skip ?? false }, () => {
         }),
     );
     workers.forEach((w) => void w.start());
-    await until(
-      'every run done and evaluated',
-      () => [...rec.runs.values()].every((r) => r.status === 'done') && rec.metrics.size === 40,
-    );
-    const listed = await listWorkers(topo.workers);
-    assert.deepEqual(listed.map((w) => w.id).sort(), ['w0', 'w1']);
-    await Promise.all(workers.map((w) => w.stop()));
+    try {
+      await until(
+        'every run done and evaluated',
+        () => [...rec.runs.values()].every((r) => r.status === 'done') && rec.metrics.size === 40,
+      );
+      // Listed while both still beat: each once (a key rewritten during the listing comes twice).
+      const listed = await listWorkers(topo.workers);
+      assert.deepEqual(listed.map((w) => w.id).sort(), ['w0', 'w1']);
+    } finally {
+      // Stopped whatever happened: left running, they would take the next tests' jobs.
+      await Promise.all(workers.map((w) => w.stop()));
+    }
     assert.equal(started.length, 20, 'each trial started once');
     assert.equal(rec.epochs.size, 40);
     assert.ok([...rec.epochs.values()].every((e) => e.writes === 1));
