@@ -18,6 +18,9 @@ export async function removeWorker(kv: KV, id: string): Promise<void> {
   await kv.delete(workerKey(id));
 }
 
+/** The longest a listing of the registry's keys is followed. */
+const KEY_LISTING_MS = 3000;
+
 /** Every live worker, oldest first. Entries this build cannot read are skipped. */
 export async function listWorkers(
   kv: KV,
@@ -25,9 +28,17 @@ export async function listWorkers(
   ttlMs?: number,
 ): Promise<WorkerEntry[]> {
   const out: WorkerEntry[] = [];
-  // A key rewritten while it is being listed (a heartbeat) can come twice: keep each once.
+  // A key rewritten while it is being listed (a heartbeat) can come twice: keep each once. The
+  // listing follows such rewrites, so with workers beating it may not end by itself: every key
+  // that exists comes first, so it is stopped after a bounded wait.
   const keys = new Set<string>();
-  for await (const k of await kv.keys()) keys.add(k);
+  const listing = await kv.keys();
+  const timer = setTimeout(() => listing.stop(), KEY_LISTING_MS);
+  try {
+    for await (const k of listing) keys.add(k);
+  } finally {
+    clearTimeout(timer);
+  }
   for (const k of keys) {
     const e = await kv.get(k);
     if (!e || e.operation !== 'PUT') continue;
