@@ -81,7 +81,7 @@ describe('operating workers on real servers', { skip: skip ?? false, concurrency
     resources.track(p, () => {
       for (const pid of children(p).values()) if (alive(pid)) process.kill(pid, 'SIGKILL');
     });
-  const live = (w: World) => listWorkers(w.topology.workers, Date.now(), TEST_BUS.workerTtlMs);
+  const live = (w: World) => listWorkers(w.topology, Date.now(), TEST_BUS.workerTtlMs);
 
   test('workers start --count 2 --evaluators 1: listed with their roles; SIGTERM reaches all, each exits 0', async () => {
     const w = await world();

@@ -304,7 +304,7 @@ describe('secured brokers', { skip: skip ?? false, concurrency: false }, () => {
       cleanup.push(() => nc.close());
       const topology = await ensureTopology(nc, busSettings(TEST_BUS));
       await until('the worker registered', async () =>
-        (await listWorkers(topology.workers)).some((w) => w.id === sweep),
+        (await listWorkers(topology)).some((w) => w.id === sweep),
       );
       const run = fidlab(
         `${c.name}: run`,

@@ -97,24 +97,22 @@ async function startBus(values: Record<string, string | boolean | undefined>, io
   return {
     description,
     workers: async (): Promise<WorkerRow[]> =>
-      (await b.listWorkers(topology.workers, Date.now(), topology.settings.workerTtlMs)).map(
-        (w) => ({
-          id: w.id,
-          hostname: w.host,
-          pid: w.pid,
-          info: {
-            role: w.role,
-            gpu: w.gpu,
-            backend: w.backend,
-            job: w.job,
-            jobsDone: w.jobsDone,
-            jobsFailed: w.jobsFailed,
-          },
-          status: w.job ? 'busy' : 'idle',
-          startedAt: new Date(w.startedAt).toISOString(),
-          lastSeenAt: new Date(w.heartbeatAt).toISOString(),
-        }),
-      ),
+      (await b.listWorkers(topology, Date.now(), topology.settings.workerTtlMs)).map((w) => ({
+        id: w.id,
+        hostname: w.host,
+        pid: w.pid,
+        info: {
+          role: w.role,
+          gpu: w.gpu,
+          backend: w.backend,
+          job: w.job,
+          jobsDone: w.jobsDone,
+          jobsFailed: w.jobsFailed,
+        },
+        status: w.job ? 'busy' : 'idle',
+        startedAt: new Date(w.startedAt).toISOString(),
+        lastSeenAt: new Date(w.heartbeatAt).toISOString(),
+      })),
     watch: (store: Store) => {
       const log = (l: string) => io.err(`fidlab-coordinator: ${l}`);
       const stopAdvisories = b.watchMaxDeliveries(nc, topology, store as Recorder, log);

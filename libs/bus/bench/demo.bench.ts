@@ -183,7 +183,7 @@ try {
   );
   const nc = await connectBus({ servers: [nats.url] });
   const topology = await ensureTopology(nc, busSettings());
-  while ((await listWorkers(topology.workers)).length < 2) {
+  while ((await listWorkers(topology)).length < 2) {
     if (workers.child.exitCode !== null)
       throw new Error(`fidlab workers start exited; see ${join(work, 'b-workers.log')}`);
     await new Promise((r) => setTimeout(r, 200));

@@ -39,9 +39,9 @@ class ReferenceWatch {
     for (const s of await store.listSweeps()) {
       if (s.status !== 'running') continue;
       const runs = await store.listRuns({ sweep: s.name });
-      const { settings, workers } = this.topology;
+      const { settings } = this.topology;
       const busy = new Set(
-        (await listWorkers(workers, Date.now(), settings.workerTtlMs))
+        (await listWorkers(this.topology, Date.now(), settings.workerTtlMs))
           .filter((w) => w.job?.kind === 'trial')
           .map((w) => w.job!.runId),
       );

@@ -46,9 +46,9 @@ export class LostJobWatch {
 
   /** Runs whose job is lost (see above); `runs` may hold finished ones, they are ignored. */
   async check(runs: UnfinishedRun[], now = Date.now()): Promise<UnfinishedRun[]> {
-    const { settings, workers } = this.topology;
+    const { settings } = this.topology;
     const busy = new Set(
-      (await listWorkers(workers, now, settings.workerTtlMs))
+      (await listWorkers(this.topology, now, settings.workerTtlMs))
         .filter((w) => w.job?.kind === 'trial')
         .map((w) => w.job!.runId),
     );

@@ -3,6 +3,7 @@
 // worker disappears from `fidlab workers` within that time; a worker that exits cleanly deletes
 // its own entry at once.
 import type { KV } from '@nats-io/kv';
+import type { Topology } from './topology.js';
 import { decodeWorkerEntry, encodeWorkerEntry, type WorkerEntry } from './wire.js';
 
 /** KV keys allow [-/_=.a-zA-Z0-9]; worker ids are host-pid-random, mapped onto that. */
@@ -18,27 +19,28 @@ export async function removeWorker(kv: KV, id: string): Promise<void> {
   await kv.delete(workerKey(id));
 }
 
-/** The longest a listing of the registry's keys is followed. */
-const KEY_LISTING_MS = 3000;
-
-/** Every live worker, oldest first. Entries this build cannot read are skipped. */
+/**
+ * Every live worker, oldest first. Entries this build cannot read are skipped.
+ *
+ * The keys come from one stream-info request (the subjects present in the bucket's stream), not
+ * from `kv.keys()`: that listing follows the heartbeats' rewrites while it runs, so with workers
+ * beating it may list a key twice and need not end by itself.
+ */
 export async function listWorkers(
-  kv: KV,
+  registry: Pick<Topology, 'jsm' | 'workers' | 'names'>,
   now = Date.now(),
   ttlMs?: number,
 ): Promise<WorkerEntry[]> {
+  const { jsm, workers: kv, names } = registry;
   const out: WorkerEntry[] = [];
-  // A key rewritten while it is being listed (a heartbeat) can come twice: keep each once. The
-  // listing follows such rewrites, so with workers beating it may not end by itself: every key
-  // that exists comes first, so it is stopped after a bounded wait.
-  const keys = new Set<string>();
-  const listing = await kv.keys();
-  const timer = setTimeout(() => listing.stop(), KEY_LISTING_MS);
-  try {
-    for await (const k of listing) keys.add(k);
-  } finally {
-    clearTimeout(timer);
-  }
+  // KV buckets are the stream KV_<bucket> with one subject $KV.<bucket>.<key> per key (ADR-8).
+  const subjectPrefix = `$KV.${names.workersBucket}.`;
+  const info = await jsm.streams.info(`KV_${names.workersBucket}`, {
+    subjects_filter: `${subjectPrefix}>`,
+  });
+  const keys = Object.keys(info.state.subjects ?? {})
+    .filter((s) => s.startsWith(subjectPrefix))
+    .map((s) => s.slice(subjectPrefix.length));
   for (const k of keys) {
     const e = await kv.get(k);
     if (!e || e.operation !== 'PUT') continue;

@@ -105,7 +105,7 @@ describe('bus worker on a real nats-server', { skip: skip ?? false }, () => {
         () => [...rec.runs.values()].every((r) => r.status === 'done') && rec.metrics.size === 40,
       );
       // Listed while both still beat: each once (a key rewritten during the listing comes twice).
-      const listed = await listWorkers(topo.workers);
+      const listed = await listWorkers(topo);
       assert.deepEqual(listed.map((w) => w.id).sort(), ['w0', 'w1']);
     } finally {
       // Stopped whatever happened: left running, they would take the next tests' jobs.
@@ -114,7 +114,7 @@ describe('bus worker on a real nats-server', { skip: skip ?? false }, () => {
     assert.equal(started.length, 20, 'each trial started once');
     assert.equal(rec.epochs.size, 40);
     assert.ok([...rec.epochs.values()].every((e) => e.writes === 1));
-    assert.deepEqual(await listWorkers(topo.workers), [], 'stopped workers leave the registry');
+    assert.deepEqual(await listWorkers(topo), [], 'stopped workers leave the registry');
   });
 
   test('a poison job is retried with backoff, then dead-lettered and its run failed', async () => {
@@ -253,10 +253,8 @@ describe('bus worker on a real nats-server', { skip: skip ?? false }, () => {
       pullExpiresMs: 300,
     });
     void w.start();
-    await until('registered', async () =>
-      (await listWorkers(topo.workers)).some((e) => e.id === 'ghost'),
-    );
-    const [e] = await listWorkers(topo.workers);
+    await until('registered', async () => (await listWorkers(topo)).some((e) => e.id === 'ghost'));
+    const [e] = await listWorkers(topo);
     assert.equal(e.gpu, '3');
     assert.equal(e.role, 'trainer');
     // A vanished process: its registry timer stops and its clean removal never happens.
@@ -268,7 +266,7 @@ describe('bus worker on a real nats-server', { skip: skip ?? false }, () => {
     const t0 = Date.now();
     await until(
       'vanished',
-      async () => !(await listWorkers(topo.workers)).some((x) => x.id === 'ghost'),
+      async () => !(await listWorkers(topo)).some((x) => x.id === 'ghost'),
       10_000,
     );
     assert.ok(Date.now() - t0 < 4000, `vanished after ${Date.now() - t0} ms`);

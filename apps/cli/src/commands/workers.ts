@@ -36,11 +36,7 @@ ${BUS_FLAGS}`,
     const { listWorkers } = await import('@fidlab/bus');
     const { nc, topology } = await connectFromFlags(values, 'fidlab workers');
     try {
-      const workers = await listWorkers(
-        topology.workers,
-        Date.now(),
-        topology.settings.workerTtlMs,
-      );
+      const workers = await listWorkers(topology, Date.now(), topology.settings.workerTtlMs);
       if (values.json) {
         io.out(JSON.stringify({ workers }));
         return 0;
