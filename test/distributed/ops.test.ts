@@ -82,9 +82,8 @@ describe('operating workers on real servers', { skip: skip ?? false, concurrency
       for (const pid of children(p).values()) if (alive(pid)) process.kill(pid, 'SIGKILL');
     });
   const live = (w: World) => listWorkers(w.topology, Date.now(), TEST_BUS.workerTtlMs);
-
-  test('workers start --count 2 --evaluators 1: listed with their roles; SIGTERM reaches all, each exits 0', async () => {
-    const w = await world();
+  /** `fidlab workers start` of three fake workers (`extra` says which), once all are listed. */
+  const startWorkers = async (w: World, ...extra: string[]) => {
     const parent = track(
       fidlab([
         'workers',
@@ -96,16 +95,19 @@ describe('operating workers on real servers', { skip: skip ?? false, concurrency
         '--runs-dir',
         join(w.dir, 'runs'),
         '--fake',
-        '--count',
-        '2',
-        '--evaluators',
-        '1',
+        ...extra,
       ]),
     );
     await until(
       () => `3 workers registered\n${parent.lines.join('\n')}`,
       async () => (await live(w)).length === 3,
     );
+    return parent;
+  };
+
+  test('workers start --count 2 --evaluators 1: listed with their roles; SIGTERM reaches all, each exits 0', async () => {
+    const w = await world();
+    const parent = await startWorkers(w, '--count', '2', '--evaluators', '1');
     const pids = children(parent);
     assert.deepEqual([...pids.keys()].sort(), ['evaluator 1', 'worker 1', 'worker 2']);
     // `fidlab workers --json`: the registry as the CLI reads it.
@@ -153,27 +155,7 @@ describe('operating workers on real servers', { skip: skip ?? false, concurrency
 
   test('workers start --gpus 0,1 --evaluators 1: CUDA_VISIBLE_DEVICES per child; a SIGKILLed child is reported, not restarted', async () => {
     const w = await world();
-    const parent = track(
-      fidlab([
-        'workers',
-        'start',
-        '--nats',
-        w.nats.url,
-        '--db',
-        w.db.url,
-        '--runs-dir',
-        join(w.dir, 'runs'),
-        '--fake',
-        '--gpus',
-        '0,1',
-        '--evaluators',
-        '1',
-      ]),
-    );
-    await until(
-      () => `3 workers registered\n${parent.lines.join('\n')}`,
-      async () => (await live(w)).length === 3,
-    );
+    const parent = await startWorkers(w, '--gpus', '0,1', '--evaluators', '1');
     const pids = children(parent);
     const expected: Record<string, { role: string; gpu: string }> = {
       'trainer gpu 0': { role: 'trainer', gpu: '0' },

@@ -47,46 +47,66 @@ export interface NatsObjectBackendOptions {
   chunkBytes?: number;
 }
 
+/**
+ * One bucket, or one prefix inside it: the root `nats-obj://bucket/team-a` keeps its objects under
+ * the names `team-a/<key>`, so teams or studies can share a bucket without sharing keys.
+ */
 export class NatsObjectBackend implements BlobBackend {
   private constructor(
     readonly bucket: string,
+    /** '' or a validated key ending in '/'. */
+    readonly prefix: string,
     private readonly js: JetStreamClient,
     private readonly os: ObjectStore,
     private readonly chunkBytes: number,
   ) {}
 
-  /** Opens (creating when missing) the bucket. */
+  /** Opens (creating when missing) the bucket; `prefix` ('' for none) is the root inside it. */
   static async open(
     nc: NatsConnection,
     bucket: string,
     opts: NatsObjectBackendOptions = {},
+    prefix = '',
   ): Promise<NatsObjectBackend> {
     if (!BUCKET.test(bucket))
       throw new FidlabError(
         ErrorCode.INVALID_CONFIG,
         `artifact bucket '${bucket}': must match ${BUCKET.source}`,
       );
+    const root = prefix.replace(/\/+$/, '');
+    if (root !== '') validateArtifactKey(root);
     const js = jetstream(nc);
     const os = await new Objm(js).create(bucket, {
       storage: opts.storage === 'memory' ? StorageType.Memory : StorageType.File,
       replicas: opts.replicas ?? 1,
     });
-    return new NatsObjectBackend(bucket, js, os, opts.chunkBytes ?? CHUNK_BYTES);
+    return new NatsObjectBackend(
+      bucket,
+      root === '' ? '' : `${root}/`,
+      js,
+      os,
+      opts.chunkBytes ?? CHUNK_BYTES,
+    );
   }
 
   uri(key: string): string {
-    return `${NATS_OBJ_SCHEME}://${this.bucket}/${key}`;
+    return `${NATS_OBJ_SCHEME}://${this.bucket}/${this.prefix}${key}`;
   }
 
   keyOf(uri: string): string | null {
     const p = parseNatsObjUri(uri);
-    return p && p.bucket === this.bucket ? p.key : null;
+    if (!p || p.bucket !== this.bucket || !p.key.startsWith(this.prefix)) return null;
+    return p.key.slice(this.prefix.length);
+  }
+
+  /** The object's name in the bucket: the root's prefix, then the validated key. */
+  private name(key: string): string {
+    return `${this.prefix}${validateArtifactKey(key)}`;
   }
 
   async write(key: string, file: string): Promise<void> {
-    validateArtifactKey(key);
     const rs = Readable.toWeb(createReadStream(file)) as unknown as ReadableStream<Uint8Array>;
-    await this.os.put({ name: key, options: { max_chunk_size: this.chunkBytes } }, rs);
+    await this.os.put({ name: this.name(key), options: { max_chunk_size: this.chunkBytes } }, rs);
   }
 
   /**
@@ -104,8 +124,7 @@ export class NatsObjectBackend implements BlobBackend {
    * ArtifactStore checks the sha256 recorded when the artifact was written on top of that.
    */
   async read(key: string, file: string): Promise<void> {
-    validateArtifactKey(key);
-    const info = await this.os.info(key);
+    const info = await this.os.info(this.name(key));
     if (!info || info.deleted)
       throw new FidlabError(ErrorCode.NOT_FOUND, `artifact ${this.uri(key)}: not found`);
     if (info.options?.link)
@@ -151,15 +170,16 @@ export function natsObjectFactory(
     const p = parseNatsObjUri(uri);
     if (!p)
       throw new FidlabError(ErrorCode.INVALID_CONFIG, `artifact root '${uri}': not a nats-obj URI`);
-    return NatsObjectBackend.open(nc, p.bucket, opts);
+    return NatsObjectBackend.open(nc, p.bucket, opts, p.key);
   };
 }
 
-/** An ArtifactStore over one bucket. */
+/** An ArtifactStore over one bucket (or one prefix inside it). */
 export async function natsArtifactStore(
   nc: NatsConnection,
   bucket: string,
   opts: NatsObjectBackendOptions = {},
+  prefix = '',
 ): Promise<ArtifactStore> {
-  return new ArtifactStore(await NatsObjectBackend.open(nc, bucket, opts));
+  return new ArtifactStore(await NatsObjectBackend.open(nc, bucket, opts, prefix));
 }

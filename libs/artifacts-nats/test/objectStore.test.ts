@@ -104,3 +104,32 @@ test(
     rmSync(a);
   },
 );
+
+test(
+  'a root with a prefix keeps its objects under it; two prefixes in one bucket share no key',
+  { skip },
+  async () => {
+    const factories = { 'nats-obj': natsObjectFactory(nc, { storage: 'memory' }) };
+    const teamA = await openArtifactStore('nats-obj://shared-bucket/team-a/', factories);
+    const teamB = await openArtifactStore('nats-obj://shared-bucket/team-b', factories);
+    const f = join(dir, 'p.bin');
+    writeFileSync(f, 'team a');
+    const a = await teamA.putFile('features/x.npy', f);
+    assert.equal(a.uri, 'nats-obj://shared-bucket/team-a/features/x.npy');
+    writeFileSync(f, 'team b!');
+    const b = await teamB.putFile('features/x.npy', f);
+    assert.equal(b.uri, 'nats-obj://shared-bucket/team-b/features/x.npy');
+    assert.equal(readFileSync(await teamA.get(a, join(dir, 'pa')), 'utf8'), 'team a');
+    assert.equal(readFileSync(await teamB.get(b, join(dir, 'pb')), 'utf8'), 'team b!');
+    // The objects' names in the bucket carry the prefix.
+    const whole = await NatsObjectBackend.open(nc, 'shared-bucket', { storage: 'memory' });
+    await whole.read('team-a/features/x.npy', join(dir, 'pw'));
+    assert.equal(readFileSync(join(dir, 'pw'), 'utf8'), 'team a');
+    // A URI outside the root is not one of its artifacts, and a root that leaves is refused.
+    await assert.rejects(teamA.get(b, join(dir, 'never')), FidlabError);
+    await assert.rejects(
+      openArtifactStore('nats-obj://shared-bucket/../x', factories),
+      /artifact key '\.\.\/x'/,
+    );
+  },
+);

@@ -7,7 +7,33 @@ import type { BusFlags } from '@fidlab/bus/flags';
 import { UsageError } from '../command.js';
 
 // The commands spread BUS_FLAG_OPTIONS into their options and print BUS_FLAGS in their usage.
-export { BUS_FLAG_OPTIONS, BUS_FLAGS_USAGE as BUS_FLAGS } from '@fidlab/bus/flags';
+import { BUS_FLAG_OPTIONS } from '@fidlab/bus/flags';
+export { BUS_FLAG_OPTIONS };
+export { BUS_FLAGS_USAGE as BUS_FLAGS } from '@fidlab/bus/flags';
+
+/**
+ * The flags of `fidlab worker` that `fidlab workers start` takes too and passes on to every
+ * worker it starts (so the two cannot disagree on them).
+ */
+export const WORKER_FLAG_OPTIONS = {
+  ...BUS_FLAG_OPTIONS,
+  db: { type: 'string' },
+  'runs-dir': { type: 'string' },
+  artifacts: { type: 'string' },
+  backend: { type: 'string' },
+  fake: { type: 'boolean', default: false },
+} as const;
+
+/** The WORKER_FLAG_OPTIONS given, as the arguments of a `fidlab worker` command line. */
+export function workerFlagArgs(values: Record<string, unknown>): string[] {
+  const args: string[] = [];
+  for (const [k, o] of Object.entries(WORKER_FLAG_OPTIONS)) {
+    const v = values[k];
+    if (o.type === 'string' && typeof v === 'string') args.push(`--${k}`, v);
+    else if (o.type === 'boolean' && v === true) args.push(`--${k}`);
+  }
+  return args;
+}
 
 /** True when a NATS server is named by a flag, the environment or a config file. */
 export async function wantsBus(values: BusFlags): Promise<boolean> {

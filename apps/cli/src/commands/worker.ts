@@ -6,7 +6,12 @@ import { join, resolve } from 'node:path';
 import type { NatsConnection } from '@fidlab/bus';
 import { ErrorCode, FidlabError, openArtifactStore } from '@fidlab/base';
 import { parse, UsageError, type Command } from '../command.js';
-import { BUS_FLAG_OPTIONS, BUS_FLAGS, connectFromFlags, openRecorderStore } from './busCommon.js';
+import {
+  BUS_FLAGS,
+  connectFromFlags,
+  openRecorderStore,
+  WORKER_FLAG_OPTIONS,
+} from './busCommon.js';
 
 const ROLES = ['trainer', 'evaluator', 'any'] as const;
 
@@ -65,15 +70,10 @@ WORKER_TTL_MS); every process of a deployment must agree on them.`,
     const { values, positionals } = parse(argv, {
       allowPositionals: true,
       options: {
-        ...BUS_FLAG_OPTIONS,
-        db: { type: 'string' },
-        'runs-dir': { type: 'string' },
-        artifacts: { type: 'string' },
+        ...WORKER_FLAG_OPTIONS,
         role: { type: 'string', default: 'any' },
-        backend: { type: 'string' },
         gpu: { type: 'string' },
         id: { type: 'string' },
-        fake: { type: 'boolean', default: false },
       },
     });
     if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);

@@ -1,7 +1,13 @@
 // `fidlab workers` (the registry) and `fidlab workers start` (one worker process per GPU).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { numberOption, parse, UsageError, type Command, type Io } from '../command.js';
-import { BUS_FLAG_OPTIONS, BUS_FLAGS, connectFromFlags } from './busCommon.js';
+import {
+  BUS_FLAG_OPTIONS,
+  BUS_FLAGS,
+  connectFromFlags,
+  WORKER_FLAG_OPTIONS,
+  workerFlagArgs,
+} from './busCommon.js';
 
 const LIST_USAGE = 'usage: fidlab workers --nats URL [--json]';
 const START_USAGE = `usage: fidlab workers start --nats URL --db URL (--gpus 0,1,... [--evaluators N] | --count N)
@@ -74,15 +80,10 @@ async function start(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, {
     allowPositionals: true,
     options: {
-      ...BUS_FLAG_OPTIONS,
-      db: { type: 'string' },
-      'runs-dir': { type: 'string' },
-      artifacts: { type: 'string' },
-      backend: { type: 'string' },
+      ...WORKER_FLAG_OPTIONS,
       gpus: { type: 'string' },
       evaluators: { type: 'string' },
       count: { type: 'string' },
-      fake: { type: 'boolean', default: false },
     },
   });
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
@@ -99,18 +100,7 @@ async function start(argv: string[], io: Io): Promise<number> {
   const evaluators = numberOption(values.evaluators, 'evaluators', 0, { integer: true, min: 0 });
   const count = numberOption(values.count, 'count', 0, { integer: true, min: 1 });
   // Everything but the start flags goes to each worker.
-  const common: string[] = [];
-  for (const k of [
-    ...Object.keys(BUS_FLAG_OPTIONS),
-    'db',
-    'runs-dir',
-    'artifacts',
-    'backend',
-  ] as const) {
-    const v = (values as Record<string, unknown>)[k];
-    if (typeof v === 'string') common.push(`--${k}`, v);
-  }
-  if (values.fake) common.push('--fake');
+  const common = workerFlagArgs(values);
   const specs: { args: string[]; env: NodeJS.ProcessEnv; label: string }[] = [];
   for (const g of gpus)
     specs.push({
