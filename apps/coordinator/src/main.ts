@@ -5,18 +5,26 @@
  * NATS worker registry as workers.list, closes finished sweeps and queues the trials of sweeps that
  * waited for the sweeps their `best` extractors name, and moves jobs that ran out of deliveries without a
  * worker dead-lettering them (each holder died) to the dead letters, marking their runs failed.
+ * With --artifacts (the workers' artifact store) the dashboard also shows the sample images that
+ * evaluators of fetched checkpoints keep there.
  * Submitting, training and evaluating need no coordinator (`fidlab run --nats`, `fidlab worker`):
  * the queue is JetStream's. This file only wires libs together.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  artifactSamples,
   dashboardDir,
   DEFAULT_PORT,
   serveStore,
   untilInterrupted,
+  type SampleSource,
   type ServedStore,
 } from '@fidlab/api';
-import { isFidlabError } from '@fidlab/base';
+import { ErrorCode, FidlabError, isFidlabError } from '@fidlab/base';
+import type { NatsConnection } from '@fidlab/bus';
 import { BUS_FLAG_OPTIONS, BUS_FLAGS_USAGE, type BusFlags } from '@fidlab/bus/flags';
 import type { Recorder } from '@fidlab/experiments';
 import type { Store, WorkerRow } from '@fidlab/store';
@@ -33,6 +41,10 @@ const processIo: CoordinatorIo = {
 
 const USAGE =
   'usage: fidlab-coordinator [--nats URL] [--db URL] [--port 4400] [--host 127.0.0.1] [--public-read]\n' +
+  '                          [--artifacts URI]\n' +
+  "  --artifacts URI  the workers' artifact store (env FIDLAB_ARTIFACTS): a folder, or\n" +
+  '                   nats-obj://BUCKET[/PREFIX] on --nats; the dashboard shows the sample images\n' +
+  '                   kept there (fetched and verified into a cache beside the system temp dir)\n' +
   BUS_FLAGS_USAGE;
 
 /** Parses argv and starts serving; the caller decides when to stop (tests close it). */
@@ -45,6 +57,7 @@ export async function startCoordinator(argv: string[], io: CoordinatorIo): Promi
       port: { type: 'string', default: String(DEFAULT_PORT) },
       host: { type: 'string', default: '127.0.0.1' },
       'public-read': { type: 'boolean', default: false },
+      artifacts: { type: 'string' },
       ...BUS_FLAG_OPTIONS,
     },
   });
@@ -52,7 +65,10 @@ export async function startCoordinator(argv: string[], io: CoordinatorIo): Promi
   const bus = values.nats || values['nats-config'] ? await startBus(values, io) : null;
   let served: ServedStore;
   try {
+    const artifacts = values.artifacts ?? (process.env.FIDLAB_ARTIFACTS || undefined);
+    const samples = artifacts ? await sampleSource(artifacts, bus?.nc ?? null) : undefined;
     served = await serveStore({
+      samples,
       db: values.db,
       port: Number(values.port),
       host: values.host,
@@ -84,6 +100,21 @@ export async function startCoordinator(argv: string[], io: CoordinatorIo): Promi
       await served.close();
     },
   };
+}
+
+/** The artifact store's sample images, fetched into a cache of this process (removed at exit). */
+async function sampleSource(uri: string, nc: NatsConnection | null): Promise<SampleSource> {
+  const { openArtifactStore } = await import('@fidlab/base');
+  const factories: Parameters<typeof openArtifactStore>[1] = {};
+  if (nc) {
+    const { natsObjectFactory } = await import('@fidlab/artifacts-nats');
+    factories['nats-obj'] = natsObjectFactory(nc);
+  } else if (/^nats-obj:/i.test(uri))
+    throw new FidlabError(ErrorCode.INVALID_INPUT, `--artifacts ${uri} needs --nats URL`);
+  const store = await openArtifactStore(uri, factories);
+  const cache = mkdtempSync(join(tmpdir(), 'fidlab-coordinator-samples-'));
+  process.once('exit', () => rmSync(cache, { recursive: true, force: true }));
+  return artifactSamples(store, cache);
 }
 
 /** Connects to NATS, creates the queues, and offers the registry and the dead-letter watch. */
@@ -163,6 +194,7 @@ async function startBus(values: Record<string, string | boolean | undefined>, io
         stopAdvisories();
       };
     },
+    nc,
     close: () => nc.drain().catch(() => {}),
   };
 }

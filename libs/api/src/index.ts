@@ -6,7 +6,14 @@ export type { ApiServer, ApiServerOptions } from './server.js';
 export { apiError, createApiClient, trpcUrl } from './client.js';
 export type { ApiClient, ApiClientOptions } from './client.js';
 export { dashboardDir, serveStore, untilInterrupted } from './serveStore.js';
-export { fileUnder, runSamples, RUN_FILES_PATH } from './files.js';
+export {
+  ARTIFACT_SAMPLES,
+  artifactSamples,
+  fileUnder,
+  runSamples,
+  RUN_FILES_PATH,
+  type SampleSource,
+} from './files.js';
 export type { RunSamples, SampleFile, SampleKind } from './files.js';
 export { isAppRoute } from './dashboard.js';
 export type { ServeStoreOptions, ServedStore } from './serveStore.js';

@@ -164,7 +164,7 @@ export const appRouter = router({
      */
     samples: readProcedure
       .input(z.object({ id: runId, epoch: z.number().int().nonnegative().optional() }))
-      .query(({ ctx, input }) => runSamples(ctx.store, input.id, input.epoch)),
+      .query(({ ctx, input }) => runSamples(ctx.store, input.id, input.epoch, ctx.samples)),
     /**
      * The best epoch by a metric, with its checkpoint and every other metric at that epoch, its
      * recipe (and id), and whether it was chosen among comparable values (`comparable`).

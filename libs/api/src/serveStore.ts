@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { ErrorCode, FidlabError } from '@fidlab/base';
 import { openStore, type Store, type WorkerRow } from '@fidlab/store';
+import type { SampleSource } from './files.js';
 import { createApiServer, type ApiServer } from './server.js';
 
 export interface ServeStoreOptions {
@@ -16,6 +17,8 @@ export interface ServeStoreOptions {
   log?: (line: string) => void;
   /** The live workers, for workers.list (the coordinator passes its NATS registry). */
   workers?: () => Promise<WorkerRow[]>;
+  /** Where sample images kept in an artifact store are read (the coordinator's --artifacts). */
+  samples?: SampleSource;
 }
 
 export interface ServedStore {
@@ -44,6 +47,7 @@ export async function serveStore(opts: ServeStoreOptions): Promise<ServedStore> 
       host: opts.host,
       publicRead: opts.publicRead,
       workers: opts.workers,
+      samples: opts.samples,
       dashboardDir: opts.dashboardDir ?? null,
     });
   } catch (err) {

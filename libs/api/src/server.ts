@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { hashToken, type Store, type WorkerRow } from '@fidlab/store';
 import { serveDashboard } from './dashboard.js';
-import { contentType, fileUnder, RUN_FILES_PATH } from './files.js';
+import { contentType, runFilePath, RUN_FILES_PATH, type SampleSource } from './files.js';
 import { appRouter } from './router.js';
 import type { Context } from './trpc.js';
 
@@ -31,6 +31,8 @@ export interface ApiServerOptions {
    * input, 100,000 runs of about 100 bytes, fits); larger ones get 413 unread.
    */
   maxBodyBytes?: number;
+  /** Where sample images kept in an artifact store are read (Context.samples). */
+  samples?: SampleSource;
   /** The built dashboard (apps/dashboard/dist) served at /; none: / is a 404. */
   dashboardDir?: string | null;
 }
@@ -112,6 +114,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
         publicRead,
         pollMs,
         workers: opts.workers,
+        samples: opts.samples,
       };
     },
   });
@@ -135,8 +138,8 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     } catch {
       rel = null;
     }
-    const run = m && rel !== null ? await store.getRun(Number(m[1])) : null;
-    const file = run?.runDir && rel !== null ? await fileUnder(run.runDir, rel) : null;
+    const file =
+      m && rel !== null ? await runFilePath(store, Number(m[1]), rel, opts.samples) : null;
     if (!file) return notFound(res, 'no such file under the run directory');
     res.writeHead(200, { 'content-type': contentType(file), 'cache-control': 'no-cache' });
     res.end(await readFile(file));

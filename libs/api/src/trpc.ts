@@ -1,6 +1,7 @@
 // tRPC setup shared by every procedure: the request context, error shaping (FidlabError codes
 // become HTTP-level tRPC codes plus `data.fidlabCode`), and the two access levels.
 import { initTRPC, TRPCError } from '@trpc/server';
+import type { SampleSource } from './files.js';
 import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
 import type { Store, WorkerRow } from '@fidlab/store';
 import { z } from 'zod';
@@ -22,6 +23,8 @@ export interface Context {
    * registry); else workers.list reads the store's workers table.
    */
   workers?: () => Promise<WorkerRow[]>;
+  /** Where sample images kept in an artifact store are read; none: only run-directory samples. */
+  samples?: SampleSource;
 }
 
 /** What a client can act on, per FidlabError code. */

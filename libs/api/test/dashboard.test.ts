@@ -6,8 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TRPCClientError } from '@trpc/client';
+import { openArtifactStore } from '@fidlab/base';
 import { openStore, type Store } from '@fidlab/store';
 import {
+  artifactSamples,
   createApiClient,
   createApiServer,
   isAppRoute,
@@ -88,6 +90,64 @@ describe('dashboard routes, run files and annotations', () => {
       headers: { authorization: 'Bearer nope' },
     });
     assert.equal(ok.status, 401, 'a bad token reads nothing');
+  });
+
+  it('lists and serves samples kept in an artifact store, verified; a tampered copy is not served', async () => {
+    const artifacts = await openArtifactStore(join(root, 'artifacts'));
+    const made = join(root, 'made-samples');
+    mkdirSync(made, { recursive: true });
+    writeFileSync(join(made, 'sample-000.png'), 'generated 0');
+    writeFileSync(join(made, 'sample-000-truth.png'), 'truth 0');
+    const ref = await artifacts.putFolder('samples/gen/r1/epoch-0003-abc', made);
+    await store.recordEpoch(runId, {
+      epoch: 3,
+      losses: {},
+      checkpoint: { uri: artifacts.backend.uri('checkpoints/gen/r1/epoch-0003-abc/') },
+    });
+    await store.recordSamples(runId, 3, ref);
+    const cache = join(root, 'samples-cache');
+    const withSamples = await createApiServer({
+      store,
+      port: 0,
+      samples: artifactSamples(artifacts, cache),
+    });
+    try {
+      const token = await store.createToken('samples');
+      const client = createApiClient({ url: withSamples.url, token });
+      const s = await client.runs.samples.query({ id: runId });
+      assert.deepEqual(s.epochs, [2, 3]);
+      assert.equal(s.epoch, 3);
+      assert.deepEqual(
+        s.files.map((f) => [f.index, f.kind, f.path]),
+        [
+          [0, 'truth', '.artifact-samples/3/sample-000-truth.png'],
+          [0, 'generated', '.artifact-samples/3/sample-000.png'],
+        ],
+      );
+      const get = (path: string) =>
+        fetch(`${withSamples.url}/files/runs/${runId}/${path}`, {
+          headers: { authorization: `Bearer ${token}` },
+        });
+      const res = await get(s.files[1].path);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('content-type'), 'image/png');
+      assert.equal(await res.text(), 'generated 0');
+      for (const p of ['.artifact-samples/3/../2/x.png', '.artifact-samples/4/sample-000.png'])
+        assert.equal((await get(p)).status, 404, p);
+      // The local-samples epoch is still listed from the run directory.
+      const two = await client.runs.samples.query({ id: runId, epoch: 2 });
+      assert.equal(two.files[0].path, 'epoch-0002/samples/sample-000-input.png');
+      // A tampered artifact: the fresh cache cannot verify it, so nothing is listed or served.
+      writeFileSync(join(root, 'artifacts', 'samples/gen/r1/epoch-0003-abc/sample-000.png'), 'x');
+      rmSync(cache, { recursive: true, force: true });
+      const tampered = await client.runs.samples.query({ id: runId, epoch: 3 });
+      assert.deepEqual(tampered.files, []);
+      assert.equal((await get(s.files[1].path)).status, 404);
+      // A server without a sample source lists only run-directory samples.
+      assert.deepEqual((await authed.runs.samples.query({ id: runId })).epochs, [2]);
+    } finally {
+      await withSamples.close();
+    }
   });
 
   it('records owners, tags and notes; changes need a token and are signed by it', async () => {

@@ -41,6 +41,18 @@ export class ArtifactCheckpointStore implements CheckpointStore {
       );
     await this.store.get({ uri: ref.uri, sha256: ref.sha256, bytes: ref.bytes }, dest);
   }
+
+  /** Beside the checkpoint: `samples/<sweep>/<run key>/epoch-NNNN-<sha>/` for `checkpoints/...`. */
+  async putSamples(dir: string, of: CheckpointRef): Promise<CheckpointRef> {
+    const key = this.holds(of) ? this.store.backend.keyOf(of.uri) : null;
+    if (!key?.startsWith('checkpoints/'))
+      throw new FidlabError(
+        ErrorCode.INVALID_INPUT,
+        `checkpoint ${of.uri} is not a checkpoint of the artifact store ${this.store.backend.uri('')}`,
+      );
+    const r = await this.store.putFolder(`samples/${key.slice('checkpoints/'.length)}`, dir);
+    return { uri: r.uri, sha256: r.sha256, bytes: r.bytes };
+  }
 }
 
 /** A URI (`nats-obj://...`, `file://...`) rather than a filesystem path. */

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -132,13 +133,26 @@ export async function runEvaluationJob(
     what,
   );
   ctx.heartbeat();
-  const values = await withLocalCheckpoint(job.checkpoint, ctx, what, (dir) =>
-    evaluateJob(
+  let samples: CheckpointRef | null = null;
+  const values = await withLocalCheckpoint(job.checkpoint, ctx, what, async (dir, fetched) => {
+    const v = await evaluateJob(
       { ...evaluation, checkpoint: dir },
       { cache, featureCache: ctx.featureCache, onProgress: () => ctx.heartbeat() },
-    ),
-  );
+    );
+    // A fetched copy is removed afterwards: its samples go to the artifact store, for the
+    // dashboard. They are not worth failing (and redoing) the evaluation for.
+    if (fetched && ctx.recorder.recordSamples && existsSync(join(dir, 'samples')))
+      samples = await ctx
+        .checkpoints!.putSamples(join(dir, 'samples'), job.checkpoint)
+        .catch((e: Error) => {
+          ctx.log(`${what}: sample images not kept: ${e.message}`);
+          return null;
+        });
+    return v;
+  });
   await ctx.recorder.recordMetrics(job.runId, job.epoch, values, ctx.claim ?? job.claim);
+  if (samples)
+    await ctx.recorder.recordSamples!(job.runId, job.epoch, samples, ctx.claim ?? job.claim);
   ctx.log(`${job.label ?? `run ${job.runKey}`} epoch ${job.epoch}: ${summarise(values)}`);
   await ctx.emit({
     type: 'metrics',
@@ -159,7 +173,7 @@ async function withLocalCheckpoint<T>(
   ref: CheckpointRef,
   ctx: JobContext,
   what: string,
-  f: (dir: string) => Promise<T>,
+  f: (dir: string, fetched: boolean) => Promise<T>,
 ): Promise<T> {
   const store = ctx.checkpoints;
   if (!store?.holds(ref)) {
@@ -168,14 +182,14 @@ async function withLocalCheckpoint<T>(
         ErrorCode.INVALID_INPUT,
         `${what}: checkpoint ${ref.uri} is an artifact ${store ? "of another store than this worker's" : 'but this worker has no artifact store'} (give the worker --artifacts with the trainers' store)`,
       );
-    return f(ref.uri);
+    return f(ref.uri, false);
   }
   const dir = join(store.cacheDir, `evaluate-${randomUUID()}`);
   try {
     ctx.heartbeat();
     await store.fetch(ref, dir);
     ctx.heartbeat();
-    return await f(dir);
+    return await f(dir, true);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

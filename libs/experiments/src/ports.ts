@@ -67,6 +67,8 @@ export interface RecordedEpoch {
   epoch: number;
   losses: Record<string, number>;
   checkpoint: CheckpointRef | null;
+  /** The epoch's sample images as an artifact folder (when its checkpoint is an artifact). */
+  samples?: CheckpointRef | null;
   seconds: number | null;
   /** metric name -> value at this epoch */
   metrics: Record<string, number>;
@@ -130,6 +132,17 @@ export interface Recorder {
     values: MetricRecord[],
     claim?: Claim,
   ): Promise<number>;
+  /**
+   * Where an epoch's sample images are when they are an artifact (the evaluator of a fetched
+   * checkpoint uploads them; the dashboard fetches them). Optional: a recorder without it keeps
+   * no samples of artifact checkpoints.
+   */
+  recordSamples?(
+    runId: number,
+    epoch: number,
+    samples: CheckpointRef,
+    claim?: Claim,
+  ): Promise<void>;
 
   /** The best epoch of the sweep by the metric; `where`: only runs with these parameter values. */
   best(q: {
@@ -263,6 +276,8 @@ export interface CheckpointStore {
   holds(ref: CheckpointRef): boolean;
   /** Copies the checkpoint into folder `dest` (replaced), verified; nothing is left on failure. */
   fetch(ref: CheckpointRef, dest: string): Promise<void>;
+  /** Uploads the sample images (folder `dir`) made from the checkpoint `of`; the ref to record. */
+  putSamples(dir: string, of: CheckpointRef): Promise<CheckpointRef>;
   /** A local folder where fetched checkpoints are kept while they are evaluated. */
   readonly cacheDir: string;
 }

@@ -4,7 +4,13 @@ import { Prisma } from './generated/prisma/client.js';
 import type { Claim } from '@fidlab/experiments';
 import { fenced } from './claims.js';
 import type { StoreContext } from './context.js';
-import { protocolOf, type EpochInput, type EpochRow, type JsonValue } from './types.js';
+import {
+  protocolOf,
+  type Checkpoint,
+  type EpochInput,
+  type EpochRow,
+  type JsonValue,
+} from './types.js';
 import { isForeignKeyError, MAX_BIND_PARAMS, requireEpoch, requireFinite } from './validate.js';
 
 const EPOCH_COLUMNS = 7;
@@ -49,6 +55,34 @@ export async function recordEpoch(
     throw err;
   });
   ctx.changed({ kind: 'epoch', runId, sweepId: row.run.sweepId });
+}
+
+/**
+ * Records where an epoch's sample images are (an artifact folder and its manifest's sha256);
+ * the epoch must be recorded already. Fenced under `claim`; re-recording replaces the ref.
+ */
+export async function recordSamples(
+  ctx: StoreContext,
+  runId: number,
+  epoch: number,
+  samples: Checkpoint,
+  claim?: Claim,
+): Promise<void> {
+  requireEpoch(epoch);
+  if (!samples.uri || !samples.sha256)
+    throw new FidlabError(
+      ErrorCode.INVALID_INPUT,
+      `samples of run ${runId} epoch ${epoch}: an artifact URI and its sha256 are required`,
+    );
+  const row = await fenced(ctx, runId, claim, (client) =>
+    client.epoch.updateMany({
+      where: { runId, epoch },
+      data: { samplesUri: samples.uri, samplesSha256: samples.sha256 },
+    }),
+  );
+  if (row.count === 0)
+    throw new FidlabError(ErrorCode.NOT_FOUND, `no epoch ${epoch} recorded for run ${runId}`);
+  ctx.changed({ kind: 'epoch', runId });
 }
 
 /**
@@ -132,6 +166,8 @@ export async function runEpochs(ctx: StoreContext, runId: number): Promise<Epoch
             sha256: e.checkpointSha256,
             bytes: e.checkpointBytes === null ? null : Number(e.checkpointBytes),
           };
+    row.samples =
+      e.samplesUri === null ? null : { uri: e.samplesUri, sha256: e.samplesSha256, bytes: null };
   }
   for (const m of metrics) {
     const row = get(m.epoch);

@@ -27,6 +27,7 @@ import * as runs from './runs.js';
 import * as sweeps from './sweeps.js';
 import type {
   Annotations,
+  Checkpoint,
   NoteRow,
   BestQuery,
   BestResult,
@@ -199,6 +200,10 @@ export class Store implements Recorder {
   /** Records (or re-records) one epoch's losses, checkpoint and duration; fenced under `claim`. */
   recordEpoch(runId: number, e: EpochInput, claim?: Claim): Promise<void> {
     return epochs.recordEpoch(this.ctx, runId, e, claim);
+  }
+  /** Records where an epoch's sample images are (an artifact folder); fenced under `claim`. */
+  recordSamples(runId: number, epoch: number, samples: Checkpoint, claim?: Claim): Promise<void> {
+    return epochs.recordSamples(this.ctx, runId, epoch, samples, claim);
   }
   /** Bulk idempotent epoch write; a later row for a key wins. */
   recordEpochRows(rows: (EpochInput & { runId: number })[]): Promise<number> {

@@ -114,6 +114,8 @@ export interface EpochRow {
   epoch: number;
   losses: Record<string, number>;
   checkpoint: Checkpoint | null;
+  /** The epoch's sample images as an artifact folder (when its checkpoint is an artifact). */
+  samples?: Checkpoint | null;
   seconds: number | null;
   /** metric name -> value at this epoch */
   metrics: Record<string, number>;

@@ -548,6 +548,17 @@ export function storeSuite(
         staleClaim,
       );
       await assert.rejects(store.setRunStatus(run.id, 'failed', { claim: old }), staleClaim);
+      const samples = { uri: 'nats-obj://b/samples/x/', sha256: 'a'.repeat(64) };
+      await assert.rejects(store.recordSamples(run.id, 1, samples, old), staleClaim);
+      await store.recordSamples(run.id, 1, samples, next);
+      await assert.rejects(
+        store.recordSamples(run.id, 9, samples, next),
+        /no epoch 9 recorded for run/,
+      );
+      await assert.rejects(
+        store.recordSamples(run.id, 1, { uri: 'nats-obj://b/s/' }, next),
+        /an artifact URI and its sha256 are required/,
+      );
       await assert.rejects(
         store.recordEpoch(run.id + 1, { epoch: 1 }, next),
         /cannot write to run/,
@@ -558,6 +569,10 @@ export function storeSuite(
         [[1, { g: 2 }, { fid: 20 }]],
         "the successor's rows stand, and the stale epoch 2 was not written",
       );
+      assert.deepEqual(epochs[0].samples, { ...samples, bytes: null });
+      // A trainer re-recording the epoch (a resume) keeps its samples.
+      await store.recordEpoch(run.id, { epoch: 1, losses: { g: 2 } }, next);
+      assert.equal((await store.runEpochs(run.id))[0].samples?.uri, samples.uri);
       assert.equal((await store.getRun(run.id))?.status, 'running');
       const best = await store.best({ run: run.id, metric: 'fid' });
       assert.equal(best?.value, 20, 'run_best was not refreshed by the refused write');
