@@ -8,7 +8,7 @@
 // training and evaluation are deterministic on the wasm backend, and resuming continues exactly
 // from a checkpoint.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { jetstream } from '@nats-io/jetstream';
@@ -174,8 +174,13 @@ describe('checkpoints through the NATS Object Store', { skip: skip ?? false }, (
     const tail = () =>
       [trainerC, evaluator, trainerA].map((p) => p.lines.slice(-15).join('\n')).join('\n--\n');
     await until(
-      () => `every epoch evaluated\n${tail()}`,
-      async () => (await w.rows('art')).metrics.size === 2 * EPOCHS * METRICS.length,
+      () => `every epoch evaluated, its samples recorded\n${tail()}`,
+      async () => {
+        if ((await w.rows('art')).metrics.size !== 2 * EPOCHS * METRICS.length) return false;
+        for (const r of await w.store.listRuns({ sweep: 'art' }))
+          if ((await w.store.runEpochs(r.id)).some((e) => !e.samples)) return false;
+        return true;
+      },
     );
     const tDist = Date.now();
 
@@ -202,6 +207,14 @@ describe('checkpoints through the NATS Object Store', { skip: skip ?? false }, (
         );
         assert.match(e.checkpoint.sha256 ?? '', /^[0-9a-f]{64}$/);
         assert.ok((e.checkpoint.bytes ?? 0) > 0);
+        // The evaluator kept the epoch's sample images beside it (its fetched copy is gone).
+        assert.ok(
+          e.samples?.uri.startsWith(
+            `nats-obj://${BUCKET}/samples/art/${r.key}/epoch-000${e.epoch}-`,
+          ),
+          JSON.stringify(e.samples),
+        );
+        assert.match(e.samples?.sha256 ?? '', /^[0-9a-f]{64}$/);
       }
 
     // The resuming trainer had none of A's files: it fetched the killed trainer's checkpoint.
@@ -245,7 +258,59 @@ describe('checkpoints through the NATS Object Store', { skip: skip ?? false }, (
             `${key}:${epoch} ${m}: ${g.metrics[m]} (workers) vs ${v.metrics[m]} (in process)`,
           );
       }
-    for (const p of [evaluator, trainerC]) assert.equal(await p.stop(), 0);
+
+    // The coordinator given the store shows those samples: the same PNG bytes as the in-process
+    // run wrote into its checkpoint folder.
+    const coordinator = track(
+      new WorkerProcess(
+        [
+          '--nats',
+          w.nats.url,
+          '--db',
+          w.db.url,
+          '--port',
+          '0',
+          '--public-read',
+          '--artifacts',
+          `nats-obj://${BUCKET}`,
+        ],
+        busEnv(),
+        'test/distributed/coordinatorMain.ts',
+      ),
+    );
+    await coordinator.waitFor(/^\{"type":"listening"/);
+    const api = (
+      JSON.parse(coordinator.lines.find((l) => l.startsWith('{"type":"listening"'))!) as {
+        url: string;
+      }
+    ).url.replace(/\/trpc$/, '');
+    const [first] = await w.store.listRuns({ sweep: 'art' });
+    const listed = (await (
+      await fetch(
+        `${api}/trpc/runs.samples?input=${encodeURIComponent(JSON.stringify({ id: first.id }))}`,
+      )
+    ).json()) as {
+      result: { data: { epoch: number; files: { index: number; kind: string; path: string }[] } };
+    };
+    const samples = listed.result.data;
+    assert.equal(samples.epoch, EPOCHS);
+    assert.deepEqual([...new Set(samples.files.map((f) => f.kind))].sort(), [
+      'generated',
+      'input',
+      'truth',
+    ]);
+    const generated = samples.files.find((f) => f.kind === 'generated' && f.index === 0)!;
+    const png = Buffer.from(
+      await (await fetch(`${api}/files/runs/${first.id}/${generated.path}`)).arrayBuffer(),
+    );
+    const refRun = (await ref.listRuns({ sweep: 'art' })).find((r) => r.key === first.key)!;
+    const refCheckpoint = (await ref.runEpochs(refRun.id)).find((e) => e.epoch === EPOCHS)!
+      .checkpoint!.uri;
+    assert.ok(
+      png.equals(readFileSync(join(refCheckpoint, 'samples', 'sample-000.png'))),
+      'the served sample equals the in-process one',
+    );
+    for (const p of [evaluator, trainerC, coordinator]) assert.equal(await p.stop(), 0);
     console.log(
       `# wall (both runs at once): in-process run done after ${((tRef - t0) / 1000).toFixed(1)} s, distributed after ${((tDist - t0) / 1000).toFixed(1)} s, total ${((Date.now() - t0) / 1000).toFixed(1)} s`,
     );
