@@ -310,6 +310,51 @@ describe('checkpoints through the NATS Object Store', { skip: skip ?? false }, (
       png.equals(readFileSync(join(refCheckpoint, 'samples', 'sample-000.png'))),
       'the served sample equals the in-process one',
     );
+
+    // `fidlab generate` reads the object-store checkpoint (fetched, verified against the sha256
+    // the store recorded): the same images as from the in-process run's folder.
+    const nativeUri = (await w.store.runEpochs(first.id)).find((e) => e.epoch === EPOCHS)!
+      .checkpoint!.uri;
+    const generate = async (checkpoint: string, out: string, extra: string[] = []) => {
+      const p = fidlab([
+        'generate',
+        '--checkpoint',
+        checkpoint,
+        '--out',
+        join(w.dir, out),
+        '--backend',
+        'wasm',
+        ...extra,
+      ]);
+      return { code: await within(p.exited, 120_000), lines: p.lines };
+    };
+    const fromStore = await generate(nativeUri, 'gen-nats', [
+      '--nats',
+      w.nats.url,
+      '--db',
+      w.db.url,
+    ]);
+    assert.equal(fromStore.code, 0, fromStore.lines.join('\n'));
+    assert.equal((await generate(refCheckpoint, 'gen-ref')).code, 0);
+    const made = readdirSync(join(w.dir, 'gen-ref')).sort();
+    assert.ok(made.length > 0);
+    assert.deepEqual(readdirSync(join(w.dir, 'gen-nats')).sort(), made);
+    for (const f of made)
+      assert.ok(
+        readFileSync(join(w.dir, 'gen-nats', f)).equals(readFileSync(join(w.dir, 'gen-ref', f))),
+        f,
+      );
+    const unknown = await generate(`${nativeUri}x/`, 'gen-none', [
+      '--nats',
+      w.nats.url,
+      '--db',
+      w.db.url,
+    ]);
+    assert.equal(unknown.code, 1);
+    assert.ok(
+      unknown.lines.some((l) => l.includes('no checkpoint with this URI')),
+      unknown.lines.join('\n'),
+    );
     for (const p of [evaluator, trainerC, coordinator]) assert.equal(await p.stop(), 0);
     console.log(
       `# wall (both runs at once): in-process run done after ${((tRef - t0) / 1000).toFixed(1)} s, distributed after ${((tDist - t0) / 1000).toFixed(1)} s, total ${((Date.now() - t0) / 1000).toFixed(1)} s`,

@@ -85,6 +85,21 @@ export async function recordSamples(
   ctx.changed({ kind: 'epoch', runId });
 }
 
+/** The checkpoint recorded under this URI (with its sha256 and size), or null. */
+export async function checkpointByUri(ctx: StoreContext, uri: string): Promise<Checkpoint | null> {
+  const e = await ctx.prisma.epoch.findFirst({
+    where: { checkpointUri: uri },
+    orderBy: { id: 'desc' },
+    select: { checkpointUri: true, checkpointSha256: true, checkpointBytes: true },
+  });
+  if (!e?.checkpointUri) return null;
+  return {
+    uri: e.checkpointUri,
+    sha256: e.checkpointSha256,
+    bytes: e.checkpointBytes === null ? null : Number(e.checkpointBytes),
+  };
+}
+
 /**
  * Bulk idempotent epoch write (INSERT ... ON CONFLICT (run_id, epoch) DO UPDATE), chunked under
  * the bind-parameter limit. Same meaning as recordEpoch per row; a later row for a key wins.

@@ -205,6 +205,10 @@ export class Store implements Recorder {
   recordSamples(runId: number, epoch: number, samples: Checkpoint, claim?: Claim): Promise<void> {
     return epochs.recordSamples(this.ctx, runId, epoch, samples, claim);
   }
+  /** The checkpoint recorded under this URI (with its sha256 and size), or null. */
+  checkpointByUri(uri: string): Promise<Checkpoint | null> {
+    return epochs.checkpointByUri(this.ctx, uri);
+  }
   /** Bulk idempotent epoch write; a later row for a key wins. */
   recordEpochRows(rows: (EpochInput & { runId: number })[]): Promise<number> {
     return epochs.recordEpochRows(this.ctx, rows);
