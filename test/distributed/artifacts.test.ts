@@ -15,7 +15,14 @@ import { jetstream } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
 import { openStore } from '@fidlab/store';
 import { createTestDatabase, type TestDatabase } from '@fidlab/testing';
-import { busEnv, servicesSkipReason, until, World, WorkerProcess } from './harness.js';
+import {
+  busEnv,
+  coordinatorProcess,
+  servicesSkipReason,
+  until,
+  World,
+  WorkerProcess,
+} from './harness.js';
 
 const loaded = Date.now();
 const skip = await servicesSkipReason();
@@ -261,29 +268,11 @@ describe('checkpoints through the NATS Object Store', { skip: skip ?? false }, (
 
     // The coordinator given the store shows those samples: the same PNG bytes as the in-process
     // run wrote into its checkpoint folder.
-    const coordinator = track(
-      new WorkerProcess(
-        [
-          '--nats',
-          w.nats.url,
-          '--db',
-          w.db.url,
-          '--port',
-          '0',
-          '--public-read',
-          '--artifacts',
-          `nats-obj://${BUCKET}`,
-        ],
-        busEnv(),
-        'test/distributed/coordinatorMain.ts',
-      ),
+    const { proc: coordinator, api } = await coordinatorProcess(
+      w,
+      ['--public-read', '--artifacts', `nats-obj://${BUCKET}`],
+      track,
     );
-    await coordinator.waitFor(/^\{"type":"listening"/);
-    const api = (
-      JSON.parse(coordinator.lines.find((l) => l.startsWith('{"type":"listening"'))!) as {
-        url: string;
-      }
-    ).url.replace(/\/trpc$/, '');
     const [first] = await w.store.listRuns({ sweep: 'art' });
     const listed = (await (
       await fetch(

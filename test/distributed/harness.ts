@@ -247,6 +247,35 @@ export class WorkerProcess {
   }
 }
 
+/** What `fidlab-coordinator` prints once it serves. */
+export interface CoordinatorListening {
+  url: string;
+  nats: string;
+}
+
+/**
+ * `fidlab-coordinator` (from the sources) on the world's servers with `extra` flags, once it
+ * listens; `track` is the suite's (so a failed test does not leave it running).
+ */
+export async function coordinatorProcess(
+  w: World,
+  extra: string[],
+  track: (p: WorkerProcess) => WorkerProcess,
+): Promise<{ proc: WorkerProcess; listening: CoordinatorListening; api: string }> {
+  const proc = track(
+    new WorkerProcess(
+      ['--nats', w.nats.url, '--db', w.db.url, '--port', '0', ...extra],
+      busEnv(),
+      'test/distributed/coordinatorMain.ts',
+    ),
+  );
+  await proc.waitFor(/^\{"type":"listening"/);
+  const listening = JSON.parse(
+    proc.lines.find((l) => l.startsWith('{"type":"listening"'))!,
+  ) as CoordinatorListening;
+  return { proc, listening, api: listening.url.replace(/\/trpc$/, '') };
+}
+
 // ---- a PostgreSQL server of the test's own (to restart it) -------------------------------
 
 export function postgresBinDir(): string | null {

@@ -13,6 +13,7 @@ import { createApiClient } from '@fidlab/api';
 import { listWorkers, type WorkerEntry } from '@fidlab/bus';
 import {
   busEnv,
+  coordinatorProcess,
   servicesSkipReason,
   suiteResources,
   TEST_BUS,
@@ -209,22 +210,9 @@ describe('operating workers on real servers', { skip: skip ?? false, concurrency
 
   test('coordinator workers.list: host, GPU, role, current job and heartbeat; a SIGKILLed worker gone within the TTL', async () => {
     const w = await world();
-    const coordinator = track(
-      new WorkerProcess(
-        ['--nats', w.nats.url, '--db', w.db.url, '--port', '0', '--public-read'],
-        busEnv(),
-        'test/distributed/coordinatorMain.ts',
-      ),
-    );
-    await coordinator.waitFor(/^\{"type":"listening"/);
-    const listening = JSON.parse(
-      coordinator.lines.find((l) => l.startsWith('{"type":"listening"'))!,
-    ) as {
-      url: string;
-      nats: string;
-    };
+    const { listening, api } = await coordinatorProcess(w, ['--public-read'], track);
     assert.match(listening.nats, /^nats:\/\/127\.0\.0\.1:\d+ \(no credentials\)$/);
-    const client = createApiClient({ url: listening.url.replace(/\/trpc$/, '') });
+    const client = createApiClient({ url: api });
     const jobs = await w.submitFake('listed', [{ epochs: 20, ms: 1000 }]);
     const busy = track(w.worker(['--role', 'trainer', '--gpu', '3', '--id', 'busy-one']));
     const idle = track(w.worker(['--role', 'evaluator', '--id', 'idle-one']));
@@ -290,14 +278,7 @@ describe('operating workers on real servers', { skip: skip ?? false, concurrency
 
   test('coordinator lost-job check: a run whose job the broker lost is requeued once and completes; queued ones are left alone', async () => {
     const w = await world();
-    const coordinator = track(
-      new WorkerProcess(
-        ['--nats', w.nats.url, '--db', w.db.url, '--port', '0'],
-        busEnv(),
-        'test/distributed/coordinatorMain.ts',
-      ),
-    );
-    await coordinator.waitFor(/^\{"type":"listening"/);
+    const { proc: coordinator } = await coordinatorProcess(w, [], track);
     const jobs = await w.submitFake('lostjob', [
       { epochs: 2, ms: 300 },
       { epochs: 2, ms: 300 },
