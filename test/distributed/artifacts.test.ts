@@ -344,6 +344,73 @@ describe('checkpoints through the NATS Object Store', { skip: skip ?? false }, (
       unknown.lines.some((l) => l.includes('no checkpoint with this URI')),
       unknown.lines.join('\n'),
     );
+
+    // A sweep measured with the encoder of `art`'s best checkpoint (a `best` reference): over
+    // NATS the extractor names the object-store checkpoint, which the evaluator fetches and
+    // verifies; the values equal those of the same sweep in one process, whose reference is the
+    // in-process `art`'s checkpoint folder.
+    const encFile = join(w.dir, 'art-enc.yaml');
+    writeFileSync(
+      encFile,
+      readFileSync(file, 'utf8')
+        .replace('name: art', 'name: art-enc')
+        .replace('seed: { values: [1, 2] }', 'seed: { values: [3] }')
+        .replace(
+          /metrics:\n(.|\n)*?select:/,
+          'metrics:\n    - { name: fid_enc, kind: fid, extractor: { best: { sweep: art, metric: fid_face }, tap: en2 } }\nselect:',
+        )
+        .replace(
+          'select: { metric: fid_face, goal: min }',
+          'select: { metric: fid_enc, goal: min }',
+        ),
+    );
+    const encRef = fidlab([
+      'run',
+      encFile,
+      '--db',
+      refDb.url,
+      '--runs-dir',
+      join(w.dir, 'runs-ref'),
+      '--backend',
+      'wasm',
+    ]);
+    const encRun = fidlab([
+      'run',
+      encFile,
+      '--nats',
+      w.nats.url,
+      '--db',
+      w.db.url,
+      '--runs-dir',
+      join(w.dir, 'runs-sub'),
+    ]);
+    assert.equal(await within(encRef.exited, 300_000), 0, encRef.lines.join('\n'));
+    assert.equal(await within(encRun.exited, 300_000), 0, encRun.lines.join('\n'));
+    await until(
+      () => `art-enc evaluated\n${tail()}`,
+      async () => (await w.rows('art-enc')).metrics.size === EPOCHS,
+    );
+    const bestArt = (await w.store.best({ sweep: 'art', metric: 'fid_face', goal: 'min' }))
+      ?.checkpoint;
+    assert.ok(bestArt, 'art has a best checkpoint');
+    assert.ok(bestArt.startsWith(`nats-obj://${BUCKET}/`), bestArt);
+    assert.ok(
+      evaluator.lines.some((l) => l.includes(`fetching extractor checkpoint ${bestArt}`)),
+      evaluator.lines.join('\n'),
+    );
+    const [encDist] = await w.store.listRuns({ sweep: 'art-enc' });
+    const [encIn] = await ref.listRuns({ sweep: 'art-enc' });
+    const distEpochs = await w.store.runEpochs(encDist.id);
+    const inEpochs = await ref.runEpochs(encIn.id);
+    assert.equal(distEpochs.length, EPOCHS);
+    for (const [i, e] of distEpochs.entries()) {
+      assert.ok(
+        Object.is(e.metrics.fid_enc, inEpochs[i].metrics.fid_enc),
+        `art-enc epoch ${e.epoch}: ${e.metrics.fid_enc} (workers) vs ${inEpochs[i].metrics.fid_enc} (in process)`,
+      );
+      // The value names the checkpoint by its URI, not by where the evaluator kept its copy.
+      assert.equal(e.details.fid_enc.extractor, `generator:${bestArt}:en2`);
+    }
     for (const p of [evaluator, trainerC, coordinator]) assert.equal(await p.stop(), 0);
     console.log(
       `# wall (both runs at once): in-process run done after ${((tRef - t0) / 1000).toFixed(1)} s, distributed after ${((tDist - t0) / 1000).toFixed(1)} s, total ${((Date.now() - t0) / 1000).toFixed(1)} s`,

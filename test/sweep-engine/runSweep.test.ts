@@ -427,7 +427,7 @@ test('best references pick per `where`, and identity sweeps give identity extrac
   );
 });
 
-test('a best checkpoint in a shared-folder artifact store is loaded from its folder; one in an object store is refused by name', async () => {
+test('a best checkpoint in a shared-folder artifact store is loaded from its folder; one in an object store goes to workers with its sha256, and is refused by name in one process', async () => {
   const s = await store.upsertSweep({ name: 'ref-art', spec: {} });
   const [a, b] = await store.createRuns(s.id, [
     { parameters: { seed: 1 } },
@@ -449,8 +449,35 @@ test('a best checkpoint in a shared-folder artifact store is loaded from its fol
   await store.recordMetrics(b.id, 1, [{ name: 'fid_x', value: 0.5 }]);
   await assert.rejects(
     resolveMetrics(spec, store),
-    /evaluate\.metrics\[0\]\.extractor\.best\.sweep: the best checkpoint of sweep 'ref-art' is nats-obj:\/\/ck\/checkpoints\/x\/, in an object store/,
+    /evaluate\.metrics\[0\]\.extractor\.best\.sweep: the best checkpoint of sweep 'ref-art' is nats-obj:\/\/ck\/checkpoints\/x\/, in an object store; a sweep run in one process/,
   );
+  // For workers: no sha256 recorded, nothing to verify a fetched copy against: refused.
+  await assert.rejects(
+    resolveMetrics(spec, store, { artifacts: true }),
+    /the best checkpoint of sweep 'ref-art' \(nats-obj:\/\/ck\/checkpoints\/x\/\) has no recorded sha256/,
+  );
+  const sha256 = 'c'.repeat(64);
+  await store.recordEpoch(b.id, {
+    epoch: 1,
+    checkpoint: { uri: 'nats-obj://ck/checkpoints/x/', sha256, bytes: 123 },
+  });
+  const metrics = await resolveMetrics(spec, store, { artifacts: true });
+  assert.deepEqual(metrics, [
+    {
+      spec: spec.evaluate!.metrics[0],
+      extractor: 'generator:nats-obj://ck/checkpoints/x/:en2',
+      artifact: { uri: 'nats-obj://ck/checkpoints/x/', sha256, bytes: 123 },
+    },
+  ]);
+  // The trial job's evaluation carries the sha256 its evaluators verify the fetched copy against.
+  const job = buildTrialJob(
+    spec,
+    { key: 't', parameters: {} },
+    { runId: 1, runDir: '/runs/t', metrics },
+  );
+  assert.deepEqual((job.evaluation as { artifacts: unknown }).artifacts, {
+    'nats-obj://ck/checkpoints/x/': { sha256, bytes: 123 },
+  });
 });
 
 test('a `where` that matches no run names the filter', async () => {

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { prepareSweep, readSweepFile } from '@fidlab/experiments';
+import { ensureSweepInputs, readSweepFile } from '@fidlab/experiments';
 import { createTestDatabase, type TestDatabase } from '@fidlab/testing';
 import { busSettings, connectBus, ensureTopology, listWorkers } from '../src/index.js';
 import { TestNatsServer } from '../test/natsServer.js';
@@ -165,7 +165,7 @@ try {
   // The synthetic data set is rendered once, before either clock starts.
   const spec = await readSweepFile(sweepFile);
   process.chdir(work);
-  await prepareSweep(spec, { getSweep: async () => null, best: async () => null }, log);
+  await ensureSweepInputs(spec, log);
   log(`work folder ${work}; load ${load()}`);
 
   log('(a) in process');

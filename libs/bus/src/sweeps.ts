@@ -135,7 +135,8 @@ export async function queueTrials(
   o: { recorder: SubmitRecorder; dispatcher: NatsDispatcher; topology: Topology },
 ): Promise<QueueResult> {
   const { spec } = sub;
-  const metrics = await resolveMetrics(spec, o.recorder);
+  // Workers run the jobs: a best checkpoint may be an artifact of their store.
+  const metrics = await resolveMetrics(spec, o.recorder, { artifacts: true });
   await o.recorder.setSweepStatus(spec.name, 'running');
   const result: QueueResult = { queued: 0, duplicates: 0, done: 0, reevaluations: 0, metrics };
   const total = expandTrials(spec).length;

@@ -16,12 +16,15 @@ import {
   createExtractor,
   extractorResize,
   extractorWeightsSha256,
+  formatExtractor,
   imageFeatures,
   parseExtractorName,
   type FeatureExtractor,
   type Rgb8Image,
 } from '@fidlab/features';
 import { generateSplit, loadCheckpoint } from '@fidlab/training';
+import { ErrorCode, FidlabError } from '@fidlab/base';
+import { isUri } from './artifactCheckpointStore.js';
 import { metricValues, type FeatureRecipe, type MetricValue } from './metricValues.js';
 import type { FeatureCache, FeatureCacheKey, RecordedEpoch } from './ports.js';
 import type { DataSpec, MetricSpec } from './sweepSpec.js';
@@ -66,6 +69,8 @@ export function epochsToReevaluate(
 export interface ResolvedMetric {
   spec: MetricSpec;
   extractor: string;
+  /** The extractor's checkpoint when it is an artifact URI: what to verify a fetched copy against. */
+  artifact?: { uri: string; sha256: string; bytes: number };
 }
 
 export interface EvaluationRequest {
@@ -77,6 +82,12 @@ export interface EvaluationRequest {
   maxImages?: number;
   /** Generated samples written as PNG under `<checkpointDir>/samples` (for the dashboard); default 8. */
   samples?: number;
+  /**
+   * A local folder for an extractor whose checkpoint is an artifact URI (`generator:nats-obj://
+   * ...:en2`); without it such an extractor is refused. The URI stays in the extractor's name and
+   * recipe, so values do not depend on where a worker keeps its copy.
+   */
+  resolveCheckpoint?: (uri: string) => Promise<string>;
   onProgress?: (line: string) => void;
 }
 
@@ -151,10 +162,22 @@ export class Evaluator {
     return { input: cropColumns(ab, 0, Math.floor(ab.width / 2)), truth };
   }
 
+  /** The name to load: an artifact checkpoint in it replaced by its local copy. */
+  private async localName(name: string): Promise<string> {
+    const r = parseExtractorName(name);
+    if ((r.family !== 'generator' && r.family !== 'identity') || !isUri(r.checkpoint)) return name;
+    if (!this.resolveCheckpoint)
+      throw new FidlabError(
+        ErrorCode.INVALID_CONFIG,
+        `extractor ${name}: its checkpoint is an artifact, and this evaluation has no artifact store to fetch it from`,
+      );
+    return formatExtractor({ ...r, checkpoint: await this.resolveCheckpoint(r.checkpoint) });
+  }
+
   private async extractor(name: string): Promise<FeatureExtractor> {
     let e = this.extractors.get(name);
     if (!e) {
-      e = await createExtractor(name);
+      e = await createExtractor(await this.localName(name));
       this.extractors.set(name, e);
     }
     return e;
@@ -235,7 +258,11 @@ export class Evaluator {
     return real;
   }
 
+  /** Set by each `evaluate` that brings one (the same for every job of a worker). */
+  private resolveCheckpoint?: (uri: string) => Promise<string>;
+
   async evaluate(req: EvaluationRequest): Promise<MetricValue[]> {
+    if (req.resolveCheckpoint) this.resolveCheckpoint = req.resolveCheckpoint;
     const { generator } = await loadCheckpoint(req.checkpointDir);
     // Generated images as the 8-bit pixels `fidlab generate` writes, from the same function
     // (one image per generator call, see GENERATION), in the ground truth's file order.

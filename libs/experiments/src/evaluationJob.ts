@@ -42,6 +42,20 @@ export const evaluationJobSchema = z.strictObject({
   max_images: z.number().int().min(1).optional(),
   /** Extractors are names: a sweep's `best` references are resolved before a job is made. */
   metrics: z.array(jobMetric).min(1),
+  /**
+   * Extractor checkpoints that are artifact URIs (a `best` reference to a sweep whose checkpoints
+   * are in an object store), with the sha256 and size recorded for each: the evaluator fetches
+   * and verifies them.
+   */
+  artifacts: z
+    .record(
+      z.string().min(1),
+      z.strictObject({
+        sha256: z.string().regex(/^[0-9a-f]{64}$/),
+        bytes: z.number().int().min(0),
+      }),
+    )
+    .optional(),
 });
 export type EvaluationJob = z.infer<typeof evaluationJobSchema>;
 
@@ -92,6 +106,8 @@ export async function evaluateJob(
     onProgress?: (line: string) => void;
     cache?: EvaluatorCache;
     featureCache?: FeatureCache;
+    /** A local folder for an extractor checkpoint named by an artifact URI (see artifacts). */
+    resolveCheckpoint?: (uri: string) => Promise<string>;
   } = {},
 ): Promise<MetricValue[]> {
   const evaluator =
@@ -106,6 +122,7 @@ export async function evaluateJob(
       metrics: job.metrics.map((spec) => ({ spec, extractor: spec.extractor })),
       maxImages: job.max_images,
       onProgress: opts.onProgress,
+      resolveCheckpoint: opts.resolveCheckpoint,
     });
   } finally {
     if (!opts.cache) evaluator.dispose();
@@ -137,7 +154,13 @@ export async function runEvaluationJob(
   const values = await withLocalCheckpoint(job.checkpoint, ctx, what, async (dir, fetched) => {
     const v = await evaluateJob(
       { ...evaluation, checkpoint: dir },
-      { cache, featureCache: ctx.featureCache, onProgress: () => ctx.heartbeat() },
+      {
+        cache,
+        featureCache: ctx.featureCache,
+        onProgress: () => ctx.heartbeat(),
+        resolveCheckpoint: (uri) =>
+          referencedCheckpoint(uri, evaluation.artifacts?.[uri], ctx, what),
+      },
     );
     // A fetched copy is removed afterwards: its samples go to the artifact store, for the
     // dashboard. They are not worth failing (and redoing) the evaluation for.
@@ -162,6 +185,46 @@ export async function runEvaluationJob(
     values: values.map((v) => ({ name: v.name, value: v.value })),
   });
   return values;
+}
+
+/** Fetches of referenced checkpoints in progress in this process, by local folder. */
+const referencedFetches = new Map<string, Promise<string>>();
+
+/**
+ * A local folder holding an extractor's checkpoint named by an artifact URI (a `best` reference
+ * to an object-store sweep): fetched from `ctx.checkpoints` into `<cacheDir>/referenced/<sha256>`
+ * and verified against the sha256 the job carries, once per process and kept (the metrics of a
+ * sweep use the same checkpoint at every epoch).
+ */
+async function referencedCheckpoint(
+  uri: string,
+  recorded: { sha256: string; bytes: number } | undefined,
+  ctx: JobContext,
+  what: string,
+): Promise<string> {
+  const store = ctx.checkpoints;
+  if (!recorded)
+    throw new FidlabError(
+      ErrorCode.INVALID_INPUT,
+      `${what}: extractor checkpoint ${uri} is an artifact, but the job carries no sha256 for it`,
+    );
+  if (!store?.holds({ uri }))
+    throw new FidlabError(
+      ErrorCode.INVALID_INPUT,
+      `${what}: extractor checkpoint ${uri} is an artifact ${store ? "of another store than this worker's" : 'but this worker has no artifact store'} (give the worker --artifacts with that sweep's store)`,
+    );
+  const dir = join(store.cacheDir, 'referenced', recorded.sha256);
+  if (existsSync(dir)) return dir;
+  let p = referencedFetches.get(dir);
+  if (!p) {
+    p = (async () => {
+      ctx.log(`${what}: fetching extractor checkpoint ${uri}`);
+      await store.fetch({ uri, sha256: recorded.sha256, bytes: recorded.bytes }, dir);
+      return dir;
+    })().finally(() => referencedFetches.delete(dir));
+    referencedFetches.set(dir, p);
+  }
+  return p;
 }
 
 /**

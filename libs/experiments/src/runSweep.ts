@@ -15,6 +15,7 @@ import {
   type ResolvedMetric,
 } from './evaluateCheckpoint.js';
 import { describeTrial, expandTrials, type Trial } from './expandTrials.js';
+import { isUri } from './artifactCheckpointStore.js';
 import { InProcessDispatcher } from './inProcessDispatcher.js';
 import type {
   Claim,
@@ -238,6 +239,18 @@ export function buildTrialJob(
       direction: toTrainConfig(spec, trial, at.runDir).direction ?? 'photo2sketch',
       ...(e.max_images !== undefined ? { max_images: e.max_images } : {}),
       metrics: at.metrics.map((m) => ({ ...m.spec, extractor: m.extractor })),
+      ...(at.metrics.some((m) => m.artifact)
+        ? {
+            artifacts: Object.fromEntries(
+              at.metrics
+                .filter((m) => m.artifact)
+                .map((m) => [
+                  m.artifact!.uri,
+                  { sha256: m.artifact!.sha256, bytes: m.artifact!.bytes },
+                ]),
+            ),
+          }
+        : {}),
     } as unknown as JsonValue;
   }
   return job;
@@ -250,12 +263,13 @@ export function buildTrialJob(
 export async function rebuildTrialJob(
   storedSpec: unknown,
   run: { id: number; key: string; parameters: unknown; runDir: string | null },
-  recorder: Pick<Recorder, 'getSweep' | 'best'>,
+  recorder: Pick<Recorder, 'getSweep' | 'best' | 'runEpochs'>,
 ): Promise<TrialJob | null> {
   const parsed = sweepSchema.safeParse(storedSpec);
   if (!parsed.success) return null;
   const spec = parsed.data;
-  const metrics = await resolveMetrics(spec, recorder);
+  // Requeued on workers: a best checkpoint may be an artifact of their store.
+  const metrics = await resolveMetrics(spec, recorder, { artifacts: true });
   return buildTrialJob(
     spec,
     { key: run.key, parameters: run.parameters as Trial['parameters'] },
@@ -269,7 +283,7 @@ export async function rebuildTrialJob(
  */
 export async function prepareSweep(
   spec: SweepSpec,
-  recorder: Pick<Recorder, 'getSweep' | 'best'>,
+  recorder: Pick<Recorder, 'getSweep' | 'best' | 'runEpochs'>,
   log: (line: string) => void,
 ): Promise<ResolvedMetric[]> {
   await ensureSweepInputs(spec, log);
@@ -290,16 +304,18 @@ export async function ensureSweepInputs(
 }
 
 /**
- * The folder an extractor loads a referenced checkpoint from: a path as recorded, a `file://`
- * artifact (a shared-folder artifact store) as its path. An artifact in an object store
- * (`nats-obj://`) is not a folder every evaluator can read: refused, naming it.
+ * Where an extractor loads a referenced checkpoint from: a path as recorded, a `file://`
+ * artifact (a shared-folder artifact store) as its path, and, where the jobs run on workers with
+ * an artifact store (`artifacts`), an object-store URI as it is (each evaluator fetches it,
+ * verified against the recorded sha256). In one process without a store such a URI is refused,
+ * naming it.
  */
-function checkpointFolder(recorded: string, at: string, sweep: string): string {
+function checkpointOf(recorded: string, at: string, sweep: string, artifacts: boolean): string {
   if (recorded.startsWith('file://')) return fileURLToPath(recorded);
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(recorded))
+  if (isUri(recorded) && !artifacts)
     throw new FidlabError(
       ErrorCode.INVALID_CONFIG,
-      `${at}: the best checkpoint of sweep '${sweep}' is ${recorded}, in an object store; a best extractor loads its checkpoint from a folder: train that sweep with a shared folder as its artifact store (--artifacts DIR, or none)`,
+      `${at}: the best checkpoint of sweep '${sweep}' is ${recorded}, in an object store; a sweep run in one process loads it from a folder: run this sweep on workers that share that store (fidlab run --nats, fidlab worker --artifacts), or train that sweep with a shared folder as its artifact store`,
     );
   return recorded;
 }
@@ -350,6 +366,15 @@ async function ensureData(spec: SweepSpec, log: (line: string) => void): Promise
   });
 }
 
+export interface ResolveOptions {
+  /**
+   * The jobs run on workers that share an artifact store (`fidlab run --nats`, requeues): a
+   * `best` checkpoint recorded as an object-store URI is used as it is. Default false (one
+   * process, no store): such a checkpoint is refused.
+   */
+  artifacts?: boolean;
+}
+
 /**
  * Concrete extractor names for every metric. A `best` reference becomes the checkpoint that the
  * other sweep's metric selects now (among the runs matching `where`, when given), as
@@ -358,7 +383,8 @@ async function ensureData(spec: SweepSpec, log: (line: string) => void): Promise
  */
 export async function resolveMetrics(
   spec: SweepSpec,
-  recorder: Pick<Recorder, 'getSweep' | 'best'>,
+  recorder: Pick<Recorder, 'getSweep' | 'best' | 'runEpochs'>,
+  opts: ResolveOptions = {},
 ): Promise<ResolvedMetric[]> {
   const out: ResolvedMetric[] = [];
   for (const [i, m] of (spec.evaluate?.metrics ?? []).entries()) {
@@ -393,10 +419,32 @@ export async function resolveMetrics(
         `${formatPath(['evaluate', 'metrics', i, 'extractor', 'pool'])}: identity layers are not pooled`,
       );
     const pool = m.extractor.pool ? ':avg' : '';
-    const checkpoint = checkpointFolder(best.checkpoint, `${at}.sweep`, ref.sweep);
+    const checkpoint = checkpointOf(
+      best.checkpoint,
+      `${at}.sweep`,
+      ref.sweep,
+      opts.artifacts ?? false,
+    );
+    const extractor = `${identity ? 'identity' : 'generator'}:${checkpoint}:${m.extractor.tap}${pool}`;
+    if (!isUri(checkpoint)) {
+      out.push({ spec: m, extractor });
+      continue;
+    }
+    // An artifact: its evaluators verify what they fetch against the sha256 recorded with it.
+    const recorded = (await recorder.runEpochs(best.runId)).find((e) => e.epoch === best.epoch);
+    if (!recorded?.checkpoint?.sha256)
+      throw new FidlabError(
+        ErrorCode.INVALID_CONFIG,
+        `${at}.sweep: the best checkpoint of sweep '${ref.sweep}' (${checkpoint}) has no recorded sha256 to verify it against`,
+      );
     out.push({
       spec: m,
-      extractor: `${identity ? 'identity' : 'generator'}:${checkpoint}:${m.extractor.tap}${pool}`,
+      extractor,
+      artifact: {
+        uri: checkpoint,
+        sha256: recorded.checkpoint.sha256,
+        bytes: recorded.checkpoint.bytes ?? 0,
+      },
     });
   }
   return out;
