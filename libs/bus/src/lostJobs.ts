@@ -37,6 +37,16 @@ export async function jobQueued(
     });
 }
 
+/**
+ * The subjects of the trial stream that hold a job (queued, or delivered and not yet acked): one
+ * stream-info request listing them (paged by the client), instead of one lookup per run.
+ */
+export async function queuedTrialSubjects(topology: Topology): Promise<Set<string>> {
+  const { names, jsm } = topology;
+  const info = await jsm.streams.info(names.trialStream, { subjects_filter: names.trialSubjects });
+  return new Set(Object.keys((info.state.subjects as Record<string, number> | undefined) ?? {}));
+}
+
 export class LostJobWatch {
   private readonly suspects = new Map<number, number>();
   constructor(
@@ -44,21 +54,27 @@ export class LostJobWatch {
     private readonly graceMs = 2 * topology.settings.ackWaitMs + topology.settings.workerTtlMs,
   ) {}
 
-  /** Runs whose job is lost (see above); `runs` may hold finished ones, they are ignored. */
+  /**
+   * Runs whose job is lost (see above); `runs` may hold finished ones, they are ignored. One
+   * registry read and one listing of the trial stream's subjects per call, whatever the run count.
+   */
   async check(runs: UnfinishedRun[], now = Date.now()): Promise<UnfinishedRun[]> {
-    const { settings } = this.topology;
+    const { settings, names } = this.topology;
     const busy = new Set(
       (await listWorkers(this.topology, now, settings.workerTtlMs))
         .filter((w) => w.job?.kind === 'trial')
         .map((w) => w.job!.runId),
     );
+    // Listed after the runs were read: a job acked since then is of a run the next call sees done.
+    let queued: Set<string> | null = null;
     const lost: UnfinishedRun[] = [];
     for (const r of runs) {
       if ((r.status !== 'pending' && r.status !== 'running') || busy.has(r.id)) {
         this.suspects.delete(r.id);
         continue;
       }
-      if (await jobQueued(this.topology, r)) {
+      queued ??= await queuedTrialSubjects(this.topology);
+      if (queued.has(names.jobSubject('trial', r.sweep, r.id))) {
         this.suspects.delete(r.id);
         continue;
       }
