@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { createApiServer, type ApiServer } from '@fidlab/api';
+import { artifactSamples, createApiServer, type ApiServer } from '@fidlab/api';
 import { correlate } from '@fidlab/fid-core';
 import { openStore, type Store } from '@fidlab/store';
 import type { BrowserContext, Page } from 'playwright-core';
@@ -73,6 +73,7 @@ describe('dashboard in chromium', { skip }, () => {
       publicRead: false,
       dashboardDir: dist,
       pollMs: 200,
+      samples: artifactSamples(seeded.artifacts.store, join(root, 'samples-cache')),
     });
     const { chromium } = await import('playwright-core');
     context = await chromium.launchPersistentContext(join(root, 'profile'), {
@@ -270,6 +271,28 @@ describe('dashboard in chromium', { skip }, () => {
       return c.get('run:fid_inception')!.getOption().yAxis[0].type;
     });
     assert.equal(axis, 'log');
+    await page.close();
+  });
+
+  it('a run whose samples are in an artifact store shows them, fetched and verified by the server', async () => {
+    const run = seeded.artifacts.run;
+    const page = await open(
+      `/runs/${run.key}?sweep=cufs-study`,
+      'run-artifact',
+      '[data-testid=samples] img',
+    );
+    assert.equal(await page.locator('[data-testid=samples] tbody tr').count(), 3);
+    // Every image decoded (a 404 or a refused copy would leave it empty).
+    await page.waitForFunction(
+      () =>
+        [...document.querySelectorAll<HTMLImageElement>('[data-testid=samples] img')].every(
+          (i) => i.complete && i.naturalWidth === 32,
+        ),
+      null,
+      { timeout: 20_000 },
+    );
+    assert.equal(await page.locator('[data-testid=samples] img').count(), 9);
+    await shoot(page, '03b-run-artifact-samples');
     await page.close();
   });
 

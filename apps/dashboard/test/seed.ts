@@ -3,7 +3,7 @@
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateSync, crc32 } from 'node:zlib';
-import { createRng } from '@fidlab/base';
+import { createRng, openArtifactStore, type ArtifactStore } from '@fidlab/base';
 import type { MetricRow, Store } from '@fidlab/store';
 
 /** A solid-colour RGB PNG, written by hand (8-bit, no filter), so no image library is needed. */
@@ -48,6 +48,8 @@ export const STUDY_SPEC = {
 
 export interface Seeded {
   study: { runs: { id: number; key: string }[]; epochs: number; samplesRun: number };
+  /** The artifact store holding the second study run's samples (epoch 12). */
+  artifacts: { store: ArtifactStore; run: { id: number; key: string } };
   big: { runId: number; key: string; epochs: number; metrics: number };
   wide: { name: string; runs: number };
   live: { name: string; runIds: number[] };
@@ -161,6 +163,27 @@ export async function seed(store: Store, root: string): Promise<Seeded> {
   writeFileSync(outsideFile, 'not for the web\n');
   symlinkSync(outsideFile, join(runDir, 'epoch-0012', 'samples', 'sample-009.png'));
 
+  // Samples of the second run kept in an artifact store (what an evaluator of a fetched checkpoint
+  // uploads), epoch 12 only: the server reads them through artifactSamples.
+  const artifacts = await openArtifactStore(join(root, 'artifacts'));
+  const made = join(root, 'artifact-samples');
+  mkdirSync(made, { recursive: true });
+  for (let k = 0; k < 3; k++) {
+    const n = String(k).padStart(3, '0');
+    writeFileSync(join(made, `sample-${n}-input.png`), png(32, [120, 200, 160 - k * 30]));
+    writeFileSync(join(made, `sample-${n}.png`), png(32, [30, 90 + k * 40, 200]));
+    writeFileSync(join(made, `sample-${n}-truth.png`), png(32, [40, 40 + k * 60, 40]));
+  }
+  const artifactRun = runs[1];
+  await store.recordSamples(
+    artifactRun.id,
+    12,
+    await artifacts.putFolder(
+      `samples/cufs-study/${artifactRun.key}/epoch-0012-0123456789ab`,
+      made,
+    ),
+  );
+
   // A run of 200 epochs x 12 metrics.
   const bigSweep = await store.upsertSweep({ name: 'long-run', spec: {}, status: 'done' });
   const big = await store.upsertRun({
@@ -235,6 +258,7 @@ export async function seed(store: Store, root: string): Promise<Seeded> {
   });
   return {
     study: { runs, epochs: 12, samplesRun: samplesRun.id },
+    artifacts: { store: artifacts, run: artifactRun },
     big: { runId: big.id, key: 'long', epochs: 200, metrics: 12 },
     wide: { name: 'wide-sweep', runs: 1000 },
     live: { name: 'live-sweep', runIds: liveRuns.map((r) => r.id) },
