@@ -6,7 +6,8 @@
 //   reference: the check as the coordinator ran it before: listSweeps, listRuns of each running
 //              sweep (every run with its summary), then per unfinished run a stream lookup;
 //   current:   store.listUnfinishedRuns() (pending/running runs of running sweeps, few columns),
-//              then LostJobWatch.check (one stream lookup per unfinished run).
+//              then LostJobWatch.check (one registry read, one listing of the trial stream's
+//              subjects).
 // Usage: node --import tsx --conditions=@fidlab/source libs/bus/bench/lostJobs.bench.ts [--runs 5000]
 import { parseArgs } from 'node:util';
 import { openStore, type Store } from '@fidlab/store';
