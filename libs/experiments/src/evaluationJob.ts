@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ErrorCode, FidlabError } from '@fidlab/base';
@@ -219,7 +219,17 @@ async function referencedCheckpoint(
   if (!p) {
     p = (async () => {
       ctx.log(`${what}: fetching extractor checkpoint ${uri}`);
-      await store.fetch({ uri, sha256: recorded.sha256, bytes: recorded.bytes }, dir);
+      // Workers of one machine may share the runs dir: each fetches beside the folder and moves
+      // its copy in only when none is there yet, so nobody replaces a copy another is reading.
+      const tmp = `${dir}.fetch-${randomUUID()}`;
+      try {
+        await store.fetch({ uri, sha256: recorded.sha256, bytes: recorded.bytes }, tmp);
+        await rename(tmp, dir).catch((e: unknown) => {
+          if (!existsSync(dir)) throw e;
+        });
+      } finally {
+        await rm(tmp, { recursive: true, force: true });
+      }
       return dir;
     })().finally(() => referencedFetches.delete(dir));
     referencedFetches.set(dir, p);
