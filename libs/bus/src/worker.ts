@@ -56,6 +56,14 @@ export interface JobHandlers {
     event: CheckpointEvent,
     claim?: Claim,
   ): CheckpointEvaluationJob | null;
+  /**
+   * True when the evaluation job's values are recorded already: the job is acked without work.
+   * Given this, a worker of role `any` evaluates its own trial's checkpoints itself, at once (as
+   * one process does, so an epoch's values come before the next epoch is trained), and queues an
+   * evaluation job only when that fails. A worker that dies first has not acked its trial: the
+   * trial's next holder, resuming, evaluates the epochs left without values.
+   */
+  evaluated?(job: CheckpointEvaluationJob, recorder: Recorder): Promise<boolean>;
 }
 
 export interface JobTiming {
@@ -343,13 +351,22 @@ export class BusWorker {
         await this.untilPublished(() => this.dispatcher.emit(event, id), working);
         if (event.type === 'checkpoint' && job.kind === 'trial') {
           const ev = this.o.handlers.evaluationFor?.(job, event, claim);
-          if (ev) await this.untilPublished(() => this.dispatcher.submit(ev), working);
+          // A worker that evaluates too measures its own checkpoint at once; the job is queued
+          // only when that fails (a worker dying first leaves the epoch unevaluated, and the
+          // trial's next holder evaluates it when it resumes).
+          if (ev && !(this.evaluatesOwnCheckpoints && (await this.evaluateInline(ev, ctx, label))))
+            await this.untilPublished(() => this.dispatcher.submit(ev), working);
         }
       },
       heartbeat: working,
       log: (line) => this.log(line),
       signal,
     };
+    if (job.kind === 'evaluation' && (await this.o.handlers.evaluated?.(job, rec))) {
+      this.log(`worker ${this.id}: ${label}: values recorded already; acked`);
+      await this.ack(m);
+      return 'skipped';
+    }
     this.log(
       `worker ${this.id}: ${label}: started (delivery ${m.info.deliveryCount}${claim ? `, claim generation ${claim.generation}` : ''})`,
     );
@@ -370,6 +387,30 @@ export class BusWorker {
     await this.ack(m);
     this.log(`worker ${this.id}: ${label}: done`);
     return 'done';
+  }
+
+  /** Role `any` with handlers that recognise a done evaluation (see JobHandlers.evaluated). */
+  private get evaluatesOwnCheckpoints(): boolean {
+    const h = this.o.handlers;
+    return this.role === 'any' && !!h.evaluation && !!h.evaluated;
+  }
+
+  /** A trial's own checkpoint evaluated at once; false (and a log line) when that failed. */
+  private async evaluateInline(
+    ev: CheckpointEvaluationJob,
+    ctx: JobContext,
+    label: string,
+  ): Promise<boolean> {
+    if (ctx.signal.aborted) return false;
+    try {
+      await this.o.handlers.evaluation!(ev, ctx);
+      return true;
+    } catch (e) {
+      this.log(
+        `worker ${this.id}: ${label}: epoch ${ev.epoch} not evaluated here (${(e as Error).message?.split('\n')[0]}); queued for an evaluator`,
+      );
+      return false;
+    }
   }
 
   /** Retries a publish while the broker is unreachable (2 minutes at most), keeping the lease. */

@@ -117,6 +117,82 @@ describe('bus worker on a real nats-server', { skip: skip ?? false }, () => {
     assert.deepEqual(await listWorkers(topo), [], 'stopped workers leave the registry');
   });
 
+  test('a worker of role any evaluates its own checkpoints at once, queueing no evaluation job; a queued job whose values are recorded is acked without work', async () => {
+    const rec = new MemoryRecorder();
+    const jobs = await sweepOf(
+      rec,
+      'inline',
+      Array.from({ length: 4 }, () => ({ epochs: 3, ms: 20 })),
+    );
+    const d = new NatsDispatcher(nc, topo);
+    await Promise.all(jobs.map((j) => d.publish(j)));
+    const fake = fakeHandlers({ evaluate: true, evalMs: 5 });
+    let evaluations = 0;
+    // Values of an epoch committed before the next epoch is trained: the inline evaluation.
+    const evaluatedBeforeNext: boolean[] = [];
+    const handlers = {
+      ...fake,
+      trial: (job: TrialJob, ctx: Parameters<NonNullable<typeof fake.trial>>[1]) =>
+        fake.trial!(job, {
+          ...ctx,
+          emit: async (e) => {
+            await ctx.emit(e);
+            if (e.type === 'checkpoint')
+              evaluatedBeforeNext.push(rec.metrics.has(`${job.runId}:${e.epoch}:fake_fid`));
+          },
+        }),
+      evaluation: (
+        job: Parameters<NonNullable<typeof fake.evaluation>>[0],
+        ctx: Parameters<NonNullable<typeof fake.evaluation>>[1],
+      ) => {
+        evaluations++;
+        return fake.evaluation!(job, ctx);
+      },
+      evaluated: async (job: { runId: number; epoch: number }) =>
+        rec.metrics.has(`${job.runId}:${job.epoch}:fake_fid`),
+    };
+    const evaluationJobs: string[] = [];
+    const workers = [0, 1].map(
+      (i) =>
+        new BusWorker({
+          nc,
+          topology: topo,
+          recorder: rec,
+          handlers,
+          id: `inline-${i}`,
+          pullExpiresMs: 500,
+          onJobEnd: (t) =>
+            t.job.kind === 'evaluation' &&
+            evaluationJobs.push(`${t.job.runId}:${t.job.epoch}:${t.outcome}`),
+        }),
+    );
+    workers.forEach((w) => void w.start());
+    try {
+      await until(
+        'every run done and evaluated',
+        () => [...rec.runs.values()].every((r) => r.status === 'done') && rec.metrics.size === 12,
+      );
+      // A queued job of an epoch already evaluated (what a resumed trial may queue): no work.
+      const [j] = jobs;
+      await d.submit({
+        kind: 'evaluation',
+        sweep: j.sweep,
+        runId: j.runId,
+        runKey: j.runKey,
+        epoch: 1,
+        checkpoint: { uri: `${j.runDir}/epoch-1` },
+        evaluation: { ms: 5 },
+      });
+      await until('the queued job taken', () => evaluationJobs.length === 1);
+    } finally {
+      await Promise.all(workers.map((w) => w.stop()));
+    }
+    assert.equal(evaluations, 12, 'each checkpoint evaluated once, by its trainer');
+    assert.equal(evaluatedBeforeNext.length, 12);
+    assert.ok(evaluatedBeforeNext.every(Boolean), 'values recorded before training went on');
+    assert.deepEqual(evaluationJobs, [`${jobs[0].runId}:1:skipped`]);
+  });
+
   test('a poison job is retried with backoff, then dead-lettered and its run failed', async () => {
     const rec = new MemoryRecorder();
     const [job] = await sweepOf(rec, 'poison', [{ fail: 'always' }]);

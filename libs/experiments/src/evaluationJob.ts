@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { ErrorCode, FidlabError } from '@fidlab/base';
 import { extractorName, METRIC_KIND_OPTIONS } from '@fidlab/features';
-import { Evaluator } from './evaluateCheckpoint.js';
-import type { MetricValue } from './metricValues.js';
+import { EVALUATION_PROTOCOL, Evaluator } from './evaluateCheckpoint.js';
+import { metricValueNames, type MetricValue } from './metricValues.js';
 import { isUri } from './artifactCheckpointStore.js';
 import type {
   CheckpointEvaluationJob,
@@ -14,6 +14,7 @@ import type {
   FeatureCache,
   JobContext,
   JsonValue,
+  Recorder,
   SweepEvent,
   TrialJob,
 } from './ports.js';
@@ -127,6 +128,26 @@ export async function evaluateJob(
   } finally {
     if (!opts.cache) evaluator.dispose();
   }
+}
+
+/**
+ * True when every value the evaluation job yields is recorded for its epoch under the current
+ * evaluation protocol: a worker that measured its own checkpoint already did this job (the
+ * older-protocol re-evaluations, whose values are of another protocol, are never skipped).
+ */
+export async function evaluationRecorded(
+  job: CheckpointEvaluationJob,
+  recorder: Pick<Recorder, 'runEpochs'>,
+): Promise<boolean> {
+  const evaluation = parseEvaluationJob(
+    { ...(job.evaluation as object), checkpoint: job.checkpoint.uri },
+    `evaluation job of run ${job.runKey} epoch ${job.epoch}`,
+  );
+  const row = (await recorder.runEpochs(job.runId)).find((e) => e.epoch === job.epoch);
+  if (!row) return false;
+  return evaluation.metrics
+    .flatMap((m) => metricValueNames(m))
+    .every((n) => n in row.metrics && row.protocols[n] === EVALUATION_PROTOCOL);
 }
 
 /** `fid_x=12.3 kid_x=0.0123`: the values of one epoch, short. */

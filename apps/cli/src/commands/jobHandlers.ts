@@ -7,6 +7,7 @@ import type { JobHandlers } from '@fidlab/bus';
 import {
   EvaluatorCache,
   evaluationJobFor,
+  evaluationRecorded,
   runEvaluationJob,
   runTrialJob,
   type CheckpointStore,
@@ -37,6 +38,8 @@ export function jobHandlers(
     },
     evaluation: (job, ctx) => runEvaluationJob(job, withShared(ctx), evaluators),
     evaluationFor: (job, event, claim) => evaluationJobFor(job, event, claim),
+    // With this, a worker of role `any` evaluates its own checkpoints at once (see JobHandlers).
+    evaluated: (job, recorder) => evaluationRecorded(job, recorder),
     dispose: () => evaluators.dispose(),
   };
 }

@@ -40,8 +40,8 @@ export const workerCommand: Command = {
 
 Pulls one job at a time from its NATS JetStream work queue: a trainer trains (or resumes) a trial
 and queues an evaluation job for every checkpoint it records; an evaluator evaluates checkpoints;
-any does both (evaluations first). Every result goes to the store (PostgreSQL) before the job is
-acknowledged. While a job runs the worker renews its lease; if it dies, the job goes to another
+any does both (queued evaluations first) and evaluates its own trial's checkpoints itself, at once,
+as one process does. Every result goes to the store (PostgreSQL) before the job is acknowledged. While a job runs the worker renews its lease; if it dies, the job goes to another
 worker, which resumes from the last checkpoint recorded in the store. SIGTERM or Ctrl-C: the
 current job stops after its step and goes back to the queue, then the worker exits 0.
 
