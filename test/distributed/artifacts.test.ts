@@ -116,18 +116,21 @@ describe('checkpoints through the NATS Object Store', { skip: skip ?? false }, (
     const refDb = await createTestDatabase({ prefix: 'fidlab_art_ref' });
     if (typeof refDb === 'string') throw new Error(refDb);
     cleanup.push(() => (refDb as TestDatabase).drop());
-    const inProcess = track(
-      fidlab([
-        'run',
-        file,
-        '--db',
-        refDb.url,
-        '--runs-dir',
-        join(w.dir, 'runs-ref'),
-        '--backend',
-        'wasm',
-      ]),
-    );
+    /** `fidlab run FILE` in one process, on the reference database. */
+    const runInProcess = (sweepFile: string) =>
+      track(
+        fidlab([
+          'run',
+          sweepFile,
+          '--db',
+          refDb.url,
+          '--runs-dir',
+          join(w.dir, 'runs-ref'),
+          '--backend',
+          'wasm',
+        ]),
+      );
+    const inProcess = runInProcess(file);
     // The distributed run at the same time: two trainers and an evaluator, each on a runs
     // directory of its own (the submitter's is a fourth, which no worker sees).
     const trainerA = worker('runs-a', 'trainer');
@@ -364,16 +367,7 @@ describe('checkpoints through the NATS Object Store', { skip: skip ?? false }, (
           'select: { metric: fid_enc, goal: min }',
         ),
     );
-    const encRef = fidlab([
-      'run',
-      encFile,
-      '--db',
-      refDb.url,
-      '--runs-dir',
-      join(w.dir, 'runs-ref'),
-      '--backend',
-      'wasm',
-    ]);
+    const encRef = runInProcess(encFile);
     const encRun = fidlab([
       'run',
       encFile,

@@ -7,8 +7,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { openStore } from '@fidlab/store';
-import { createTestDatabase, type TestDatabase } from '@fidlab/testing';
-import { busEnv, servicesSkipReason, until, World, WorkerProcess } from './harness.js';
+import {
+  createTestDatabase,
+  TINY_SWEEP_METRICS,
+  tinySweepText,
+  type TestDatabase,
+} from '@fidlab/testing';
+import { busEnv, servicesSkipReason, World, WorkerProcess } from './harness.js';
 
 const skip = await servicesSkipReason();
 if (skip) console.log(`# skipped: ${skip}`);
@@ -27,20 +32,11 @@ describe('workers of role any on a real sweep', { skip: skip ?? false }, () => {
     const file = join(w.dir, 'inline.yaml');
     writeFileSync(
       file,
-      `name: inline
-data:
-  root: ${join(w.dir, 'data')}
-  size: 32
-  synth: { identities: 4, per_identity: 3, seed: 3 }
-parameters:
-  seed: { values: [1, 2] }
-fixed: { model: unet, direction: sketch2sketch, gan_mode: none, epochs: ${EPOCHS}, epochs_decay: 0, batch_size: 4, ngf: 4 }
-evaluate:
-  every: 1
-  metrics:
-    - { name: fid_face, kind: fid, extractor: facerec }
-select: { metric: fid_face, goal: min }
-`,
+      tinySweepText('inline', join(w.dir, 'data'), {
+        epochs: EPOCHS,
+        seeds: [1, 2],
+        metrics: [TINY_SWEEP_METRICS.fid_face],
+      }),
     );
     const track = (p: WorkerProcess) => {
       cleanup.push(async () => {
@@ -51,7 +47,7 @@ select: { metric: fid_face, goal: min }
     };
     const fidlab = (args: string[]) =>
       track(new WorkerProcess(args, busEnv(), 'tools/dev-fidlab.ts'));
-    const workers = [0, 1].map((i) =>
+    const workers = [0, 1].map(() =>
       track(
         new WorkerProcess(
           ['--nats', w.nats.url, '--db', w.db.url, '--role', 'any', '--backend', 'wasm'],
