@@ -1,10 +1,10 @@
 // fidlab best|runs|export|token|serve against an embedded store, directly and through a server.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { FidlabError } from '@fidlab/base';
+import { FidlabError, openArtifactStore } from '@fidlab/base';
 import { recipeId } from '@fidlab/features/recipe';
 import { openStore } from '@fidlab/store';
 import { captureIo } from '@fidlab/testing';
@@ -191,8 +191,28 @@ describe('store commands', () => {
     const token = io.stdout[0];
     assert.match(token, /^fidlab_[A-Za-z0-9_-]{43}$/);
 
+    // vae-s1's last epoch has its samples in a shared-folder artifact store (--artifacts).
+    const artifacts = await openArtifactStore(join(dir, 'artifacts'));
+    mkdirSync(join(dir, 'made'), { recursive: true });
+    writeFileSync(join(dir, 'made', 'sample-000.png'), 'generated');
+    const seeded = await openStore({ url: db });
+    const vaeRun = (await seeded.listRuns({ sweep: 'demo' })).find((r) => r.key === 'vae-s1')!;
+    await seeded.recordSamples(
+      vaeRun.id,
+      3,
+      await artifacts.putFolder('samples/demo/vae-s1/epoch-0003-abc', join(dir, 'made')),
+    );
+    await seeded.close();
+    await assert.rejects(
+      serveCommand.run(['--db', db, '--artifacts', 'nats-obj://b'], captureIo()),
+      /fidlab serve reads a folder store; serve an object store with fidlab-coordinator/,
+    );
+
     const serveIo = captureIo();
-    const serving = serveCommand.run(['--db', db, '--port', '0'], serveIo);
+    const serving = serveCommand.run(
+      ['--db', db, '--port', '0', '--artifacts', join(dir, 'artifacts')],
+      serveIo,
+    );
     for (let i = 0; i < 200 && serveIo.stdout.length === 0; i++)
       await new Promise((r) => setTimeout(r, 25));
     const url = /(http:\/\/\S+)\/trpc/.exec(serveIo.stdout[0] ?? '')?.[1];
@@ -243,6 +263,23 @@ describe('store commands', () => {
         runsCommand.run(['--server', url, '--token', token, '--sweep', 'nope'], captureIo()),
         (e: unknown) => e instanceof FidlabError && e.code === 'NOT_FOUND',
       );
+      // The samples kept in the artifact store are listed and served, verified.
+      const auth = { authorization: `Bearer ${token}` };
+      const listed = (await (
+        await fetch(
+          `${url}/trpc/runs.samples?input=${encodeURIComponent(JSON.stringify({ id: vaeRun.id }))}`,
+          { headers: auth },
+        )
+      ).json()) as { result: { data: { epoch: number; files: { path: string }[] } } };
+      assert.deepEqual(listed.result.data.epoch, 3);
+      assert.deepEqual(
+        listed.result.data.files.map((f) => f.path),
+        ['.artifact-samples/3/sample-000.png'],
+      );
+      const png = await fetch(`${url}/files/runs/${vaeRun.id}/.artifact-samples/3/sample-000.png`, {
+        headers: auth,
+      });
+      assert.equal(await png.text(), 'generated');
       // fidlab report reads the same through the server.
       const out = join(dir, 'remote-report.html');
       await reportCommand.run(

@@ -1,6 +1,16 @@
-import { apiError, dashboardDir, DEFAULT_PORT, serveStore, untilInterrupted } from '@fidlab/api';
-import { ErrorCode, FidlabError } from '@fidlab/base';
-import { numberOption, parse, type Command } from '../command.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  apiError,
+  artifactSamples,
+  dashboardDir,
+  DEFAULT_PORT,
+  serveStore,
+  untilInterrupted,
+} from '@fidlab/api';
+import { ErrorCode, FidlabError, openArtifactStore } from '@fidlab/base';
+import { numberOption, parse, UsageError, type Command } from '../command.js';
 
 /**
  * Why a request got no answer: the first errno-like code along the error's cause chain
@@ -49,11 +59,15 @@ export const serveCommand: Command = {
   summary:
     'serve the experiment store over HTTP (tRPC at /trpc, progress over SSE, dashboard at /)',
   usage: `usage: fidlab serve [--db URL] [--port 4400] [--host 127.0.0.1] [--public-read]
+                    [--artifacts DIR]
 
-  --db URL        PostgreSQL URL (default DATABASE_URL, else embedded .fidlab/db)
-  --port N        TCP port (default ${DEFAULT_PORT}; 0 picks a free one)
-  --host H        interface to listen on (default 127.0.0.1)
-  --public-read   allow queries without a token (changes always need one: fidlab token create)
+  --db URL         PostgreSQL URL (default DATABASE_URL, else embedded .fidlab/db)
+  --port N         TCP port (default ${DEFAULT_PORT}; 0 picks a free one)
+  --host H         interface to listen on (default 127.0.0.1)
+  --public-read    allow queries without a token (changes always need one: fidlab token create)
+  --artifacts DIR  the workers' shared-folder artifact store (env FIDLAB_ARTIFACTS): the dashboard
+                   shows the sample images kept there, verified (a nats-obj:// store needs
+                   fidlab-coordinator --nats ... --artifacts URI)
 
 Runs until interrupted (Ctrl-C).`,
   async run(argv, io) {
@@ -63,12 +77,22 @@ Runs until interrupted (Ctrl-C).`,
         port: { type: 'string' },
         host: { type: 'string', default: '127.0.0.1' },
         'public-read': { type: 'boolean', default: false },
+        artifacts: { type: 'string' },
       },
     });
     const port = numberOption(values.port, 'port', DEFAULT_PORT, { integer: true, min: 0 });
     if (port > 65535)
       throw new FidlabError(ErrorCode.INVALID_INPUT, `--port must be <= 65535, got ${port}`);
+    const artifacts = values.artifacts ?? (process.env.FIDLAB_ARTIFACTS || undefined);
+    if (artifacts && /^[a-z][a-z0-9+.-]*:\/\//i.test(artifacts) && !artifacts.startsWith('file://'))
+      throw new UsageError(
+        `--artifacts ${artifacts}: fidlab serve reads a folder store; serve an object store with fidlab-coordinator --nats URL --artifacts ${artifacts}`,
+      );
+    // Verified copies of the samples folders read, for this process only.
+    const cache = artifacts ? mkdtempSync(join(tmpdir(), 'fidlab-serve-samples-')) : null;
+    const samples = cache ? artifactSamples(await openArtifactStore(artifacts!), cache) : undefined;
     const { store, server, close } = await serveStore({
+      samples,
       db: values.db,
       port,
       host: values.host as string,
@@ -87,6 +111,7 @@ Runs until interrupted (Ctrl-C).`,
     );
     await untilInterrupted();
     await close();
+    if (cache) rmSync(cache, { recursive: true, force: true });
     io.err('fidlab serve: stopped');
     return 0;
   },
