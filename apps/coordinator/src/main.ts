@@ -23,7 +23,7 @@ import {
   type SampleSource,
   type ServedStore,
 } from '@fidlab/api';
-import { ErrorCode, FidlabError, isFidlabError } from '@fidlab/base';
+import { isFidlabError } from '@fidlab/base';
 import type { NatsConnection } from '@fidlab/bus';
 import { BUS_FLAG_OPTIONS, BUS_FLAGS_USAGE, type BusFlags } from '@fidlab/bus/flags';
 import type { Recorder } from '@fidlab/experiments';
@@ -104,14 +104,8 @@ export async function startCoordinator(argv: string[], io: CoordinatorIo): Promi
 
 /** The artifact store's sample images, fetched into a cache of this process (removed at exit). */
 async function sampleSource(uri: string, nc: NatsConnection | null): Promise<SampleSource> {
-  const { openArtifactStore } = await import('@fidlab/base');
-  const factories: Parameters<typeof openArtifactStore>[1] = {};
-  if (nc) {
-    const { natsObjectFactory } = await import('@fidlab/artifacts-nats');
-    factories['nats-obj'] = natsObjectFactory(nc);
-  } else if (/^nats-obj:/i.test(uri))
-    throw new FidlabError(ErrorCode.INVALID_INPUT, `--artifacts ${uri} needs --nats URL`);
-  const store = await openArtifactStore(uri, factories);
+  const { openArtifactRoot } = await import('@fidlab/artifacts-nats');
+  const store = await openArtifactRoot(uri, nc);
   const cache = mkdtempSync(join(tmpdir(), 'fidlab-coordinator-samples-'));
   process.once('exit', () => rmSync(cache, { recursive: true, force: true }));
   return artifactSamples(store, cache);

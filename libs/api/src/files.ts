@@ -1,10 +1,8 @@
 // Files of a run served over HTTP (sample images): only regular files whose real path lies inside
 // the run's real directory are answered, so neither `../` nor a symlink leads out of it.
-import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, realpath, readdir, rename, rm, stat } from 'node:fs/promises';
+import { realpath, readdir, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
-import type { ArtifactStore } from '@fidlab/base';
+import { cachedFolder, type ArtifactStore } from '@fidlab/base';
 import type { Store } from '@fidlab/store';
 
 /** The URL prefix of run files: `/files/runs/<run id>/<path under the run directory>`. */
@@ -79,30 +77,14 @@ export interface SampleSource {
  * `<cacheDir>/<manifest sha256>/` (every file's sha256 verified), then read from there.
  */
 export function artifactSamples(store: ArtifactStore, cacheDir: string): SampleSource {
-  const inFlight = new Map<string, Promise<string>>();
   return {
     folder(ref) {
       const sha = ref.sha256 ?? '';
       if (!/^[0-9a-f]{64}$/.test(sha))
         return Promise.reject(new Error(`samples ${ref.uri}: no sha256 recorded`));
-      const dest = join(resolve(cacheDir), sha);
-      if (existsSync(dest)) return Promise.resolve(dest);
-      let p = inFlight.get(sha);
-      if (!p) {
-        const tmp = `${dest}.partial-${randomUUID()}`;
-        p = (async () => {
-          await mkdir(resolve(cacheDir), { recursive: true });
-          try {
-            await store.get({ uri: ref.uri, sha256: sha, bytes: 0 }, tmp);
-            if (!existsSync(dest)) await rename(tmp, dest);
-            return dest;
-          } finally {
-            await rm(tmp, { recursive: true, force: true });
-          }
-        })().finally(() => inFlight.delete(sha));
-        inFlight.set(sha, p);
-      }
-      return p;
+      return cachedFolder(join(cacheDir, sha), async (tmp) => {
+        await store.get({ uri: ref.uri, sha256: sha, bytes: 0 }, tmp);
+      });
     },
   };
 }

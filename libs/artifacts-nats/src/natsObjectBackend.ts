@@ -12,6 +12,8 @@ import {
   ArtifactStore,
   ErrorCode,
   FidlabError,
+  openArtifactStore,
+  uriScheme,
   validateArtifactKey,
   type BackendFactory,
   type BlobBackend,
@@ -172,6 +174,23 @@ export function natsObjectFactory(
       throw new FidlabError(ErrorCode.INVALID_CONFIG, `artifact root '${uri}': not a nats-obj URI`);
     return NatsObjectBackend.open(nc, p.bucket, opts, p.key);
   };
+}
+
+/**
+ * The artifact store a root URI names: a folder (plain path or `file://`), or `nats-obj://BUCKET
+ * [/PREFIX]` through `nc`; a `nats-obj://` root without a connection is refused, naming it.
+ */
+export async function openArtifactRoot(
+  uri: string,
+  nc: NatsConnection | null,
+  opts: NatsObjectBackendOptions = {},
+): Promise<ArtifactStore> {
+  if (!nc && uriScheme(uri) === NATS_OBJ_SCHEME)
+    throw new FidlabError(
+      ErrorCode.INVALID_INPUT,
+      `artifact root '${uri}': the NATS Object Store needs a NATS connection (--nats URL)`,
+    );
+  return openArtifactStore(uri, nc ? { [NATS_OBJ_SCHEME]: natsObjectFactory(nc, opts) } : {});
 }
 
 /** An ArtifactStore over one bucket (or one prefix inside it). */

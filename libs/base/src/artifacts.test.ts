@@ -1,14 +1,24 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import {
   ArtifactStore,
+  cachedFolder,
   FsBlobBackend,
   openArtifactStore,
+  uriScheme,
   validateArtifactKey,
   type ArtifactRef,
 } from './artifacts.js';
@@ -102,4 +112,35 @@ test('no key leaves the artifact root', async () => {
 
 test('an unknown scheme is refused with the known ones', async () => {
   await assert.rejects(openArtifactStore('s3://b/k'), /unknown scheme 's3' \(known: file/);
+});
+
+test('cachedFolder fills a folder once: concurrent callers share the fill, a copy is never replaced, a failed fill leaves nothing', async () => {
+  const dest = join(dir, 'cache', 'abc');
+  let fills = 0;
+  const fill = async (tmp: string) => {
+    fills++;
+    mkdirSync(tmp, { recursive: true });
+    writeFileSync(join(tmp, 'f'), String(fills));
+  };
+  const got = await Promise.all([cachedFolder(dest, fill), cachedFolder(dest, fill)]);
+  assert.deepEqual(got, [dest, dest]);
+  assert.equal(fills, 1);
+  assert.equal(await cachedFolder(dest, fill), dest);
+  assert.equal(fills, 1, 'an existing copy is used as it is');
+  assert.equal(readFileSync(join(dest, 'f'), 'utf8'), '1');
+  const bad = join(dir, 'cache', 'bad');
+  await assert.rejects(
+    cachedFolder(bad, async (tmp) => {
+      mkdirSync(tmp, { recursive: true });
+      throw new Error('fetch failed');
+    }),
+    /fetch failed/,
+  );
+  assert.deepEqual(readdirSync(join(dir, 'cache')).sort(), ['abc']);
+});
+
+test('uriScheme names a URI scheme, lower-cased, and none for a path', () => {
+  assert.equal(uriScheme('NATS-OBJ://b/k'), 'nats-obj');
+  assert.equal(uriScheme('file:///x'), 'file');
+  for (const p of ['/x/y', 'c:/x', 'runs/a']) assert.equal(uriScheme(p), null, p);
 });

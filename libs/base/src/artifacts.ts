@@ -4,7 +4,7 @@
 // NATS). One small `BlobBackend` per medium moves whole files by key; `ArtifactStore` above it
 // validates keys, writes folder manifests and verifies the sha256 of every byte it reads back.
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -218,7 +218,7 @@ export class FsBlobBackend implements BlobBackend {
       } catch {
         return null;
       }
-    } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(uri)) return null;
+    } else if (uriScheme(uri) !== null) return null;
     else path = uri;
     const folder = uri.endsWith('/');
     const abs = resolve(this.root, path);
@@ -254,6 +254,43 @@ export class FsBlobBackend implements BlobBackend {
   }
 }
 
+/** The scheme of a URI (`nats-obj`, `file`), lower-cased; null for a plain path. */
+export function uriScheme(s: string): string | null {
+  return /^([a-z][a-z0-9+.-]*):\/\//i.exec(s)?.[1].toLowerCase() ?? null;
+}
+
+/** Fills in progress in this process, by destination folder (see cachedFolder). */
+const filling = new Map<string, Promise<string>>();
+
+/**
+ * A folder at `dest` made once (a cache entry named by what it holds, e.g. a sha256): when it is
+ * missing, `fill` writes a temporary sibling, which is moved in only if no copy has appeared
+ * meanwhile, so a process never replaces a copy another one is reading. Concurrent callers in
+ * this process share one fill. Resolves to `dest`; a failed fill leaves nothing behind.
+ */
+export function cachedFolder(dest: string, fill: (tmp: string) => Promise<void>): Promise<string> {
+  const at = resolve(dest);
+  if (existsSync(at)) return Promise.resolve(at);
+  let p = filling.get(at);
+  if (!p) {
+    p = (async () => {
+      const tmp = `${at}.partial-${randomUUID()}`;
+      try {
+        await mkdir(dirname(at), { recursive: true });
+        await fill(tmp);
+        await rename(tmp, at).catch((e: unknown) => {
+          if (!existsSync(at)) throw e;
+        });
+      } finally {
+        await rm(tmp, { recursive: true, force: true });
+      }
+      return at;
+    })().finally(() => filling.delete(at));
+    filling.set(at, p);
+  }
+  return p;
+}
+
 /** A backend for URIs of another scheme (`nats-obj`), registered by the adapter that has it. */
 export type BackendFactory = (uri: string) => BlobBackend | Promise<BlobBackend>;
 
@@ -265,7 +302,7 @@ export async function openArtifactStore(
   rootUri: string,
   factories: Record<string, BackendFactory> = {},
 ): Promise<ArtifactStore> {
-  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(rootUri)?.[1]?.toLowerCase();
+  const scheme = uriScheme(rootUri);
   if (!scheme) return new ArtifactStore(new FsBlobBackend(rootUri));
   if (scheme === 'file') return new ArtifactStore(new FsBlobBackend(fileURLToPath(rootUri)));
   const factory = factories[scheme];

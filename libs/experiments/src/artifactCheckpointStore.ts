@@ -2,7 +2,7 @@
 // bucket): each checkpoint folder under `checkpoints/<sweep>/<run key>/epoch-NNNN-<sha>`, where
 // <sha> starts the local checkpoint's own sha256, so that a stale writer of the same epoch (a
 // worker that lost its lease) never overwrites the artifact its successor recorded.
-import { ErrorCode, FidlabError, type ArtifactStore } from '@fidlab/base';
+import { ErrorCode, FidlabError, uriScheme, type ArtifactStore } from '@fidlab/base';
 import { epochDirName } from '@fidlab/training';
 import type { CheckpointPlace, CheckpointRef, CheckpointStore } from './ports.js';
 
@@ -56,4 +56,4 @@ export class ArtifactCheckpointStore implements CheckpointStore {
 }
 
 /** A URI (`nats-obj://...`, `file://...`) rather than a filesystem path. */
-export const isUri = (s: string): boolean => /^[a-z][a-z0-9+.-]*:\/\//i.test(s);
+export const isUri = (s: string): boolean => uriScheme(s) !== null;

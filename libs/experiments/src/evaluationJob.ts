@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { ErrorCode, FidlabError } from '@fidlab/base';
+import { cachedFolder, ErrorCode, FidlabError } from '@fidlab/base';
 import { extractorName, METRIC_KIND_OPTIONS } from '@fidlab/features';
 import { EVALUATION_PROTOCOL, Evaluator } from './evaluateCheckpoint.js';
 import { metricValueNames, type MetricValue } from './metricValues.js';
@@ -208,9 +208,6 @@ export async function runEvaluationJob(
   return values;
 }
 
-/** Fetches of referenced checkpoints in progress in this process, by local folder. */
-const referencedFetches = new Map<string, Promise<string>>();
-
 /**
  * A local folder holding an extractor's checkpoint named by an artifact URI (a `best` reference
  * to an object-store sweep): fetched from `ctx.checkpoints` into `<cacheDir>/referenced/<sha256>`
@@ -234,28 +231,11 @@ async function referencedCheckpoint(
       ErrorCode.INVALID_INPUT,
       `${what}: extractor checkpoint ${uri} is an artifact ${store ? "of another store than this worker's" : 'but this worker has no artifact store'} (give the worker --artifacts with that sweep's store)`,
     );
-  const dir = join(store.cacheDir, 'referenced', recorded.sha256);
-  if (existsSync(dir)) return dir;
-  let p = referencedFetches.get(dir);
-  if (!p) {
-    p = (async () => {
-      ctx.log(`${what}: fetching extractor checkpoint ${uri}`);
-      // Workers of one machine may share the runs dir: each fetches beside the folder and moves
-      // its copy in only when none is there yet, so nobody replaces a copy another is reading.
-      const tmp = `${dir}.fetch-${randomUUID()}`;
-      try {
-        await store.fetch({ uri, sha256: recorded.sha256, bytes: recorded.bytes }, tmp);
-        await rename(tmp, dir).catch((e: unknown) => {
-          if (!existsSync(dir)) throw e;
-        });
-      } finally {
-        await rm(tmp, { recursive: true, force: true });
-      }
-      return dir;
-    })().finally(() => referencedFetches.delete(dir));
-    referencedFetches.set(dir, p);
-  }
-  return p;
+  // Kept under its sha256 (workers of one machine may share the runs dir: see cachedFolder).
+  return cachedFolder(join(store.cacheDir, 'referenced', recorded.sha256), async (tmp) => {
+    ctx.log(`${what}: fetching extractor checkpoint ${uri}`);
+    await store.fetch({ uri, sha256: recorded.sha256, bytes: recorded.bytes }, tmp);
+  });
 }
 
 /**

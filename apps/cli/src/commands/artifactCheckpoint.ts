@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ErrorCode, FidlabError, openArtifactStore } from '@fidlab/base';
+import { ErrorCode, FidlabError, uriScheme } from '@fidlab/base';
 import type { BusFlags } from '@fidlab/bus/flags';
 import { UsageError } from '../command.js';
 import { openRecorderStore } from './busCommon.js';
@@ -17,17 +17,15 @@ export interface LocalCheckpoint {
   release(): void;
 }
 
-const URI = /^([a-z][a-z0-9+.-]*):\/\//i;
-
 /** True when `--checkpoint` is a URI rather than a path. */
-export const isCheckpointUri = (s: string): boolean => URI.test(s);
+export const isCheckpointUri = (s: string): boolean => uriScheme(s) !== null;
 
 export async function localCheckpoint(
   uri: string,
   values: BusFlags & { db?: string },
   log: (line: string) => void,
 ): Promise<LocalCheckpoint> {
-  const scheme = URI.exec(uri)?.[1].toLowerCase();
+  const scheme = uriScheme(uri);
   if (scheme === 'file') return { dir: fileURLToPath(uri), release: () => {} };
   if (scheme !== 'nats-obj')
     throw new UsageError(`--checkpoint ${uri}: only file:// and nats-obj:// URIs are read`);
@@ -51,10 +49,8 @@ export async function localCheckpoint(
   const nc = await bus.connectBus({ ...opts, name: 'fidlab checkpoint fetch' });
   const dir = mkdtempSync(join(tmpdir(), 'fidlab-checkpoint-'));
   try {
-    const { natsObjectFactory } = await import('@fidlab/artifacts-nats');
-    const artifacts = await openArtifactStore(`nats-obj://${bucket}`, {
-      'nats-obj': natsObjectFactory(nc),
-    });
+    const { openArtifactRoot } = await import('@fidlab/artifacts-nats');
+    const artifacts = await openArtifactRoot(`nats-obj://${bucket}`, nc);
     log(`fetching ${uri} (${ref.bytes ?? '?'} bytes, sha256 verified)`);
     await artifacts.get({ uri, sha256: ref.sha256, bytes: ref.bytes ?? 0 }, join(dir, 'ckpt'));
   } catch (e) {

@@ -9,7 +9,7 @@ import {
   serveStore,
   untilInterrupted,
 } from '@fidlab/api';
-import { ErrorCode, FidlabError, openArtifactStore } from '@fidlab/base';
+import { ErrorCode, FidlabError, openArtifactStore, uriScheme } from '@fidlab/base';
 import { numberOption, parse, UsageError, type Command } from '../command.js';
 
 /**
@@ -84,7 +84,7 @@ Runs until interrupted (Ctrl-C).`,
     if (port > 65535)
       throw new FidlabError(ErrorCode.INVALID_INPUT, `--port must be <= 65535, got ${port}`);
     const artifacts = values.artifacts ?? (process.env.FIDLAB_ARTIFACTS || undefined);
-    if (artifacts && /^[a-z][a-z0-9+.-]*:\/\//i.test(artifacts) && !artifacts.startsWith('file://'))
+    if (artifacts && (uriScheme(artifacts) ?? 'file') !== 'file')
       throw new UsageError(
         `--artifacts ${artifacts}: fidlab serve reads a folder store; serve an object store with fidlab-coordinator --nats URL --artifacts ${artifacts}`,
       );

@@ -4,7 +4,7 @@
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { NatsConnection } from '@fidlab/bus';
-import { ErrorCode, FidlabError, openArtifactStore } from '@fidlab/base';
+import { ErrorCode, FidlabError } from '@fidlab/base';
 import { parse, UsageError, type Command } from '../command.js';
 import {
   BUS_FLAGS,
@@ -17,11 +17,11 @@ const ROLES = ['trainer', 'evaluator', 'any'] as const;
 
 /** The artifact store `--artifacts` names, as the engine's checkpoint store and feature cache. */
 async function openShared(uri: string, nc: NatsConnection, runsDir: string | undefined) {
-  const [{ natsObjectFactory }, experiments] = await Promise.all([
+  const [{ openArtifactRoot }, experiments] = await Promise.all([
     import('@fidlab/artifacts-nats'),
     import('@fidlab/experiments'),
   ]);
-  const store = await openArtifactStore(uri, { 'nats-obj': natsObjectFactory(nc) });
+  const store = await openArtifactRoot(uri, nc);
   // Beside the runs (same disk) when this machine names its runs directory.
   const cacheDir = runsDir
     ? join(resolve(runsDir), '.artifacts')
