@@ -17,7 +17,6 @@ import {
   busSettings,
   connectBus,
   ensureTopology,
-  jobQueued,
   listWorkers,
   LostJobWatch,
   NatsDispatcher,
@@ -30,6 +29,18 @@ const { values } = parseArgs({ options: { runs: { type: 'string', default: '5000
 const N = Number(values.runs);
 const REPEATS = 6;
 const log = (l: string) => process.stderr.write(l + '\n');
+
+/** Whether a run's trial job is in the trial stream: the reference's one lookup per run. */
+async function jobQueued(topology: Topology, run: { id: number; sweep: string }): Promise<boolean> {
+  const { names, jsm } = topology;
+  return jsm.streams
+    .getMessage(names.trialStream, { last_by_subj: names.jobSubject('trial', run.sweep, run.id) })
+    .then((m) => m !== null)
+    .catch((e: Error) => {
+      if (/no message found/i.test(e.message)) return false;
+      throw e;
+    });
+}
 
 /** The check before this change (lostJobs.ts and the coordinator's tick, as they were). */
 class ReferenceWatch {

@@ -9,7 +9,7 @@
 import type { JsonValue, SweepSpec, TrialJob } from '@fidlab/experiments';
 import type { NatsDispatcher } from './dispatcher.js';
 import { listWorkers } from './registry.js';
-import type { Topology } from './topology.js';
+import { streamSubjects, type Topology } from './topology.js';
 
 /** What the check needs of a run (the store's run rows have these fields). */
 export interface UnfinishedRun {
@@ -22,29 +22,13 @@ export interface UnfinishedRun {
   runDir: string | null;
 }
 
-/** Whether a run's trial job is in the trial stream (queued, or delivered and not yet acked). */
-export async function jobQueued(
-  topology: Topology,
-  run: { id: number; sweep: string },
-): Promise<boolean> {
-  const { names, jsm } = topology;
-  return jsm.streams
-    .getMessage(names.trialStream, { last_by_subj: names.jobSubject('trial', run.sweep, run.id) })
-    .then((m) => m !== null)
-    .catch((e: Error) => {
-      if (/no message found/i.test(e.message)) return false;
-      throw e;
-    });
-}
-
 /**
  * The subjects of the trial stream that hold a job (queued, or delivered and not yet acked): one
  * stream-info request listing them (paged by the client), instead of one lookup per run.
  */
 export async function queuedTrialSubjects(topology: Topology): Promise<Set<string>> {
   const { names, jsm } = topology;
-  const info = await jsm.streams.info(names.trialStream, { subjects_filter: names.trialSubjects });
-  return new Set(Object.keys((info.state.subjects as Record<string, number> | undefined) ?? {}));
+  return new Set(await streamSubjects(jsm, names.trialStream, names.trialSubjects));
 }
 
 export class LostJobWatch {

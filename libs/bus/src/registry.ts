@@ -3,7 +3,7 @@
 // worker disappears from `fidlab workers` within that time; a worker that exits cleanly deletes
 // its own entry at once.
 import type { KV } from '@nats-io/kv';
-import type { Topology } from './topology.js';
+import { streamSubjects, type Topology } from './topology.js';
 import { decodeWorkerEntry, encodeWorkerEntry, type WorkerEntry } from './wire.js';
 
 /** KV keys allow [-/_=.a-zA-Z0-9]; worker ids are host-pid-random, mapped onto that. */
@@ -35,10 +35,7 @@ export async function listWorkers(
   const out: WorkerEntry[] = [];
   // KV buckets are the stream KV_<bucket> with one subject $KV.<bucket>.<key> per key (ADR-8).
   const subjectPrefix = `$KV.${names.workersBucket}.`;
-  const info = await jsm.streams.info(`KV_${names.workersBucket}`, {
-    subjects_filter: `${subjectPrefix}>`,
-  });
-  const keys = Object.keys(info.state.subjects ?? {})
+  const keys = (await streamSubjects(jsm, `KV_${names.workersBucket}`, `${subjectPrefix}>`))
     .filter((s) => s.startsWith(subjectPrefix))
     .map((s) => s.slice(subjectPrefix.length));
   for (const k of keys) {

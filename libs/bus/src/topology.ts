@@ -105,6 +105,19 @@ export interface Topology {
   workers: KV;
 }
 
+/**
+ * The subjects of a stream matching `filter` that hold at least one message: one stream-info
+ * request (paged by the client), which, unlike a consumer, does not follow later writes.
+ */
+export async function streamSubjects(
+  jsm: JetStreamManager,
+  stream: string,
+  filter: string,
+): Promise<string[]> {
+  const info = await jsm.streams.info(stream, { subjects_filter: filter });
+  return Object.keys((info.state.subjects as Record<string, number> | undefined) ?? {});
+}
+
 /** Creates or updates everything the bus uses; safe to call from every process at start. */
 export async function ensureTopology(nc: NatsConnection, settings: BusSettings): Promise<Topology> {
   const names = busNames(settings.prefix);
