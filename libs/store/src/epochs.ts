@@ -85,6 +85,20 @@ export async function recordSamples(
   ctx.changed({ kind: 'epoch', runId });
 }
 
+/** An epoch row's checkpoint columns as a Checkpoint (null when none was recorded). */
+function checkpointOfRow(e: {
+  checkpointUri: string | null;
+  checkpointSha256: string | null;
+  checkpointBytes: bigint | null;
+}): Checkpoint | null {
+  if (e.checkpointUri === null) return null;
+  return {
+    uri: e.checkpointUri,
+    sha256: e.checkpointSha256,
+    bytes: e.checkpointBytes === null ? null : Number(e.checkpointBytes),
+  };
+}
+
 /** The checkpoint recorded under this URI (with its sha256 and size), or null. */
 export async function checkpointByUri(ctx: StoreContext, uri: string): Promise<Checkpoint | null> {
   const e = await ctx.prisma.epoch.findFirst({
@@ -92,12 +106,7 @@ export async function checkpointByUri(ctx: StoreContext, uri: string): Promise<C
     orderBy: { id: 'desc' },
     select: { checkpointUri: true, checkpointSha256: true, checkpointBytes: true },
   });
-  if (!e?.checkpointUri) return null;
-  return {
-    uri: e.checkpointUri,
-    sha256: e.checkpointSha256,
-    bytes: e.checkpointBytes === null ? null : Number(e.checkpointBytes),
-  };
+  return e ? checkpointOfRow(e) : null;
 }
 
 /**
@@ -173,14 +182,7 @@ export async function runEpochs(ctx: StoreContext, runId: number): Promise<Epoch
     const row = get(e.epoch);
     row.losses = e.losses as Record<string, number>;
     row.seconds = e.seconds;
-    row.checkpoint =
-      e.checkpointUri === null
-        ? null
-        : {
-            uri: e.checkpointUri,
-            sha256: e.checkpointSha256,
-            bytes: e.checkpointBytes === null ? null : Number(e.checkpointBytes),
-          };
+    row.checkpoint = checkpointOfRow(e);
     row.samples =
       e.samplesUri === null ? null : { uri: e.samplesUri, sha256: e.samplesSha256, bytes: null };
   }
