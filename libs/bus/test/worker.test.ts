@@ -16,6 +16,7 @@ import {
   NatsDispatcher,
   readDeadLetters,
   type Topology,
+  type WorkerOptions,
 } from '../src/index.js';
 import { MemoryRecorder } from './memoryRecorder.js';
 import { natsSkipReason, TestNatsServer } from './natsServer.js';
@@ -72,6 +73,12 @@ describe('bus worker on a real nats-server', { skip: skip ?? false }, () => {
     return jobs;
   }
 
+  /** A worker on the suite's server (`nc` unless given) and topology; pulls expire in 300 ms. */
+  const worker = (
+    rec: MemoryRecorder,
+    o: Omit<WorkerOptions, 'nc' | 'topology' | 'recorder'> & { nc?: NatsConnection },
+  ) => new BusWorker({ nc, topology: topo, recorder: rec, pullExpiresMs: 300, ...o });
+
   test('two workers run 20 trials and their evaluations, each epoch recorded once', async () => {
     const rec = new MemoryRecorder();
     const jobs = await sweepOf(
@@ -86,17 +93,13 @@ describe('bus worker on a real nats-server', { skip: skip ?? false }, () => {
     assert.equal(first.filter((r) => r.queued).length, 20);
     assert.equal(second.filter((r) => r.queued).length, 0);
     const started: number[] = [];
-    const workers = [0, 1].map(
-      (i) =>
-        new BusWorker({
-          nc,
-          topology: topo,
-          recorder: rec,
-          handlers: fakeHandlers({ evaluate: true, evalMs: 5 }),
-          id: `w${i}`,
-          pullExpiresMs: 500,
-          onJobStart: (t) => t.job.kind === 'trial' && started.push(t.job.runId),
-        }),
+    const workers = [0, 1].map((i) =>
+      worker(rec, {
+        handlers: fakeHandlers({ evaluate: true, evalMs: 5 }),
+        id: `w${i}`,
+        pullExpiresMs: 500,
+        onJobStart: (t) => t.job.kind === 'trial' && started.push(t.job.runId),
+      }),
     );
     workers.forEach((w) => void w.start());
     try {
@@ -152,19 +155,15 @@ describe('bus worker on a real nats-server', { skip: skip ?? false }, () => {
         rec.metrics.has(`${job.runId}:${job.epoch}:fake_fid`),
     };
     const evaluationJobs: string[] = [];
-    const workers = [0, 1].map(
-      (i) =>
-        new BusWorker({
-          nc,
-          topology: topo,
-          recorder: rec,
-          handlers,
-          id: `inline-${i}`,
-          pullExpiresMs: 500,
-          onJobEnd: (t) =>
-            t.job.kind === 'evaluation' &&
-            evaluationJobs.push(`${t.job.runId}:${t.job.epoch}:${t.outcome}`),
-        }),
+    const workers = [0, 1].map((i) =>
+      worker(rec, {
+        handlers,
+        id: `inline-${i}`,
+        pullExpiresMs: 500,
+        onJobEnd: (t) =>
+          t.job.kind === 'evaluation' &&
+          evaluationJobs.push(`${t.job.runId}:${t.job.epoch}:${t.outcome}`),
+      }),
     );
     workers.forEach((w) => void w.start());
     try {
@@ -198,12 +197,8 @@ describe('bus worker on a real nats-server', { skip: skip ?? false }, () => {
     const [job] = await sweepOf(rec, 'poison', [{ fail: 'always' }]);
     await new NatsDispatcher(nc, topo).submit(job);
     const deliveries: number[] = [];
-    const w = new BusWorker({
-      nc,
-      topology: topo,
-      recorder: rec,
+    const w = worker(rec, {
       handlers: fakeHandlers(),
-      pullExpiresMs: 300,
       onJobStart: (t) => deliveries.push(t.delivery),
     });
     void w.start();
@@ -233,12 +228,9 @@ describe('bus worker on a real nats-server', { skip: skip ?? false }, () => {
     const ncA = await connectBus({ servers: [server.url] });
     let entered = false;
     const lines: string[] = [];
-    const a = new BusWorker({
+    const a = worker(rec, {
       nc: ncA,
-      topology: topo,
-      recorder: rec,
       id: 'dies',
-      pullExpiresMs: 300,
       log: (l) => lines.push(l),
       handlers: {
         trial: async (j, ctx) => {
@@ -258,13 +250,9 @@ describe('bus worker on a real nats-server', { skip: skip ?? false }, () => {
     const aDone = a.start();
     await d.submit(job);
     await until('the first worker took the job', () => entered);
-    const b = new BusWorker({
-      nc,
-      topology: topo,
-      recorder: rec,
+    const b = worker(rec, {
       handlers: fakeHandlers(),
       id: 'next',
-      pullExpiresMs: 300,
     });
     void b.start();
     // Lease 2 s: the job comes back to the second worker, which finds the run done.
@@ -292,12 +280,8 @@ describe('bus worker on a real nats-server', { skip: skip ?? false }, () => {
       topo.names.jobSubject('trial', 'future', job.runId),
       JSON.stringify({ v: 99, attempt: 0, submittedAt: Date.now(), job }),
     );
-    const w = new BusWorker({
-      nc,
-      topology: topo,
-      recorder: rec,
+    const w = worker(rec, {
       handlers: fakeHandlers(),
-      pullExpiresMs: 300,
       log: (l) => lines.push(l),
     });
     void w.start();
@@ -318,15 +302,11 @@ describe('bus worker on a real nats-server', { skip: skip ?? false }, () => {
 
   test('a worker that stops beating vanishes from the registry within its TTL', async () => {
     const rec = new MemoryRecorder();
-    const w = new BusWorker({
-      nc,
-      topology: topo,
-      recorder: rec,
+    const w = worker(rec, {
       handlers: fakeHandlers(),
       id: 'ghost',
       gpu: '3',
       role: 'trainer',
-      pullExpiresMs: 300,
     });
     void w.start();
     await until('registered', async () => (await listWorkers(topo)).some((e) => e.id === 'ghost'));
